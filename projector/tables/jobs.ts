@@ -1,0 +1,59 @@
+/**
+ * The `jobs` read model: one row per job, the pure fold of that job's events.
+ * (Implementation in progress.)
+ */
+import type { Envelope } from '../../schemas/envelope/index.js';
+
+/** Unified state vocabulary for every scheduler. */
+export type JobStateName = 'pending' | 'running' | 'completed' | 'failed' | 'canceled' | 'timeout';
+
+/** One `jobs` row (schemas/clickhouse/003_jobs.sql); times are seconds since the epoch. */
+export interface JobRow {
+  cluster: string;
+  scheduler: 'flux' | 'slurm';
+  job_id: string;
+  user: string;
+  userid: number | null;
+  queue: string;
+  name: string;
+  ntasks: number;
+  ncores: number;
+  ngpus: number;
+  nnodes: number;
+  nodes: string[];
+  state: JobStateName;
+  /** The scheduler's own state word (Flux: NEW, DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE). */
+  sched_state: string;
+  /** The scheduler's own result word (Flux: COMPLETED, FAILED, CANCELED, TIMEOUT), '' while active. */
+  result: string;
+  success: boolean | null;
+  /** Flux's `returncode` as flux-core's `flux jobs` derives it. */
+  exit_code: number | null;
+  waitstatus: number | null;
+  exception_type: string;
+  exception_severity: number | null;
+  exception_note: string;
+  urgency: number;
+  priority: number | null;
+  held: boolean;
+  dependencies: string[];
+  time_limit_s: number | null;
+  t_submit: number;
+  t_eligible: number | null;
+  t_start: number | null;
+  t_end: number | null;
+  t_inactive: number | null;
+  wait_s: number | null;
+  run_s: number | null;
+  last_seq: number;
+  last_event: string;
+  last_event_ts: number;
+  is_deleted: 0 | 1;
+}
+
+/**
+ * Applies one event to a job. Pure. Events whose seq is not above `last_seq` are ignored, so
+ * folding a re-delivered or replayed range changes nothing. Returns undefined for an event that
+ * cannot start a job (no prior state and not a submit).
+ */
+export declare function evolveJob(job: JobRow | undefined, event: Envelope): JobRow | undefined;

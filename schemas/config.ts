@@ -1,0 +1,51 @@
+/**
+ * The whole jobscribe configuration as one zod schema. Every setting can come from a flag
+ * (`--data-dir`), the environment (`JOBSCRIBE_DATA_DIR`) or a JSON config file (`"dataDir"`);
+ * flags win over the environment, which wins over the file, which wins over these defaults.
+ * deploy/config.ts does the resolving; this file only says what is allowed.
+ */
+import { z } from 'zod';
+import { ClusterIdSchema } from './ids.js';
+
+const port = z.coerce.number().int('must be a whole number').min(0).max(65535);
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a SQL identifier: letters, digits, "_"');
+
+export const ConfigSchema = z.object({
+  /** Where the embedded ClickHouse, the embedded log and scribe checkpoints live. */
+  dataDir: z.string().min(1).default('.data'),
+  /** ClickHouse database holding the read model (and the embedded log). */
+  database: identifier.default('jobscribe'),
+  /** A ClickHouse server instead of the embedded engine, e.g. http://127.0.0.1:8123. */
+  clickhouseUrl: z.url('must be a URL such as http://127.0.0.1:8123').optional(),
+  clickhouseUser: z.string().optional(),
+  clickhousePassword: z.string().optional(),
+  /** Topics are `<prefix>.<cluster>.events` and `<prefix>.<cluster>.commands`. */
+  topicPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 of letters, digits, "-", "_"').default('jobscribe'),
+  /** MCP over HTTP: address and port (port 0 picks a free one). */
+  httpHost: z.string().min(1).default('127.0.0.1'),
+  httpPort: port.default(8848),
+  /** The scribe's cluster name. */
+  cluster: ClusterIdSchema.default('sim'),
+  /** Scheduler source of a scribe. */
+  source: z.enum(['sim']).default('sim'),
+  /** Simulator: seed, speed (simulated seconds per second), size and an optional job budget. */
+  seed: z.coerce.number().int('must be a whole number').min(0).max(2 ** 32 - 1).default(1),
+  simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),
+  simJobs: z.coerce.number().int('must be a whole number').min(1).optional(),
+  simNodes: z.coerce.number().int('must be a whole number').min(1).max(100_000).default(16),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+
+/** `dataDir` → `--data-dir`. */
+export function flagName(key: ConfigKey): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `dataDir` → `JOBSCRIBE_DATA_DIR`. */
+export function envName(key: ConfigKey): string {
+  return 'JOBSCRIBE_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}

@@ -1,0 +1,53 @@
+/**
+ * Event envelope, version 1: what a scribe publishes to the event log for every scheduler event.
+ *
+ * One envelope = one job event. The per-job `seq` is assigned by the scribe and is stable across
+ * scribe restarts, so (cluster, job_id, seq) is the event's identity: the projector collapses
+ * republished copies on it. The log message key is `cluster:job_id` so one job's events stay in
+ * order on one partition. `raw` keeps the scheduler's own record untouched (for Flux: the journal
+ * entry with its jobspec / R; for Slurm: the polled record).
+ */
+import { z } from 'zod';
+import { ClusterIdSchema, JobIdSchema, SchedulerSchema } from '../../ids.js';
+
+export const ENVELOPE_VERSION = 1 as const;
+export const ENVELOPE_CONTENT_TYPE = 'application/vnd.jobscribe.envelope.v1+json';
+
+export const ScribeIdentitySchema = z.object({
+  id: z.string().min(1),
+  version: z.string().min(1),
+});
+
+export const EnvelopeSchema = z.object({
+  v: z.literal(ENVELOPE_VERSION),
+  cluster: ClusterIdSchema,
+  scheduler: SchedulerSchema,
+  job_id: JobIdSchema,
+  /** Position of this event in its job's history, 0-based, strictly increasing. */
+  seq: z.number().int().min(0).max(4_294_967_295),
+  /** Event name as the scheduler spells it (RFC 21 names for Flux). */
+  name: z.string().min(1).max(128),
+  /** Seconds since the epoch, from the scheduler's clock when it has one. */
+  ts: z.number().finite().min(0),
+  /** 'poll' when the scheduler gave no time and `ts` is only when the scribe noticed. */
+  ts_source: z.enum(['scheduler', 'poll']).default('scheduler'),
+  context: z.record(z.string(), z.unknown()).default({}),
+  /** Scheduler user name, when the scribe could resolve it (Flux events carry only a uid). */
+  user: z.string().min(1).max(256).optional(),
+  raw: z.unknown(),
+  scribe: ScribeIdentitySchema,
+  /** Seconds since the epoch when the scribe published the event. */
+  published_at: z.number().finite().min(0),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+export type EnvelopeInput = z.input<typeof EnvelopeSchema>;
+
+/** The log message key: all events of one job share it, so they stay ordered. */
+export function envelopeKey(e: Pick<Envelope, 'cluster' | 'job_id'>): string {
+  return `${e.cluster}:${e.job_id}`;
+}
+
+/** The identity of one event, stable across republishing. */
+export function eventId(e: Pick<Envelope, 'cluster' | 'job_id' | 'seq'>): string {
+  return `${e.cluster}:${e.job_id}:${e.seq}`;
+}
