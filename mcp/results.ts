@@ -1,0 +1,55 @@
+/**
+ * Tool results: structured content plus its compact JSON text, and the error funnel. Expected
+ * failures (bad arguments, no such job) become `isError` results whose text tells the agent what
+ * to do; ClickHouse failures are logged in full with a reference and answered with one line.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { JobscribeError } from '../schemas/errors.js';
+import type { QueryDeps } from './sql.js';
+
+/** A failure the agent can fix; its message is shown as is. */
+export class ToolInputError extends JobscribeError {
+  constructor(message: string) {
+    super(message, { code: 'tool_input' });
+  }
+}
+
+export function toolResult(structured: { [key: string]: unknown }): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
+}
+
+export function toolError(text: string): CallToolResult {
+  return { content: [{ type: 'text', text }], isError: true };
+}
+
+/** Runs a tool body; turns every failure into an `isError` result. */
+export async function runTool(deps: QueryDeps, tool: string, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof ToolInputError) return toolError(err.message);
+    const ref = randomUUID().slice(0, 8);
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    deps.logError(`jobscribe mcp: ${tool} failed (ref ${ref}): ${detail}`);
+    return toolError(`${tool}: ${storeFailureHint(err, deps)} (ref ${ref})`);
+  }
+}
+
+function storeFailureHint(err: unknown, deps: QueryDeps): string {
+  const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+  switch (type) {
+    case 'TIMEOUT_EXCEEDED':
+    case 'TOO_SLOW':
+      return `the query ran longer than ${deps.limits.maxExecutionTimeS} s; narrow it (cluster, user, state, time range) and try again`;
+    case 'TOO_MANY_ROWS_OR_BYTES':
+      return `the answer is larger than ${deps.limits.maxRows} rows; narrow it`;
+    case 'UNKNOWN_DATABASE':
+    case 'UNKNOWN_TABLE':
+      return 'the job store has no job tables yet; try again once jobscribe has recorded events';
+    case 'QUERY_WAS_CANCELLED':
+      return 'cancelled';
+    default:
+      return 'the job store could not answer; try again later';
+  }
+}

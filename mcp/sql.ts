@@ -1,0 +1,70 @@
+/**
+ * How the MCP tools read ClickHouse: fixed SQL text, user values only through `query_params`, and
+ * the read-only settings bundle on every query.
+ *
+ * The bundle goes into the statement's own `SETTINGS` clause, NOT into `clickhouse_settings`:
+ * over chDB, `@clickhouse/client`'s `clickhouse_settings` become `SET k = v;` statements that
+ * persist in the engine's one session, so `readonly` would then refuse the projector's inserts
+ * in the same process (verified with chdb 3.4). A query-level `SETTINGS` clause is scoped to that
+ * query on chDB and on a server alike; `readonly = 1` there still allows the other settings of
+ * the same clause (they are checked against the settings before the clause applies).
+ */
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+
+export interface QueryLimits {
+  /** Largest number of rows one query may return (the tools ask for at most this + 1). */
+  maxRows: number;
+  maxExecutionTimeS: number;
+}
+
+/** The settings every MCP query runs with. */
+export function readOnlySettings(limits: QueryLimits): ClickHouseSettings {
+  return {
+    readonly: '1',
+    max_execution_time: limits.maxExecutionTimeS,
+    max_result_rows: String(limits.maxRows + 1),
+    result_overflow_mode: 'throw',
+    // 64-bit integers as JSON strings: Flux job ids exceed 2^53.
+    output_format_json_quote_64bit_integers: 1,
+  };
+}
+
+/** Renders a settings bundle as a `SETTINGS` clause. Names and values are ours, never user input. */
+export function settingsClause(settings: ClickHouseSettings): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad setting name ${name}`);
+    if (typeof value === 'number' || typeof value === 'boolean') parts.push(`${name} = ${Number(value)}`);
+    else parts.push(`${name} = '${String(value).replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`);
+  }
+  return parts.length ? `SETTINGS ${parts.join(', ')}` : '';
+}
+
+export interface QueryDeps {
+  clickhouse: ClickHouseClient;
+  database: string;
+  limits: QueryLimits;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  logError: (message: string) => void;
+}
+
+/**
+ * Runs one read-only SELECT and returns its rows. `sql` references the database as
+ * `{db:Identifier}`; the settings clause is appended here.
+ */
+export async function selectRows<T>(
+  deps: QueryDeps,
+  sql: string,
+  params: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<T[]> {
+  const rs = await deps.clickhouse.query({
+    query: `${sql}\n${settingsClause(readOnlySettings(deps.limits))}`,
+    query_params: { db: deps.database, ...params },
+    format: 'JSONEachRow',
+    abort_signal: signal,
+  });
+  return rs.json<T>();
+}

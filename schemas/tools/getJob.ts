@@ -1,0 +1,58 @@
+/**
+ * `get_job`: one job's whole `jobs` row (projector/tables/jobs.ts), times as ISO-8601.
+ */
+import { z } from 'zod';
+import { SchedulerSchema } from '../ids.js';
+import { ClusterArgSchema, IsoTimeSchema, JobIdArgSchema, JobStateSchema } from './common.js';
+
+export const GetJobInputSchema = z.strictObject({
+  cluster: ClusterArgSchema.optional(),
+  job_id: JobIdArgSchema,
+});
+export type GetJobInput = z.infer<typeof GetJobInputSchema>;
+
+const nullableTime = IsoTimeSchema.nullable();
+
+export const JobDetailSchema = z.object({
+  cluster: z.string(),
+  scheduler: SchedulerSchema,
+  job_id: z.string().describe('decimal job id'),
+  job_id_f58: z.string().optional().describe('Flux f58 form of job_id (Flux jobs only)'),
+  user: z.string(),
+  userid: z.number().int().nullable(),
+  queue: z.string(),
+  name: z.string(),
+  ntasks: z.number().int(),
+  ncores: z.number().int(),
+  ngpus: z.number().int(),
+  nnodes: z.number().int(),
+  nodes: z.array(z.string()),
+  state: JobStateSchema.describe('unified state: pending | running | completed | failed | canceled | timeout'),
+  sched_state: z.string().describe("the scheduler's own state word (Flux: NEW, DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE)"),
+  result: z.string().describe("the scheduler's own result word (Flux: COMPLETED, FAILED, CANCELED, TIMEOUT); '' while active"),
+  success: z.boolean().nullable(),
+  exit_code: z.number().int().nullable(),
+  waitstatus: z.number().int().nullable(),
+  exception_type: z.string(),
+  exception_severity: z.number().int().nullable(),
+  exception_note: z.string(),
+  urgency: z.number().int(),
+  priority: z.number().nullable(),
+  held: z.boolean(),
+  dependencies: z.array(z.string()),
+  time_limit_s: z.number().nullable(),
+  t_submit: IsoTimeSchema,
+  t_eligible: nullableTime,
+  t_start: nullableTime,
+  t_end: nullableTime,
+  t_inactive: nullableTime,
+  wait_s: z.number().nullable(),
+  run_s: z.number().nullable(),
+  last_seq: z.number().int(),
+  last_event: z.string(),
+  last_event_ts: IsoTimeSchema,
+});
+export type JobDetail = z.infer<typeof JobDetailSchema>;
+
+export const GetJobOutputSchema = z.object({ job: JobDetailSchema });
+export type GetJobOutput = z.infer<typeof GetJobOutputSchema>;

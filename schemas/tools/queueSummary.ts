@@ -1,0 +1,53 @@
+/**
+ * `queue_summary`: what is queued and running now, per cluster and per queue or user.
+ */
+import { z } from 'zod';
+import { ClusterArgSchema, IsoTimeSchema } from './common.js';
+
+export const QUEUE_GROUPINGS = ['cluster', 'queue', 'user'] as const;
+
+export const QueueSummaryInputSchema = z.strictObject({
+  cluster: ClusterArgSchema.optional(),
+  group_by: z
+    .enum(QUEUE_GROUPINGS, { error: `must be one of ${QUEUE_GROUPINGS.join(', ')}` })
+    .default('queue')
+    .describe('group rows per cluster, or per queue or user within each cluster (default queue)'),
+});
+export type QueueSummaryInput = z.infer<typeof QueueSummaryInputSchema>;
+
+export const PendingReasonsSchema = z
+  .object({
+    held: z.number().int().describe('held by the user or an admin'),
+    dependency: z.number().int().describe('not held, waiting on dependencies'),
+    resources_or_priority: z.number().int().describe('not held, no dependencies: waiting for resources or priority'),
+  })
+  .describe('best-effort split of pending (the three add up to pending)');
+
+export const OldestPendingSchema = z.object({
+  job_id: z.string(),
+  job_id_f58: z.string().optional(),
+  user: z.string(),
+  submitted: IsoTimeSchema,
+  waiting_s: z.number().describe('seconds since submit, as of as_of'),
+});
+
+export const QueueCountsSchema = z.object({
+  cluster: z.string(),
+  queue: z.string().optional(),
+  user: z.string().optional(),
+  pending: z.number().int().describe('pending jobs, held ones included'),
+  held: z.number().int().describe('held jobs (a subset of pending)'),
+  running: z.number().int(),
+  pending_reasons: PendingReasonsSchema,
+  oldest_pending: OldestPendingSchema.nullable(),
+});
+export type QueueCounts = z.infer<typeof QueueCountsSchema>;
+
+export const QueueSummaryOutputSchema = z.object({
+  as_of: IsoTimeSchema,
+  group_by: z.enum(QUEUE_GROUPINGS),
+  groups: z.array(QueueCountsSchema).describe('groups with pending or running jobs, most pending first'),
+  clusters: z.array(QueueCountsSchema).describe('totals per cluster'),
+  truncated: z.boolean().describe('true when there were more groups than returned'),
+});
+export type QueueSummaryOutput = z.infer<typeof QueueSummaryOutputSchema>;
