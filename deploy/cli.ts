@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * jobscribe — event-sourced job history for HPC schedulers, answerable by AI agents over MCP.
+ *
+ * The CLI is the composition root: it resolves the configuration (flags > JOBSCRIBE_* env >
+ * config file > defaults, validated by schemas/config.ts) and starts the components:
+ *   up       everything in one process on the embedded default (simulator, log, projector, MCP)
+ *   scribe   a cluster's scribe: scheduler events → event log
+ *   project  the projector: event log → ClickHouse read model
+ *   mcp      the MCP service over stdio or Streamable HTTP
+ *   replay   re-project a range of the log, or rebuild the read model into fresh tables
+ *   status   log positions, projector lag, what the read model holds
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CONFIG_KEYS, flagName, envName, type ConfigKey } from '../schemas/config.js';
+import { JobscribeError, ConfigError } from '../schemas/errors.js';
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { runUp } from './up.js';
+import { runMcpCommand, runProjectCommand, runReplayCommand, runScribeCommand, runStatusCommand } from './commands.js';
+import { VERSION } from './runtime.js';
+
+const HELP: Record<ConfigKey, string> = {
+  dataDir: 'data directory (embedded ClickHouse, embedded log, checkpoints)',
+  database: 'ClickHouse database name',
+  clickhouseUrl: 'ClickHouse server URL instead of the embedded engine',
+  clickhouseUser: 'ClickHouse user (with --clickhouse-url)',
+  clickhousePassword: 'ClickHouse password (with --clickhouse-url)',
+  topicPrefix: 'event log topic prefix',
+  httpHost: 'MCP HTTP bind address',
+  httpPort: 'MCP HTTP port (0: any free port)',
+  cluster: 'cluster name',
+  source: 'scheduler source of the scribe: sim',
+  seed: 'simulator seed',
+  simSpeed: 'simulator speed: simulated seconds per second',
+  simJobs: 'simulator: stop submitting after this many jobs',
+  simNodes: 'simulator: number of nodes',
+  logLevel: 'log level: debug, info, warn, error',
+};
+
+const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', 'logLevel'];
+const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
+const SIM: ConfigKey[] = ['cluster', 'source', 'seed', 'simSpeed', 'simJobs', 'simNodes'];
+
+function withSettings(cmd: Command, keys: ConfigKey[]): Command {
+  for (const key of keys) {
+    cmd.addOption(new Option(`${flagName(key)} <value>`, `${HELP[key]} [env ${envName(key)}]`));
+  }
+  return cmd.option('--config <file>', 'JSON config file [env JOBSCRIBE_CONFIG]');
+}
+
+function resolve(opts: Record<string, unknown>) {
+  const flags: Partial<Record<ConfigKey, unknown>> = {};
+  for (const key of CONFIG_KEYS) if (opts[key] !== undefined) flags[key] = opts[key];
+  const config = loadConfig({ flags, configFile: opts.config as string | undefined });
+  return { config, logger: createLogger(config.logLevel) };
+}
+
+let exitCode = 0;
+const action =
+  (fn: (opts: Record<string, unknown>) => Promise<number>) =>
+  async (opts: Record<string, unknown>): Promise<void> => {
+    exitCode = await fn(opts);
+  };
+
+export function buildProgram(): Command {
+  const program = new Command('jobscribe')
+    .description('Event-sourced job history for HPC schedulers, answerable by AI agents over MCP')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  withSettings(program.command('up').description('run simulator, scribe, embedded log, projector and MCP over HTTP in one process'), [...STORE, ...HTTP, ...SIM]).action(
+    action(async (o) => {
+      const { config, logger } = resolve(o);
+      return runUp(config, logger);
+    }),
+  );
+  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SIM]).action(
+    action(async (o) => {
+      const { config, logger } = resolve(o);
+      return runScribeCommand(config, logger);
+    }),
+  );
+  withSettings(program.command('project').description('project the event log into the ClickHouse read model'), STORE).action(
+    action(async (o) => {
+      const { config, logger } = resolve(o);
+      return runProjectCommand(config, logger);
+    }),
+  );
+  withSettings(
+    program
+      .command('mcp')
+      .description('serve the MCP tools over stdio or Streamable HTTP')
+      .option('--stdio', 'serve over stdin/stdout')
+      .option('--http', 'serve over Streamable HTTP (default)'),
+    [...STORE, ...HTTP],
+  ).action(
+    action(async (o) => {
+      if (o.stdio && o.http) throw new ConfigError('mcp: choose --stdio or --http, not both');
+      const { config, logger } = resolve(o);
+      return runMcpCommand(config, logger, { stdio: Boolean(o.stdio) });
+    }),
+  );
+  withSettings(
+    program
+      .command('replay')
+      .description('re-project the log from an offset or a time; --rebuild projects into fresh tables and swaps them in')
+      .option('--from-offset <n>', 'start at this offset on every partition')
+      .option('--from-time <iso>', 'start at the first event published at or after this time')
+      .option('--rebuild', 'project into fresh tables, swapped in when caught up')
+      .option('--no-swap', 'with --rebuild: keep the fresh tables (suffix __rebuild) beside the live ones'),
+    STORE,
+  ).action(
+    action(async (o) => {
+      const { config, logger } = resolve(o);
+      return runReplayCommand(config, logger, {
+        fromOffset: o.fromOffset as string | undefined,
+        fromTime: o.fromTime as string | undefined,
+        rebuild: Boolean(o.rebuild),
+        swap: o.swap !== false,
+      });
+    }),
+  );
+  withSettings(program.command('status').description('show log positions, projector lag and read-model counts').option('--json', 'print JSON'), STORE).action(
+    action(async (o) => {
+      const { config, logger } = resolve(o);
+      return runStatusCommand(config, logger, { json: Boolean(o.json) });
+    }),
+  );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; every usage error exits 2 (commander already printed it)
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jobscribe: ${err.message}\n`);
+      return 2;
+    }
+    const msg = err instanceof JobscribeError ? err.message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`jobscribe: ${msg}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+  // Embedded engine threads may linger; exit explicitly once the command is done.
+  setImmediate(() => process.exit(code));
+});

@@ -1,0 +1,59 @@
+/**
+ * Composition helpers: turn a resolved Config into the concrete ClickHouse client, event log
+ * and scheduler source. The only module (with clickhouse.ts) that knows which implementation
+ * backs each interface.
+ */
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import type { Config } from '../schemas/config.js';
+import type { EventLog } from '../log/eventLog.js';
+import { createEmbeddedLog } from '../log/embedded.js';
+import type { SchedulerSource } from '../scribe/source.js';
+import { createSimSource } from '../scribe/sim/index.js';
+import { fileCheckpointStore, type CheckpointStore } from '../scribe/checkpoint.js';
+import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
+
+export const VERSION = '0.1.0';
+
+export interface Stores {
+  ch: OpenedClickHouse;
+  log: EventLog;
+  close(): Promise<void>;
+}
+
+export async function openStores(config: Config): Promise<Stores> {
+  const ch = await openClickHouse({
+    dataDir: config.dataDir,
+    url: config.clickhouseUrl,
+    username: config.clickhouseUser,
+    password: config.clickhousePassword,
+    database: config.database,
+  });
+  const log = createEmbeddedLog(ch.client, config.database);
+  return {
+    ch,
+    log,
+    async close() {
+      await log.close();
+      await ch.close();
+    },
+  };
+}
+
+export function createSource(config: Config): SchedulerSource {
+  return createSimSource({
+    seed: config.seed,
+    cluster: config.cluster,
+    speed: config.simSpeed,
+    nodes: config.simNodes,
+    ...(config.simJobs !== undefined ? { maxJobs: config.simJobs } : {}),
+  });
+}
+
+export function checkpointStore(config: Config): CheckpointStore {
+  return fileCheckpointStore(join(config.dataDir, 'scribe', `${config.cluster}.checkpoint.json`));
+}
+
+export function scribeId(config: Config): string {
+  return `${config.cluster}@${hostname()}`;
+}

@@ -1,0 +1,96 @@
+/**
+ * `jobscribe up`: the whole system in one process on the embedded default — simulated cluster →
+ * scribe → embedded log → projector → ClickHouse (chDB) → MCP over HTTP. Data stays in the data
+ * directory, so a restart continues where it stopped. SIGINT/SIGTERM finish the batch in hand
+ * and exit 0.
+ */
+import { resolve } from 'node:path';
+import type { Config } from '../schemas/config.js';
+import { eventsTopicPattern } from '../log/eventLog.js';
+import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
+import { runScribe } from '../scribe/scribe.js';
+import { startHttpServer } from '../mcp/http.js';
+import type { Logger } from './logger.js';
+import { checkpointStore, createSource, openStores, scribeId, VERSION } from './runtime.js';
+import { onShutdown } from './shutdown.js';
+
+export async function runUp(config: Config, logger: Logger): Promise<number> {
+  const stores = await openStores(config);
+  const ac = new AbortController();
+  const removeHandlers = onShutdown((sig) => {
+    logger.info(`${sig} received: finishing the current batch and stopping`);
+    ac.abort();
+  });
+  const { client, database } = stores.ch;
+  const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix });
+  let published = 0;
+  const failures: Error[] = [];
+  const fail = (what: string) => (err: Error) => {
+    if (ac.signal.aborted) return;
+    logger.error(`${what} stopped: ${err.message}`);
+    failures.push(err);
+    ac.abort();
+  };
+
+  const projecting = projector.run(ac.signal).catch(fail('projector'));
+  const scribing = runScribe({
+    cluster: config.cluster,
+    source: createSource(config),
+    log: stores.log,
+    topicPrefix: config.topicPrefix,
+    checkpoints: checkpointStore(config),
+    scribeId: scribeId(config),
+    version: VERSION,
+    signal: ac.signal,
+    onPublished: (n) => (published += n),
+  })
+    .then(() => {
+      if (!ac.signal.aborted) logger.info(`simulated cluster ${config.cluster} has no more jobs to run; still serving`);
+    })
+    .catch(fail('scribe'));
+
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  try {
+    http = await startHttpServer({ clickhouse: client, database }, { host: config.httpHost, port: config.httpPort });
+  } catch (err) {
+    fail('MCP HTTP server')(err as Error);
+  }
+
+  if (http) {
+    const config_ = { mcpServers: { jobscribe: { type: 'http', url: http.url } } };
+    process.stdout.write(
+      [
+        'jobscribe is up.',
+        `  MCP endpoint: ${http.url}`,
+        `  data dir:     ${resolve(config.dataDir)}`,
+        `  cluster:      ${config.cluster} (simulated Flux, seed ${config.seed}, ${config.simSpeed}x)`,
+        '  client config:',
+        JSON.stringify(config_, null, 2)
+          .split('\n')
+          .map((l) => '    ' + l)
+          .join('\n'),
+        '',
+      ].join('\n'),
+    );
+  }
+
+  const ticker = setInterval(async () => {
+    try {
+      const lag = await stores.log.lag(PROJECTOR_GROUP, eventsTopicPattern(config.topicPrefix));
+      const behind = lag.reduce((a, p) => a + p.lag, 0n);
+      logger.info(`published ${published} events, projected ${projector.totals.events}, projector lag ${behind}`);
+    } catch {
+      /* status only */
+    }
+  }, 10_000);
+  ticker.unref();
+
+  await new Promise<void>((res) => (ac.signal.aborted ? res() : ac.signal.addEventListener('abort', () => res(), { once: true })));
+  clearInterval(ticker);
+  await Promise.allSettled([projecting, scribing]);
+  await http?.close();
+  await stores.close();
+  removeHandlers();
+  logger.info('stopped');
+  return failures.length > 0 ? 1 : 0;
+}

@@ -1,0 +1,125 @@
+/**
+ * The projector: consumes every cluster's events topic and keeps the read model current.
+ * For each batch: decode + validate (bad records → dead_letters), load the prior state of the
+ * jobs it touches, fold, write job_events / dead_letters / jobs with the batch's dedup tokens,
+ * and only then let the log commit the batch's offsets. Replay and rebuild are this same
+ * consumer with another start position, a stop condition and a table suffix.
+ */
+import { EventEmitter } from 'node:events';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { eventsTopicPattern, type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
+import { retry } from '../log/retry.js';
+import { decodeBatch, jobKey, projectEvents, touchedJobs } from './project.js';
+import type { JobRow } from './tables/jobs.js';
+import { insertRows, jobInsertRow, loadJobs, tableNames, type TableNames } from './write.js';
+
+export const PROJECTOR_GROUP = 'jobscribe-projector';
+
+export interface ProjectorOptions {
+  clickhouse: ClickHouseClient;
+  database: string;
+  log: EventLog;
+  topicPrefix: string;
+  /** Consumer group; replays and rebuilds use their own. */
+  group?: string;
+  /** Table suffix: '' for the live tables, e.g. '__rebuild' for a rebuild. */
+  suffix?: string;
+  /** Upper bound of cached job states; finished jobs leave the cache at once. */
+  maxCachedJobs?: number;
+}
+
+export interface BatchProjected {
+  topic: string;
+  partition: number;
+  firstOffset: bigint;
+  lastOffset: bigint;
+  highWatermark: bigint;
+  events: number;
+  deadLetters: number;
+  jobs: number;
+  ms: number;
+}
+
+export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [Error] }> {
+  readonly group: string;
+  readonly tables: TableNames;
+  private readonly cache = new Map<string, JobRow>();
+  totals = { events: 0, deadLetters: 0, batches: 0 };
+
+  constructor(private readonly opts: ProjectorOptions) {
+    super();
+    this.group = opts.group ?? PROJECTOR_GROUP;
+    this.tables = tableNames(opts.database, opts.suffix ?? '');
+  }
+
+  /** Consumes until `signal` aborts (or, with stopAtEnd, until caught up). */
+  run(signal: AbortSignal, start: StartPosition = { from: 'committed' }, stopAtEnd = false): Promise<void> {
+    return this.opts.log.consume({
+      group: this.group,
+      topics: eventsTopicPattern(this.opts.topicPrefix),
+      start,
+      stopAtEnd,
+      signal,
+      eachBatch: (batch) => retry(() => this.handleBatch(batch), { signal, what: `project ${batch.topic}@${batch.firstOffset}` }),
+    });
+  }
+
+  async handleBatch(batch: Batch): Promise<void> {
+    const started = performance.now();
+    const { clickhouse } = this.opts;
+    const decoded = decodeBatch(batch);
+    const prior = await this.priorStates(touchedJobs(decoded.events));
+    const { jobEvents, jobs } = projectEvents(decoded.events, prior);
+
+    await insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch);
+    await insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch);
+    await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch);
+
+    for (const [key, row] of jobs) {
+      if (row.sched_state === 'INACTIVE' || row.is_deleted) this.cache.delete(key);
+      else this.cache.set(key, row);
+    }
+    this.trimCache();
+    this.totals.events += jobEvents.length;
+    this.totals.deadLetters += decoded.deadLetters.length;
+    this.totals.batches += 1;
+    this.emit('batch', {
+      topic: batch.topic,
+      partition: batch.partition,
+      firstOffset: batch.firstOffset,
+      lastOffset: batch.lastOffset,
+      highWatermark: batch.highWatermark,
+      events: jobEvents.length,
+      deadLetters: decoded.deadLetters.length,
+      jobs: jobs.size,
+      ms: performance.now() - started,
+    });
+  }
+
+  private async priorStates(jobs: [string, string][]): Promise<Map<string, JobRow>> {
+    const prior = new Map<string, JobRow>();
+    const missing: [string, string][] = [];
+    for (const [cluster, id] of jobs) {
+      const hit = this.cache.get(jobKey(cluster, id));
+      if (hit) prior.set(jobKey(cluster, id), hit);
+      else missing.push([cluster, id]);
+    }
+    for (let i = 0; i < missing.length; i += 1000) {
+      for (const row of await loadJobs(this.opts.clickhouse, this.tables.jobs, missing.slice(i, i + 1000))) {
+        prior.set(jobKey(row.cluster, row.job_id), row);
+      }
+    }
+    return prior;
+  }
+
+  private trimCache(): void {
+    const max = this.opts.maxCachedJobs ?? 200_000;
+    if (this.cache.size <= max) return;
+    // Map iteration order is insertion order: drop the least recently inserted.
+    let excess = this.cache.size - max;
+    for (const key of this.cache.keys()) {
+      if (excess-- <= 0) break;
+      this.cache.delete(key);
+    }
+  }
+}

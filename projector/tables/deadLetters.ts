@@ -1,0 +1,28 @@
+/**
+ * The `dead_letters` table: a log message the projector could not accept, with the reason and
+ * its log position, so nothing is dropped silently. Pure.
+ */
+import type { LogRecord } from '../../log/eventLog.js';
+import { millisToDateTime64 } from '../../schemas/clickhouse/time.js';
+
+export interface DeadLetterRow {
+  log_topic: string;
+  log_partition: number;
+  log_offset: string;
+  log_ts: string;
+  key: string;
+  reason: string;
+  payload: string;
+}
+
+export function deadLetterRow(record: LogRecord, reason: string): DeadLetterRow {
+  return {
+    log_topic: record.topic,
+    log_partition: record.partition,
+    log_offset: record.offset.toString(),
+    log_ts: millisToDateTime64(record.timestamp),
+    key: record.key,
+    reason,
+    payload: record.value,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Reading and writing the read-model tables. Every insert of a batch carries a deterministic
+ * dedup token (topic:partition:first-last:table), so retrying a batch after a crash writes
+ * nothing twice; the ReplacingMergeTree keys collapse overlapping ranges from replays.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
+import { StoreError } from '../schemas/errors.js';
+import { dedupToken, type Batch } from '../log/eventLog.js';
+import type { JobRow } from './tables/jobs.js';
+
+export interface TableNames {
+  jobEvents: string;
+  jobs: string;
+  deadLetters: string;
+}
+
+export function tableNames(database: string, suffix = ''): TableNames {
+  return {
+    jobEvents: `${database}.job_events${suffix}`,
+    jobs: `${database}.jobs${suffix}`,
+    deadLetters: `${database}.dead_letters${suffix}`,
+  };
+}
+
+export async function insertRows(
+  client: ClickHouseClient,
+  table: string,
+  rows: readonly object[],
+  batch: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  try {
+    await client.insert({
+      table,
+      values: rows as object[],
+      format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table) },
+    });
+  } catch (err) {
+    throw new StoreError(`insert into ${table} failed: ${(err as Error).message}`, { retriable: true, cause: err });
+  }
+}
+
+const dt = (s: number | null) => (s === null ? null : secondsToDateTime64(s));
+
+export function jobInsertRow(r: JobRow): Record<string, unknown> {
+  return {
+    ...r,
+    t_submit: secondsToDateTime64(r.t_submit),
+    t_eligible: dt(r.t_eligible),
+    t_start: dt(r.t_start),
+    t_end: dt(r.t_end),
+    t_inactive: dt(r.t_inactive),
+    last_event_ts: secondsToDateTime64(r.last_event_ts),
+  };
+}
+
+/** DateTime64(6) text → seconds, exact to the microsecond (the inverse of secondsToDateTime64). */
+export function dateTime64ToSeconds(text: string): number {
+  const [base, frac = ''] = text.split('.');
+  const whole = Date.parse(`${base!.replace(' ', 'T')}Z`) / 1000;
+  return (whole * 1e6 + Number(frac.padEnd(6, '0').slice(0, 6))) / 1e6;
+}
+
+const secs = (v: unknown) => (v === null || v === undefined ? null : dateTime64ToSeconds(String(v)));
+
+export function jobFromSelectRow(x: Record<string, unknown>): JobRow {
+  return {
+    ...(x as unknown as JobRow),
+    job_id: String(x.job_id),
+    userid: x.userid === null ? null : Number(x.userid),
+    ntasks: Number(x.ntasks),
+    ncores: Number(x.ncores),
+    ngpus: Number(x.ngpus),
+    nnodes: Number(x.nnodes),
+    exit_code: x.exit_code === null ? null : Number(x.exit_code),
+    waitstatus: x.waitstatus === null ? null : Number(x.waitstatus),
+    exception_severity: x.exception_severity === null ? null : Number(x.exception_severity),
+    urgency: Number(x.urgency),
+    priority: x.priority === null ? null : Number(x.priority),
+    held: Boolean(x.held),
+    success: x.success === null ? null : Boolean(x.success),
+    time_limit_s: x.time_limit_s === null ? null : Number(x.time_limit_s),
+    t_submit: dateTime64ToSeconds(String(x.t_submit)),
+    t_eligible: secs(x.t_eligible),
+    t_start: secs(x.t_start),
+    t_end: secs(x.t_end),
+    t_inactive: secs(x.t_inactive),
+    wait_s: x.wait_s === null ? null : Number(x.wait_s),
+    run_s: x.run_s === null ? null : Number(x.run_s),
+    last_seq: Number(x.last_seq),
+    last_event_ts: dateTime64ToSeconds(String(x.last_event_ts)),
+    is_deleted: Number(x.is_deleted) ? 1 : 0,
+  };
+}
+
+/** Current rows of the given jobs (grouped by cluster, one query per cluster). */
+export async function loadJobs(client: ClickHouseClient, table: string, jobs: [string, string][]): Promise<JobRow[]> {
+  const byCluster = new Map<string, string[]>();
+  for (const [cluster, id] of jobs) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
+  const out: JobRow[] = [];
+  for (const [cluster, ids] of byCluster) {
+    const rs = await client.query({
+      query: `SELECT * FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN {ids:Array(UInt64)}`,
+      query_params: { cluster, ids },
+      format: 'JSONEachRow',
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+    });
+    for (const row of await rs.json<Record<string, unknown>>()) out.push(jobFromSelectRow(row));
+  }
+  return out;
+}
