@@ -1,0 +1,70 @@
+/**
+ * The simulated cluster as a SchedulerSource ('flux'): paces the simulator in real time at
+ * `speed` simulated seconds per wall-clock second and hands events to `emit` in small batches,
+ * awaiting each (backpressure); the checkpoint passed with a batch is the simulator state right
+ * after it, so `run({ checkpoint })` resumes with the next event — no gap, no duplicate.
+ * `act` cancels / holds / releases / re-prioritizes / signals jobs at the current simulated time.
+ * The only impure part of scribe/sim (timers and the wall clock live here).
+ */
+import type { ActionRequest, ActionResult, SchedulerSource, SourceRunOptions } from '../source.js';
+import { parseSimOptions, type SimOptions, type SimOptionsInput } from './options.js';
+import { Simulator } from './simulator.js';
+
+export interface SimSource extends SchedulerSource {
+  readonly scheduler: 'flux';
+  /** The simulator currently driven (replaced when `run` restores a checkpoint). */
+  readonly simulator: Simulator;
+  readonly options: SimOptions;
+  act(request: ActionRequest): Promise<ActionResult>;
+}
+
+/** Longest real-time sleep between two looks at the clock (ms). */
+const MAX_IDLE_MS = 100;
+
+export function createSimSource(input?: SimOptionsInput): SimSource {
+  const options = parseSimOptions(input);
+  let sim = new Simulator(options);
+  return {
+    scheduler: 'flux',
+    options,
+    get simulator() {
+      return sim;
+    },
+    async act(request) {
+      return sim.act(request);
+    },
+    async run({ checkpoint, signal, emit }: SourceRunOptions) {
+      if (checkpoint) sim = Simulator.restore(checkpoint);
+      const current = sim;
+      const speed = options.speed;
+      const wall0 = performance.now();
+      const sim0 = current.time;
+      while (!signal.aborted && !current.finished) {
+        const target = sim0 + ((performance.now() - wall0) / 1000) * speed;
+        const batch = current.nextBatch(options.batchSize, target);
+        if (batch.length > 0) {
+          await emit(batch, current.checkpoint());
+          continue;
+        }
+        current.setClock(target);
+        if (current.finished) break;
+        const next = current.nextTime();
+        const waitMs = next === undefined ? MAX_IDLE_MS : ((next - current.time) / speed) * 1000;
+        await sleep(Math.min(MAX_IDLE_MS, Math.max(1, waitMs)), signal);
+      }
+    },
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
