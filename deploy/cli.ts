@@ -36,12 +36,13 @@ const HELP: Record<ConfigKey, string> = {
   simSpeed: 'simulator speed: simulated seconds per second',
   simJobs: 'simulator: stop submitting after this many jobs',
   simNodes: 'simulator: number of nodes',
+  simEpoch: 'simulator: start of simulated time, seconds since 1970 (default: first start)',
   logLevel: 'log level: debug, info, warn, error',
 };
 
 const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', 'logLevel'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
-const SIM: ConfigKey[] = ['cluster', 'source', 'seed', 'simSpeed', 'simJobs', 'simNodes'];
+const SIM: ConfigKey[] = ['cluster', 'source', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {

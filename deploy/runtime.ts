@@ -40,14 +40,20 @@ export async function openStores(config: Config): Promise<Stores> {
   };
 }
 
-export function createSource(config: Config): SchedulerSource {
-  return createSimSource({
+/** The simulator options a config describes (a saved checkpoint overrides them on restart). */
+export function simOptions(config: Config) {
+  return {
     seed: config.seed,
     cluster: config.cluster,
     speed: config.simSpeed,
     nodes: config.simNodes,
+    epoch: config.simEpoch ?? Math.floor(Date.now() / 1000),
     ...(config.simJobs !== undefined ? { maxJobs: config.simJobs } : {}),
-  });
+  };
+}
+
+export function createSource(config: Config): SchedulerSource {
+  return createSimSource(simOptions(config));
 }
 
 export function checkpointStore(config: Config): CheckpointStore {

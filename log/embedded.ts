@@ -115,6 +115,8 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
       table: offsetsTable,
       values: [{ group, topic, partition: PARTITION, offset: offset.toString(), version: commitVersion.toString() }],
       format: 'JSONEachRow',
+      // Explicit: over chDB a previous insert's token would otherwise still be in effect.
+      clickhouse_settings: { insert_deduplication_token: `commit:${group}:${topic}:${commitVersion}` },
     });
   }
 

@@ -101,9 +101,12 @@ export async function loadJobs(client: ClickHouseClient, table: string, jobs: [s
   for (const [cluster, id] of jobs) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
   const out: JobRow[] = [];
   for (const [cluster, ids] of byCluster) {
+    // Ids are validated decimal strings (JobIdSchema); inlined because chDB parses an
+    // Array(UInt64) parameter of quoted strings as an error and JS numbers lose precision.
+    if (!ids.every((id) => /^\d{1,20}$/.test(id))) throw new TypeError('loadJobs: job ids must be decimal strings');
     const rs = await client.query({
-      query: `SELECT * FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN {ids:Array(UInt64)}`,
-      query_params: { cluster, ids },
+      query: `SELECT * FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN (${ids.join(',')})`,
+      query_params: { cluster },
       format: 'JSONEachRow',
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });

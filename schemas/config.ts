@@ -32,7 +32,9 @@ export const ConfigSchema = z.object({
   seed: z.coerce.number().int('must be a whole number').min(0).max(2 ** 32 - 1).default(1),
   simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),
   simJobs: z.coerce.number().int('must be a whole number').min(1).optional(),
-  simNodes: z.coerce.number().int('must be a whole number').min(1).max(100_000).default(16),
+  simNodes: z.coerce.number().int('must be a whole number').min(1).max(4096).default(16),
+  /** Simulator: start of simulated time (seconds since the epoch); default: when first started. */
+  simEpoch: z.coerce.number().min(0, 'must be seconds since 1970').optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

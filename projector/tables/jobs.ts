@@ -1,8 +1,9 @@
 /**
- * The `jobs` read model: one row per job, the pure fold of that job's events.
- * (Implementation in progress.)
+ * The `jobs` read model: one row per job, the pure fold of that job's events. The row type and
+ * the dispatch live here; each scheduler's rules live in their own file (fluxJob.ts).
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
+import { evolveFluxJob } from './fluxJob.js';
 
 /** Unified state vocabulary for every scheduler. */
 export type JobStateName = 'pending' | 'running' | 'completed' | 'failed' | 'canceled' | 'timeout';
@@ -56,4 +57,11 @@ export interface JobRow {
  * folding a re-delivered or replayed range changes nothing. Returns undefined for an event that
  * cannot start a job (no prior state and not a submit).
  */
-export declare function evolveJob(job: JobRow | undefined, event: Envelope): JobRow | undefined;
+export function evolveJob(job: JobRow | undefined, event: Envelope): JobRow | undefined {
+  switch (event.scheduler) {
+    case 'flux':
+      return evolveFluxJob(job, event);
+    default:
+      return job;
+  }
+}
