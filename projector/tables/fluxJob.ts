@@ -1,45 +1,52 @@
 /**
- * The Flux half of the `jobs` fold: one Flux event applied to a job, deriving state, result,
- * returncode and times the way flux-core 0.88's job-list and `flux jobs` do (checked against
- * the real `flux jobs -a --json` output in test/unit/jobsFold.unit.test.ts). Pure.
- *
- * States (RFC 21): submit → NEW, validate → DEPEND (invalidate: the job never existed),
- * depend → PRIORITY, priority → SCHED, alloc → RUN, finish or a fatal exception → CLEANUP,
- * clean → INACTIVE. Result at the end: the first fatal exception decides (cancel → CANCELED,
- * timeout → TIMEOUT, any other → FAILED); without one, wait status 0 → COMPLETED, else FAILED.
+ * The Flux rules of the `jobs` fold: flux-core 0.88's job-list state machine and result
+ * (src/modules/job-list/job_state.c), its jobspec / R counts (job_data.c, libjob/jj.c) and
+ * `flux jobs`' returncode (python flux/job/info.py). Pure. test/unit/jobsFold.unit.test.ts and
+ * fluxOracle.unit.test.ts check every job of the real journals against `flux jobs -a --json`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
-import { parseFluxEvent } from '../../schemas/flux/events.js';
 import type { JobRow, JobStateName } from './jobs.js';
+import { expandHostlist, idset } from './hostlist.js';
+
+// States (RFC 21, as job-list applies them): submit → NEW, validate → DEPEND, depend → PRIORITY,
+// priority → SCHED (only from PRIORITY), alloc → RUN, finish or a fatal (severity 0) exception →
+// CLEANUP, clean → INACTIVE; flux-restart takes SCHED back to PRIORITY. A state is only ever
+// entered forwards, so a late alloc after a fatal exception leaves the job in CLEANUP.
+// `invalidate` (journal only) means the submission was rejected: the job never existed, so its
+// row ends deleted (is_deleted = 1, INACTIVE without a result).
+
+const FLUX_STATES = ['NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEANUP', 'INACTIVE'] as const;
+type FluxState = (typeof FLUX_STATES)[number];
+const rank = (s: string) => FLUX_STATES.indexOf(s as FluxState);
+const isPending = (s: string) => rank(s) >= 0 && rank(s) < rank('RUN');
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-export function evolveFluxJob(job: JobRow | undefined, e: Envelope): JobRow | undefined {
-  if (job && e.seq <= job.last_seq) return job;
-  const parsed = parseFluxEvent(e.name, e.context);
-  const ctx: Obj = parsed.ok ? (parsed.event.context as Obj) : e.context;
-  const raw = isObj(e.raw) ? e.raw : {};
-
-  if (!job) {
-    if (e.name !== 'submit') return undefined; // a job's history starts with submit
-    job = newJob(e, ctx, raw);
-  } else {
-    job = { ...job, last_seq: e.seq, last_event: e.name, last_event_ts: e.ts };
-    applyEvent(job, e, ctx, raw);
-  }
+export function evolveFluxJob(prev: JobRow | undefined, e: Envelope): JobRow | undefined {
+  if (!prev && e.name !== 'submit') return undefined;
+  const job: JobRow = prev ? { ...prev } : submitted(e);
+  job.last_seq = e.seq;
+  job.last_event = e.name;
+  job.last_event_ts = e.ts;
   if (!job.user && e.user) job.user = e.user;
-  return deriveOutcome(job);
+  if (prev) apply(job, e);
+  job.held = isPending(job.sched_state) && job.urgency === 0 && job.is_deleted === 0;
+  job.state = unifiedState(job);
+  job.wait_s = job.t_start === null ? null : job.t_start - job.t_submit;
+  job.run_s = job.t_start === null || job.t_end === null ? null : job.t_end - job.t_start;
+  return job;
 }
 
-function newJob(e: Envelope, ctx: Obj, raw: Obj): JobRow {
+function submitted(e: Envelope): JobRow {
   const job: JobRow = {
     cluster: e.cluster,
     scheduler: 'flux',
     job_id: e.job_id,
     user: e.user ?? '',
-    userid: num(ctx.userid) ?? null,
+    userid: num(e.context.userid) ?? null,
     queue: '',
     name: '',
     ntasks: 0,
@@ -56,7 +63,7 @@ function newJob(e: Envelope, ctx: Obj, raw: Obj): JobRow {
     exception_type: '',
     exception_severity: null,
     exception_note: '',
-    urgency: num(ctx.urgency) ?? 16,
+    urgency: num(e.context.urgency) ?? 16,
     priority: null,
     held: false,
     dependencies: [],
@@ -73,228 +80,227 @@ function newJob(e: Envelope, ctx: Obj, raw: Obj): JobRow {
     last_event_ts: e.ts,
     is_deleted: 0,
   };
-  if (isObj(raw.jobspec)) applyJobspec(job, raw.jobspec);
+  const jobspec = rawMember(e, 'jobspec');
+  if (jobspec) applyJobspec(job, jobspec);
   return job;
 }
 
-function applyEvent(job: JobRow, e: Envelope, ctx: Obj, raw: Obj): void {
-  const active = job.sched_state !== 'INACTIVE';
+const rawMember = (e: Envelope, key: 'jobspec' | 'R'): Obj | undefined => {
+  const v = isObj(e.raw) ? e.raw[key] : undefined;
+  return isObj(v) ? v : undefined;
+};
+
+/** Enters `to` if it lies ahead of the current state; says whether it did. */
+function advance(job: JobRow, to: FluxState, ts: number): boolean {
+  if (rank(to) <= rank(job.sched_state)) return false;
+  job.sched_state = to;
+  if (to === 'SCHED') job.t_eligible = ts;
+  else if (to === 'RUN') job.t_start = ts;
+  else if (to === 'CLEANUP') job.t_end = ts;
+  else if (to === 'INACTIVE') job.t_inactive = ts;
+  return true;
+}
+
+function apply(job: JobRow, e: Envelope): void {
+  const ctx = e.context;
   switch (e.name) {
     case 'validate':
-      if (job.sched_state === 'NEW') job.sched_state = 'DEPEND';
+      advance(job, 'DEPEND', e.ts);
       break;
     case 'invalidate':
-      job.sched_state = 'INACTIVE';
       job.is_deleted = 1;
+      advance(job, 'INACTIVE', e.ts);
       break;
     case 'depend':
-      if (job.sched_state === 'DEPEND') job.sched_state = 'PRIORITY';
+      advance(job, 'PRIORITY', e.ts);
       break;
     case 'priority':
       job.priority = num(ctx.priority) ?? job.priority;
-      if (job.sched_state === 'PRIORITY') {
-        job.sched_state = 'SCHED';
-        job.t_eligible = e.ts;
-      }
+      if (job.sched_state === 'PRIORITY') advance(job, 'SCHED', e.ts);
+      break;
+    case 'flux-restart':
+      if (job.sched_state === 'SCHED') job.sched_state = 'PRIORITY';
       break;
     case 'urgency':
       job.urgency = num(ctx.urgency) ?? job.urgency;
       break;
     case 'dependency-add': {
-      const d = String(ctx.description ?? '');
-      if (d && !job.dependencies.includes(d)) job.dependencies = [...job.dependencies, d];
+      const d = str(ctx.description);
+      if (d !== undefined && !job.dependencies.includes(d)) job.dependencies = [...job.dependencies, d];
       break;
     }
-    case 'dependency-remove': {
-      const d = String(ctx.description ?? '');
-      job.dependencies = job.dependencies.filter((x) => x !== d);
+    case 'dependency-remove':
+      job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
+      break;
+    case 'jobspec-update':
+      // job-list applies jobspec updates only until the job runs.
+      if (isPending(job.sched_state)) applyJobspecUpdate(job, ctx);
+      break;
+    case 'alloc': {
+      const R = rawMember(e, 'R');
+      if (advance(job, 'RUN', e.ts) && R) applyR(job, R);
       break;
     }
-    case 'jobspec-update': {
-      const duration = num(ctx['attributes.system.duration']);
-      if (duration !== undefined) job.time_limit_s = duration > 0 ? duration : null;
-      const queue = ctx['attributes.system.queue'];
-      if (typeof queue === 'string') job.queue = queue;
-      break;
-    }
-    case 'alloc':
-      if (job.sched_state === 'SCHED') {
-        job.sched_state = 'RUN';
-        job.t_start = e.ts;
-      }
-      if (isObj(raw.R)) applyR(job, raw.R);
-      break;
     case 'exception': {
+      // job-list keeps the most severe exception, the first one among equals.
       const severity = num(ctx.severity) ?? 0;
-      // The most severe exception is kept (the first among equals), as job-list does.
       if (job.exception_severity === null || severity < job.exception_severity) {
-        job.exception_type = String(ctx.type ?? '');
+        job.exception_type = str(ctx.type) ?? '';
         job.exception_severity = severity;
-        job.exception_note = String(ctx.note ?? '');
+        job.exception_note = str(ctx.note) ?? '';
       }
-      if (severity === 0 && active && job.sched_state !== 'CLEANUP') {
-        if (!job.result) job.result = fatalResult(String(ctx.type ?? ''));
-        enterCleanup(job, e.ts);
-      } else if (severity === 0 && !job.result) {
-        job.result = fatalResult(String(ctx.type ?? ''));
-      }
+      if (severity === 0) advance(job, 'CLEANUP', e.ts);
       break;
     }
     case 'finish': {
       const status = num(ctx.status);
-      if (status !== undefined) job.waitstatus = status;
-      if (job.sched_state === 'RUN') enterCleanup(job, e.ts);
+      if (status === undefined) break;
+      job.waitstatus = status;
+      // Known from finish on: status 0 and no fatal exception before it (job-list).
+      job.success = status === 0 && job.exception_severity !== 0;
+      job.exit_code = fluxReturnCode(status, '');
+      if (job.sched_state === 'RUN') advance(job, 'CLEANUP', e.ts);
       break;
     }
     case 'clean':
-      job.sched_state = 'INACTIVE';
-      job.t_inactive = e.ts;
+      if (advance(job, 'INACTIVE', e.ts) && job.is_deleted === 0) {
+        job.success = job.success === true;
+        job.result = fluxResult(job);
+        job.exit_code = fluxReturnCode(job.waitstatus, job.result);
+      }
       break;
     default:
-      break; // start, release, free, memo, annotations, prolog/epilog, unknown names: no state change
+      // submit (again), start, release, free, memo, annotations, prolog/epilog, resource-update,
+      // set-flags, debug and names unknown to us: nothing in the row changes.
+      break;
   }
 }
 
-function fatalResult(type: string): string {
-  return type === 'cancel' ? 'CANCELED' : type === 'timeout' ? 'TIMEOUT' : 'FAILED';
+/** job-list's result: COMPLETED if successful, else by the kept exception's type, else FAILED. */
+function fluxResult(job: JobRow): string {
+  if (job.success) return 'COMPLETED';
+  if (job.exception_type === 'cancel') return 'CANCELED';
+  if (job.exception_type === 'timeout') return 'TIMEOUT';
+  return 'FAILED';
 }
 
-function enterCleanup(job: JobRow, ts: number): void {
-  job.sched_state = 'CLEANUP';
-  job.t_end = ts;
-}
-
-/** Derived fields: held, unified state, result, success, returncode, wait and run time. */
-function deriveOutcome(job: JobRow): JobRow {
-  const pendingStates = ['NEW', 'DEPEND', 'PRIORITY', 'SCHED'];
-  job.held = pendingStates.includes(job.sched_state) && job.urgency === 0;
-  const inactive = job.sched_state === 'INACTIVE';
-  if (inactive && !job.is_deleted) {
-    if (!job.result) job.result = job.waitstatus === 0 ? 'COMPLETED' : 'FAILED';
-    job.success = job.result === 'COMPLETED';
-    job.exit_code = returnCode(job.waitstatus, job.result);
-  }
-  job.state = unifiedState(job);
-  job.wait_s = job.t_start !== null ? job.t_start - job.t_submit : null;
-  job.run_s = job.t_start !== null && job.t_end !== null ? job.t_end - job.t_start : null;
-  return job;
-}
-
-/** flux-core's returncode: exit code, 128+signal when signaled, -128 canceled before running. */
-export function returnCode(waitstatus: number | null, result: string): number | null {
-  if (waitstatus === null) return result === 'CANCELED' ? -128 : result ? 1 : null;
-  const signal = waitstatus & 0x7f;
-  if (signal !== 0) return 128 + signal;
-  return (waitstatus >> 8) & 0xff;
+/**
+ * `flux jobs`' returncode (flux/job/info.py): the exit status when the job shell exited, minus
+ * the signal number when it was killed by one (tasks killed by a signal make the shell exit with
+ * 128+signal); with no wait status, -128 for CANCELED, 1 for FAILED, otherwise none.
+ */
+export function fluxReturnCode(waitstatus: number | null, result: string): number | null {
+  if (waitstatus === null) return result === 'CANCELED' ? -128 : result === 'FAILED' ? 1 : null;
+  const termsig = waitstatus & 0x7f;
+  if (termsig === 0) return (waitstatus >> 8) & 0xff; // WIFEXITED
+  if (termsig !== 0x7f) return -termsig; // WIFSIGNALED
+  return null; // stopped: neither
 }
 
 function unifiedState(job: JobRow): JobStateName {
-  switch (job.sched_state) {
-    case 'RUN':
-      return 'running';
-    case 'CLEANUP':
-      return job.t_start !== null ? 'running' : 'pending';
-    case 'INACTIVE':
-      return ({ COMPLETED: 'completed', FAILED: 'failed', CANCELED: 'canceled', TIMEOUT: 'timeout' } as const)[job.result as 'COMPLETED'] ?? 'failed';
-    default:
-      return 'pending';
-  }
+  if (isPending(job.sched_state)) return 'pending';
+  if (job.sched_state === 'RUN') return 'running';
+  if (job.sched_state === 'CLEANUP') return job.t_start === null ? 'pending' : 'running';
+  const byResult: Record<string, JobStateName> = { COMPLETED: 'completed', CANCELED: 'canceled', TIMEOUT: 'timeout' };
+  return byResult[job.result] ?? 'failed';
 }
 
-/** Requested sizes, name, queue and time limit from the jobspec (RFC 14). */
+// ---------------------------------------------------------------------------------------------
+// Flux jobspec (RFC 14, version 1) and R (RFC 20), read as job-list reads them.
+
+/** Name, queue, time limit and requested counts. */
 function applyJobspec(job: JobRow, spec: Obj): void {
-  const attrs = isObj(spec.attributes) ? spec.attributes : {};
-  const system = isObj(attrs.system) ? attrs.system : {};
-  const tasks = Array.isArray(spec.tasks) ? spec.tasks.filter(isObj) : [];
-  const jobName = isObj(system.job) && typeof system.job.name === 'string' ? system.job.name : undefined;
-  const command = Array.isArray(tasks[0]?.command) ? String(tasks[0]!.command[0] ?? '') : '';
-  job.name = jobName ?? command.split('/').pop() ?? '';
-  if (typeof system.queue === 'string') job.queue = system.queue;
-  const duration = num(system.duration);
-  job.time_limit_s = duration && duration > 0 ? duration : null;
+  const system = dig(spec, 'attributes', 'system');
+  const tasks = Array.isArray(spec.tasks) ? spec.tasks : [];
+  const task0 = isObj(tasks[0]) ? tasks[0] : {};
+  const arg0 = Array.isArray(task0.command) ? str(task0.command[0]) : undefined;
+  job.name = str(dig(system, 'job')?.name) ?? (arg0 === undefined ? '' : commandName(arg0));
+  job.queue = str(system?.queue) ?? '';
+  job.time_limit_s = timeLimit(system?.duration);
 
-  const counts = countResources(Array.isArray(spec.resources) ? spec.resources : [], 1);
-  job.nnodes = counts.nodes;
-  job.ncores = counts.cores;
-  job.ngpus = counts.gpus;
-  const count = isObj(tasks[0]?.count) ? tasks[0]!.count : {};
-  const perSlot = num(count.per_slot);
-  const total = num(count.total);
-  job.ntasks = total ?? (perSlot ?? 1) * counts.slots;
+  // libjob/jj.c: one count per resource type (the last one seen wins), slots × nodes.
+  const jj = { node: 0, slot: 0, core: 0, gpu: 0 };
+  let exclusive = false;
+  const walk = (level: unknown): void => {
+    for (const r of Array.isArray(level) ? level : []) {
+      if (!isObj(r) || !(r.type === 'node' || r.type === 'slot' || r.type === 'core' || r.type === 'gpu')) continue;
+      jj[r.type] = num(r.count) ?? 0;
+      if (r.type === 'node' && r.exclusive === true) exclusive = true;
+      walk(r.with);
+    }
+  };
+  walk(spec.resources);
+  if (jj.slot <= 0 || jj.core <= 0) return; // not a V1 jobspec: counts unknown, as in job-list
+  const nslots = jj.node > 0 ? jj.slot * jj.node : jj.slot;
+
+  job.nnodes = jj.node; // 0 = unknown until R
+  job.ncores = jj.node > 0 && exclusive ? 0 : nslots * jj.core; // exclusive nodes: from R
+  job.ngpus = nslots * jj.gpu;
+  const perResource = dig(system, 'shell', 'options', 'per-resource');
+  const perCount = num(perResource?.count) ?? 1;
+  if (perResource?.type === 'node') job.ntasks = jj.node > 0 ? jj.node * perCount : 0; // else from R
+  else if (perResource?.type === 'core') job.ntasks = jj.node > 0 ? 0 : nslots * jj.core * perCount;
+  else job.ntasks = num(dig(task0, 'count')?.total) ?? nslots;
 }
 
-interface Counts {
-  nodes: number;
-  slots: number;
-  cores: number;
-  gpus: number;
-}
-
-function countResources(resources: unknown[], multiplier: number): Counts {
-  const out: Counts = { nodes: 0, slots: 0, cores: 0, gpus: 0 };
-  for (const r of resources) {
-    if (!isObj(r)) continue;
-    const count = multiplier * (num(r.count) ?? (isObj(r.count) ? num(r.count.min) ?? 1 : 1));
-    const inner = countResources(Array.isArray(r.with) ? r.with : [], count);
-    if (r.type === 'node') out.nodes += count;
-    if (r.type === 'slot') out.slots += count;
-    if (r.type === 'core') out.cores += count;
-    if (r.type === 'gpu') out.gpus += count;
-    out.nodes += inner.nodes;
-    out.slots += inner.slots;
-    out.cores += inner.cores;
-    out.gpus += inner.gpus;
+/** jobspec-update: dotted jobspec paths (or enclosing objects) and their new values. */
+function applyJobspecUpdate(job: JobRow, updates: Obj): void {
+  for (const [key, value] of Object.entries(updates)) {
+    const at = (path: string): unknown => {
+      if (key === path) return value;
+      if (!path.startsWith(key + '.')) return undefined;
+      return path
+        .slice(key.length + 1)
+        .split('.')
+        .reduce<unknown>((v, k) => (isObj(v) ? v[k] : undefined), value);
+    };
+    const duration = at('attributes.system.duration');
+    if (duration !== undefined) job.time_limit_s = timeLimit(duration);
+    const queue = str(at('attributes.system.queue'));
+    if (queue !== undefined) job.queue = queue;
+    const name = str(at('attributes.system.job.name'));
+    if (name !== undefined) job.name = name;
   }
-  return out;
 }
 
-/** Allocated nodes and cores from R (RFC 20). */
+/** Allocated nodes and cores (and gpus) from R: job-list's parse_R. */
 function applyR(job: JobRow, R: Obj): void {
-  const exec = isObj(R.execution) ? R.execution : {};
-  const nodes = (Array.isArray(exec.nodelist) ? exec.nodelist : []).flatMap((h) => expandHostlist(String(h)));
-  if (nodes.length > 0) {
-    job.nodes = nodes;
-    job.nnodes = nodes.length;
-  }
-  let cores = 0;
-  let gpus = 0;
-  for (const entry of Array.isArray(exec.R_lite) ? exec.R_lite.filter(isObj) : []) {
-    const ranks = idsetSize(String(entry.rank ?? ''));
+  const execution = dig(R, 'execution');
+  const perRank = new Map<number, { core: Set<number>; gpu: Set<number> }>();
+  for (const entry of Array.isArray(execution?.R_lite) ? execution.R_lite : []) {
+    if (!isObj(entry)) continue;
     const children = isObj(entry.children) ? entry.children : {};
-    cores += ranks * idsetSize(String(children.core ?? ''));
-    gpus += ranks * idsetSize(String(children.gpu ?? ''));
-  }
-  if (cores > 0) job.ncores = cores;
-  if (gpus > 0) job.ngpus = gpus;
-}
-
-/** Size of an RFC 22 idset such as "0-3,7" or "[0-1]". */
-export function idsetSize(idset: string): number {
-  const body = idset.replace(/^\[|\]$/g, '').trim();
-  if (!body) return 0;
-  let n = 0;
-  for (const part of body.split(',')) {
-    const [a, b] = part.split('-').map(Number);
-    n += b === undefined ? 1 : b! - a! + 1;
-  }
-  return n;
-}
-
-/** Expands an RFC 29 hostlist such as "node[0-2,5]" or "a1,b[3-4]" into host names. */
-export function expandHostlist(hostlist: string): string[] {
-  const out: string[] = [];
-  for (const m of hostlist.matchAll(/([^,[\]]+)(?:\[([^\]]*)\])?([^,[\]]*)/g)) {
-    const [, prefix = '', ranges, suffix = ''] = m;
-    if (!prefix && !ranges) continue;
-    if (ranges === undefined) {
-      out.push(prefix + suffix);
-      continue;
-    }
-    for (const part of ranges.split(',')) {
-      const [a, b] = part.split('-');
-      if (b === undefined) out.push(prefix + a + suffix);
-      else for (let i = Number(a); i <= Number(b); i++) out.push(prefix + String(i).padStart(a!.length, '0') + suffix);
+    for (const r of idset(entry.rank)) {
+      const node = perRank.get(r) ?? { core: new Set<number>(), gpu: new Set<number>() };
+      for (const c of idset(children.core)) node.core.add(c);
+      for (const g of idset(children.gpu)) node.gpu.add(g);
+      perRank.set(r, node);
     }
   }
-  return out;
+  if (perRank.size > 0) {
+    job.nnodes = perRank.size;
+    job.ncores = [...perRank.values()].reduce((n, node) => n + node.core.size, 0);
+    job.ngpus = [...perRank.values()].reduce((n, node) => n + node.gpu.size, 0);
+  }
+  const nodelist = Array.isArray(execution?.nodelist) ? execution.nodelist : [];
+  const nodes = nodelist.flatMap((h) => (typeof h === 'string' ? expandHostlist(h) : []));
+  if (nodes.length > 0) job.nodes = nodes;
+}
+
+function dig(o: unknown, ...path: string[]): Obj | undefined {
+  let v = o;
+  for (const k of path) v = isObj(v) ? v[k] : undefined;
+  return isObj(v) ? v : undefined;
+}
+
+/** job-list's job name from the command: the basename, or the whole path if it ends in '/'. */
+function commandName(arg0: string): string {
+  const base = arg0.slice(arg0.lastIndexOf('/') + 1);
+  return base === '' ? arg0 : base;
+}
+
+/** attributes.system.duration: seconds, 0 meaning unlimited. */
+function timeLimit(duration: unknown): number | null {
+  const d = num(duration);
+  return d !== undefined && d > 0 ? d : null;
 }

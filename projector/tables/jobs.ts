@@ -1,9 +1,11 @@
 /**
- * The `jobs` read model: one row per job, the pure fold of that job's events. The row type and
- * the dispatch live here; each scheduler's rules live in their own file (fluxJob.ts).
+ * The `jobs` read model: one row per job, the pure fold of that job's events (`evolveJob`).
+ * The row type and the dispatch live here; each scheduler's rules in their own file
+ * (fluxJob.ts: flux-core's job-list, checked against real `flux jobs` output; slurmJob.ts).
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { evolveFluxJob } from './fluxJob.js';
+import { evolveSlurmJob } from './slurmJob.js';
 
 /** Unified state vocabulary for every scheduler. */
 export type JobStateName = 'pending' | 'running' | 'completed' | 'failed' | 'canceled' | 'timeout';
@@ -55,13 +57,10 @@ export interface JobRow {
 /**
  * Applies one event to a job. Pure. Events whose seq is not above `last_seq` are ignored, so
  * folding a re-delivered or replayed range changes nothing. Returns undefined for an event that
- * cannot start a job (no prior state and not a submit).
+ * cannot start a job (no prior state and not a submit): a journal only begins mid-job when data
+ * was lost, and such a job stays out of `jobs` (its events still reach `job_events`).
  */
 export function evolveJob(job: JobRow | undefined, event: Envelope): JobRow | undefined {
-  switch (event.scheduler) {
-    case 'flux':
-      return evolveFluxJob(job, event);
-    default:
-      return job;
-  }
+  if (job && event.seq <= job.last_seq) return job;
+  return event.scheduler === 'flux' ? evolveFluxJob(job, event) : evolveSlurmJob(job, event);
 }

@@ -1,0 +1,204 @@
+/**
+ * The Slurm half of the `jobs` fold: one Slurm event (schemas/slurm/events.ts) applied to a job.
+ * Pure. Events whose seq is not above `last_seq` are ignored.
+ *
+ * sched_state is Slurm's own word (PENDING, RUNNING, SUSPENDED, then the final COMPLETED, FAILED,
+ * CANCELLED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, ...), result the final word ('' while active).
+ * `end` carries Slurm's final record (sacct's when accounting has it), whose times replace what
+ * the polls saw: t_eligible is null for a job cancelled before it was eligible, t_start null for
+ * one that never ran, exactly as sacct reports them.
+ *
+ * exit_code: sacct's ExitCode "exit:signal" → 128+signal when signaled, else the exit code; null
+ * for a job that never started (sacct prints a meaningless 0:0 there). waitstatus: the batch
+ * script's raw wait status. urgency: -nice (0 by default; larger is more urgent, as in Flux).
+ */
+import type { Envelope } from '../../schemas/envelope/index.js';
+import { parseSlurmEvent, unifiedSlurmResult } from '../../schemas/slurm/events.js';
+import { expandHostlist } from './hostlist.js';
+import type { JobRow } from './jobs.js';
+
+type Obj = Record<string, unknown>;
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Exception type the unified row shows for a Slurm final state ('' when none). */
+const EXCEPTION_BY_STATE: Readonly<Record<string, string>> = {
+  CANCELLED: 'cancel',
+  TIMEOUT: 'timeout',
+  DEADLINE: 'timeout',
+  NODE_FAIL: 'node_fail',
+  BOOT_FAIL: 'node_fail',
+  OUT_OF_MEMORY: 'oom',
+  PREEMPTED: 'preempt',
+  UNKNOWN: 'lost',
+};
+
+export function evolveSlurmJob(job: JobRow | undefined, e: Envelope): JobRow | undefined {
+  if (job && e.seq <= job.last_seq) return job;
+  const parsed = parseSlurmEvent(e.name, e.context);
+  const ctx: Obj = parsed.ok ? parsed.context : e.context;
+  if (!job) {
+    if (e.name !== 'submit') return undefined; // a job's history starts with submit
+    job = newJob(e, ctx);
+  } else {
+    job = { ...job, last_seq: e.seq, last_event: e.name, last_event_ts: e.ts };
+    applyEvent(job, e, ctx);
+  }
+  if (!job.user && e.user) job.user = e.user;
+  job.wait_s = job.t_start !== null ? job.t_start - job.t_submit : null;
+  job.run_s = job.t_start !== null && job.t_end !== null ? job.t_end - job.t_start : null;
+  return job;
+}
+
+function newJob(e: Envelope, ctx: Obj): JobRow {
+  const nice = num(ctx.nice) ?? 0;
+  return {
+    cluster: e.cluster,
+    scheduler: 'slurm',
+    job_id: e.job_id,
+    user: str(ctx.user) || e.user || '',
+    userid: num(ctx.uid),
+    queue: str(ctx.partition) ?? '',
+    name: str(ctx.name) ?? '',
+    ntasks: num(ctx.ntasks) ?? 0,
+    ncores: num(ctx.ncpus) ?? 0,
+    ngpus: num(ctx.ngpus) ?? 0,
+    nnodes: num(ctx.nnodes) ?? 0,
+    nodes: [],
+    state: 'pending',
+    sched_state: 'PENDING',
+    result: '',
+    success: null,
+    exit_code: null,
+    waitstatus: null,
+    exception_type: '',
+    exception_severity: null,
+    exception_note: '',
+    urgency: nice === 0 ? 0 : -nice,
+    priority: num(ctx.priority),
+    held: false,
+    dependencies: parseDependencies(str(ctx.dependency) ?? ''),
+    time_limit_s: num(ctx.time_limit_s),
+    t_submit: e.ts,
+    t_eligible: null,
+    t_start: null,
+    t_end: null,
+    t_inactive: null,
+    wait_s: null,
+    run_s: null,
+    last_seq: e.seq,
+    last_event: e.name,
+    last_event_ts: e.ts,
+    is_deleted: 0,
+  };
+}
+
+function applyEvent(job: JobRow, e: Envelope, ctx: Obj): void {
+  if (job.result && e.name !== 'requeue') return; // nothing but a requeue follows the end
+  switch (e.name) {
+    case 'eligible':
+      job.t_eligible = e.ts;
+      break;
+    case 'hold':
+      job.held = true;
+      job.priority = 0;
+      break;
+    case 'release':
+      job.held = false;
+      if (num(ctx.priority) !== null) job.priority = num(ctx.priority);
+      break;
+    case 'priority': {
+      job.priority = num(ctx.priority);
+      const nice = num(ctx.nice) ?? 0;
+      job.urgency = nice === 0 ? 0 : -nice;
+      break;
+    }
+    case 'update':
+      if ('time_limit_s' in ctx) job.time_limit_s = num(ctx.time_limit_s);
+      if (str(ctx.partition)) job.queue = str(ctx.partition)!;
+      if (str(ctx.name) !== undefined) job.name = str(ctx.name)!;
+      break;
+    case 'dependency_never_satisfied':
+      job.exception_type = 'dependency';
+      job.exception_severity = 1; // not fatal: Slurm leaves the job pending
+      job.exception_note = `${str(ctx.reason) ?? 'DependencyNeverSatisfied'} (${str(ctx.dependency) ?? ''})`;
+      break;
+    case 'start':
+      job.sched_state = 'RUNNING';
+      job.state = 'running';
+      job.held = false;
+      job.t_start = e.ts;
+      applyAllocation(job, ctx);
+      break;
+    case 'suspend':
+      job.sched_state = 'SUSPENDED';
+      break;
+    case 'resume':
+      job.sched_state = 'RUNNING';
+      break;
+    case 'requeue':
+      job.sched_state = str(ctx.state) && !/^(COMPLETING|RUNNING)$/.test(str(ctx.state)!) ? str(ctx.state)! : 'PENDING';
+      job.state = 'pending';
+      job.result = '';
+      job.success = null;
+      job.exit_code = null;
+      job.waitstatus = null;
+      job.t_start = null;
+      job.t_end = null;
+      job.t_inactive = null;
+      job.t_eligible = null;
+      job.exception_type = '';
+      job.exception_severity = null;
+      job.exception_note = '';
+      break;
+    case 'end':
+      applyEnd(job, e, ctx);
+      break;
+    default:
+      break; // submit again, unknown names: no change
+  }
+}
+
+function applyAllocation(job: JobRow, ctx: Obj): void {
+  const nodes = str(ctx.nodes);
+  if (nodes) job.nodes = expandHostlist(nodes);
+  job.nnodes = num(ctx.nnodes) ?? (job.nodes.length || job.nnodes);
+  job.ncores = num(ctx.ncpus) ?? job.ncores;
+  job.ntasks = num(ctx.ntasks) ?? job.ntasks;
+  job.ngpus = num(ctx.ngpus) ?? job.ngpus;
+  if (str(ctx.partition)) job.queue = str(ctx.partition)!;
+  if (num(ctx.time_limit_s) !== null) job.time_limit_s = num(ctx.time_limit_s);
+}
+
+function applyEnd(job: JobRow, e: Envelope, ctx: Obj): void {
+  const state = str(ctx.state) ?? 'UNKNOWN';
+  job.sched_state = state;
+  job.result = state;
+  job.state = unifiedSlurmResult(state);
+  job.success = state === 'COMPLETED';
+  job.held = false;
+  // Slurm's final times replace the polled ones (null where Slurm has none)
+  if ('submit_time' in ctx && num(ctx.submit_time) !== null) job.t_submit = num(ctx.submit_time)!;
+  if ('eligible_time' in ctx) job.t_eligible = num(ctx.eligible_time);
+  if ('start_time' in ctx) job.t_start = num(ctx.start_time);
+  job.t_end = num(ctx.end_time) ?? e.ts;
+  job.t_inactive = job.t_end;
+  if (job.t_start !== null) applyAllocation(job, ctx);
+  const exit = num(ctx.exit_code);
+  const signal = num(ctx.signal);
+  job.exit_code = job.t_start === null ? null : signal ? 128 + signal : exit;
+  job.waitstatus = num(ctx.wait_status);
+  job.exception_type = EXCEPTION_BY_STATE[state] ?? '';
+  job.exception_severity = job.exception_type ? 0 : null;
+  const reason = str(ctx.reason) ?? '';
+  job.exception_note = reason && reason !== 'None' ? reason : '';
+}
+
+/** Slurm's dependency string → its clauses: "afterok:3(unfulfilled),afterany:5" → ["afterok:3", "afterany:5"]. */
+export function parseDependencies(dependency: string): string[] {
+  if (!dependency || dependency === '(null)') return [];
+  return dependency
+    .split(/[,?]/)
+    .map((d) => d.replace(/\([^)]*\)$/, '').trim())
+    .filter((d) => d !== '');
+}
