@@ -1,0 +1,97 @@
+/**
+ * `npm run bench`: figures, not pass/fail. On the embedded default (chDB in a temp dir):
+ *   - simulator → embedded log publish rate (events/s)
+ *   - embedded log → projector → ClickHouse rate (events/s)
+ *   - MCP tool latency p50/p95 over an in-memory client
+ * Size with BENCH_EVENTS (default 200000).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
+import { openClickHouse } from '../../deploy/clickhouse.js';
+import { createEmbeddedLog } from '../../log/embedded.js';
+import { eventsTopic } from '../../log/eventLog.js';
+import { Projector } from '../../projector/consume.js';
+import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
+import { simulate } from '../../scribe/sim/index.js';
+import type { SourceEvent } from '../../scribe/source.js';
+import { createJobscribeServer } from '../../mcp/server.js';
+
+const target = Number(process.env.BENCH_EVENTS ?? 200_000);
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-'));
+  const ch = await openClickHouse({ dataDir, database: 'bench' });
+  const log = createEmbeddedLog(ch.client, 'bench', { maxBatchRecords: 10_000 });
+  const cluster = 'bench';
+  const topic = eventsTopic('jobscribe', cluster);
+  const origin = { cluster, scheduler: 'flux' as const, scribe: { id: 'bench', version: '0' } };
+  console.log(`jobscribe bench — Node ${process.version}, target ${target} events`);
+
+  // 1. Generate (in memory) then publish in scribe-sized batches.
+  let t0 = performance.now();
+  const events: SourceEvent[] = [];
+  for (const e of simulate({ seed: 1, cluster, nodes: 256, submitRate: 400 })) {
+    events.push(e);
+    if (events.length >= target) break;
+  }
+  const genS = (performance.now() - t0) / 1000;
+  console.log(`simulator generate        ${Math.round(events.length / genS).toLocaleString()} events/s (${events.length} events)`);
+
+  t0 = performance.now();
+  const now = Date.now() / 1000;
+  for (let i = 0; i < events.length; i += 5000) {
+    await log.publish(topic, events.slice(i, i + 5000).map((e) => toLogMessage(toEnvelope(origin, e, now))));
+  }
+  const pubS = (performance.now() - t0) / 1000;
+  console.log(`scribe → embedded log     ${Math.round(events.length / pubS).toLocaleString()} events/s (batches of 5000)`);
+
+  // 2. Project everything.
+  const projector = new Projector({ clickhouse: ch.client, database: 'bench', log, topicPrefix: 'jobscribe' });
+  t0 = performance.now();
+  await projector.run(new AbortController().signal, { from: 'earliest' }, true);
+  const projS = (performance.now() - t0) / 1000;
+  console.log(`embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s (${projector.totals.batches} batches, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`);
+
+  // 3. MCP tool latency.
+  const server = createJobscribeServer({ clickhouse: ch.client, database: 'bench' });
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await server.connect(b);
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(a);
+  const sample = (await client.callTool({ name: 'search_jobs', arguments: { limit: 50, state: 'completed' } })).structuredContent as { jobs: { job_id: string }[] };
+  const ids = sample.jobs.map((j) => j.job_id);
+  const calls: [string, () => Record<string, unknown>][] = [
+    ['get_job', () => ({ job_id: ids[Math.floor(Math.random() * ids.length)]!, cluster })],
+    ['job_timeline', () => ({ job_id: ids[Math.floor(Math.random() * ids.length)]!, cluster })],
+    ['search_jobs', () => ({ limit: 50, state: 'failed' })],
+    ['queue_summary', () => ({})],
+  ];
+  for (const [name, args] of calls) {
+    const ms: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const s = performance.now();
+      const r = await client.callTool({ name, arguments: args() });
+      if (r.isError) throw new Error(`${name}: ${JSON.stringify(r.content)}`);
+      ms.push(performance.now() - s);
+    }
+    console.log(`mcp ${name.padEnd(14)}       p50 ${pct(ms, 50).toFixed(1)} ms, p95 ${pct(ms, 95).toFixed(1)} ms`);
+  }
+  await client.close();
+  await ch.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
