@@ -1,0 +1,372 @@
+/**
+ * A fake Flux broker for tests: a unix-socket server speaking the real local-connector framing
+ * (auth byte, magic, big-endian length, frames, 20-byte proto) that
+ *   (a) replays captured bytes (wire/journal-full.bin.gz) verbatim after the auth byte,
+ *   (b) serves a journal from real journal lines: `events-journal {"full":true}` gets the
+ *       backlog of what has "happened" so far (per job, its stored events + jobspec + R, as
+ *       the job-manager builds it; or given backlog lines verbatim), the sentinel, then live
+ *       entries one per response as they happen, all with the client's matchtag,
+ *   (c) answers job-manager.raise / urgency / kill like the captured responses (success without
+ *       payload; urgency → {"old_urgency":N}; unknown id → errnum 2 "unknown job id"),
+ *       job-ingest.submit (J signed with mech none), attr.get, and unknown topics with ENOSYS,
+ *   (d) records every request (topic, payload bytes, whole message bytes),
+ *   (e) drops a connection after N journal responses, and restarts on the same path with its
+ *       state (what happened so far) intact, like a broker restart.
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { setImmediate as tick } from 'node:timers/promises';
+import { decodeMessage, encodeMessage, MsgFlag, MsgType, type FluxMessage } from '../../scribe/flux/protocol/message.js';
+import { signNoneUnwrap } from '../../scribe/flux/protocol/submit/signNone.js';
+
+export interface RecordedRequest {
+  topic: string;
+  /** The payload frame exactly as received (JSON text + NUL), if any. */
+  payload?: Buffer;
+  /** The whole message exactly as received. */
+  bytes: Buffer;
+  flags: number;
+  matchtag: number;
+  connection: number;
+}
+
+export interface FakeFluxBrokerOptions {
+  path: string;
+  /** Live journal lines (a leading sentinel line is ignored): the history that "happens". */
+  journal?: string[];
+  /** Backlog lines served verbatim (before the sentinel) while nothing of `journal` has happened. */
+  backlog?: string[];
+  /** Captured bytes (auth byte + responses), written verbatim: the auth byte on connect, the rest after the first request. */
+  replay?: Buffer;
+  /** Answer to a new connection (default 0 = accepted; non-zero: written, then the connection closes). */
+  authByte?: number;
+  /** How many `journal` entries have happened before the first client (default 0). */
+  happened?: number;
+  /** Make journal entries happen on their own while a client streams live (default true). */
+  autoAdvance?: boolean;
+  /** Entries per tick while auto-advancing (default 200). */
+  sliceSize?: number;
+  /** Uid the broker sees on connections (checked against a submitted J's signer; default this process's uid). */
+  uid?: number;
+  /** Topics answered with an error instead: errnum (38 ENOSYS "No service matching …", 1 EPERM, …). */
+  fail?: Record<string, number>;
+}
+
+interface Entry {
+  id: string;
+  text: string;
+  events: { name: string; context?: Record<string, unknown> }[];
+  eventTexts: string[];
+  jobspecText?: string;
+  RText?: string;
+}
+
+interface Subscriber {
+  conn: Conn;
+  matchtag: number;
+}
+
+interface Conn {
+  n: number;
+  socket: Socket;
+  sent: number;
+  dropAfter: number | undefined;
+  dead: boolean;
+}
+
+const SENTINEL = '{"id":-1,"events":[]}';
+const JOURNAL_ONLY = new Set(['annotations', 'invalidate']);
+
+/** A journal line → id (exact), events and the raw text of each part. */
+function parseLine(text: string): Entry {
+  const id = /^\{"id":(-?\d+)/.exec(text)?.[1];
+  if (!id) throw new Error(`fake broker: journal line without a leading id: ${text.slice(0, 80)}`);
+  const obj = JSON.parse(text) as { events: Entry['events']; jobspec?: unknown; R?: unknown };
+  const e: Entry = { id, text, events: obj.events, eventTexts: obj.events.map((ev) => JSON.stringify(ev)) };
+  if (obj.jobspec !== undefined) e.jobspecText = JSON.stringify(obj.jobspec);
+  if (obj.R !== undefined) e.RText = JSON.stringify(obj.R);
+  return e;
+}
+
+export class FakeFluxBroker {
+  readonly path: string;
+  readonly requests: RecordedRequest[] = [];
+  /** Connections accepted so far. */
+  connections = 0;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly history: Entry[];
+  private position: number;
+  private readonly backlogLines: string[] | undefined;
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly dropPlan: (number | undefined)[] = [];
+  private readonly urgency = new Map<string, number>();
+  private readonly known = new Set<string>();
+  private advancing = false;
+  private nextJobId = 4_000_000_000_000n;
+
+  constructor(private readonly opts: FakeFluxBrokerOptions) {
+    this.path = opts.path;
+    this.history = (opts.journal ?? []).filter((l) => l.trim() && !l.startsWith('{"id":-1')).map(parseLine);
+    this.position = opts.happened ?? 0;
+    this.backlogLines = opts.backlog?.filter((l) => l.trim() && !l.startsWith('{"id":-1'));
+    for (const l of this.backlogLines ?? []) this.noteHappened(parseLine(l));
+    for (let i = 0; i < this.position; i++) this.noteHappened(this.history[i]!);
+  }
+
+  static async start(opts: FakeFluxBrokerOptions): Promise<FakeFluxBroker> {
+    const b = new FakeFluxBroker(opts);
+    await b.start();
+    return b;
+  }
+
+  /** Journal entries that have happened so far. */
+  get happened(): number {
+    return this.position;
+  }
+
+  get total(): number {
+    return this.history.length;
+  }
+
+  /** The next connections drop after this many journal responses each (one number per connection). */
+  dropAfter(...counts: (number | undefined)[]): void {
+    this.dropPlan.push(...counts);
+  }
+
+  /** Records requests of this topic only. */
+  requestsFor(topic: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.topic === topic);
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    if (existsSync(this.path)) unlinkSync(this.path);
+    const server = createServer((s) => this.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.path, () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Stops listening and drops every connection (state is kept: `start()` again = broker restart). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    this.subscribers.clear();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    if (existsSync(this.path)) unlinkSync(this.path);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Drops every client connection now (the server keeps listening). */
+  dropConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Makes the next `n` journal entries happen (sent live to every streaming client). */
+  advance(n = Infinity): number {
+    let k = 0;
+    while (k < n && this.position < this.history.length) {
+      const e = this.history[this.position++]!;
+      this.noteHappened(e);
+      for (const sub of [...this.subscribers]) this.sendJournal(sub, e.text);
+      k++;
+    }
+    return k;
+  }
+
+  private noteHappened(e: Entry): void {
+    for (const ev of e.events) {
+      if (ev.name === 'submit') {
+        this.known.add(e.id);
+        const u = ev.context?.urgency;
+        this.urgency.set(e.id, typeof u === 'number' ? u : 16);
+      }
+      if (ev.name === 'invalidate') this.known.delete(e.id);
+    }
+  }
+
+  private async autoAdvance(): Promise<void> {
+    if (this.advancing || this.opts.autoAdvance === false) return;
+    this.advancing = true;
+    try {
+      while (this.subscribers.size > 0 && this.position < this.history.length) {
+        this.advance(this.opts.sliceSize ?? 200);
+        await tick();
+      }
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  /** The job-manager's backlog of what happened: per job (first-seen order) its stored events, jobspec and R. */
+  backlog(): string[] {
+    if (this.position === 0 && this.backlogLines) return this.backlogLines;
+    const jobs = new Map<string, { events: string[]; jobspec?: string; R?: string; invalid: boolean }>();
+    for (let i = 0; i < this.position; i++) {
+      const e = this.history[i]!;
+      let j = jobs.get(e.id);
+      if (!j) jobs.set(e.id, (j = { events: [], invalid: false }));
+      e.events.forEach((ev, k) => {
+        if (ev.name === 'invalidate') j.invalid = true;
+        if (!JOURNAL_ONLY.has(ev.name)) j.events.push(e.eventTexts[k]!);
+      });
+      if (e.jobspecText) j.jobspec = e.jobspecText;
+      if (e.RText) j.R = e.RText;
+    }
+    const out: string[] = [];
+    for (const [id, j] of jobs) {
+      if (j.invalid) continue;
+      let t = `{"id":${id},"events":[${j.events.join(',')}]`;
+      if (j.jobspec) t += `,"jobspec":${j.jobspec}`;
+      if (j.R) t += `,"R":${j.R}`;
+      out.push(t + '}');
+    }
+    return out;
+  }
+
+  private accept(socket: Socket): void {
+    const conn: Conn = { n: this.connections++, socket, sent: 0, dropAfter: this.dropPlan.shift(), dead: false };
+    this.sockets.add(socket);
+    socket.on('close', () => {
+      conn.dead = true;
+      this.sockets.delete(socket);
+      for (const s of this.subscribers) if (s.conn === conn) this.subscribers.delete(s);
+    });
+    socket.on('error', () => {});
+    const auth = this.opts.replay ? this.opts.replay[0]! : (this.opts.authByte ?? 0);
+    socket.write(Buffer.from([auth]));
+    if (auth !== 0) {
+      socket.end();
+      return;
+    }
+    let buf: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 8) {
+        const len = buf.readUInt32BE(4);
+        if (buf.length < 8 + len) break;
+        const raw = Buffer.from(buf.subarray(0, 8 + len));
+        buf = buf.subarray(8 + len);
+        this.onRequest(conn, raw);
+      }
+    });
+  }
+
+  private onRequest(conn: Conn, raw: Buffer): void {
+    const msg = decodeMessage(raw);
+    const rec: RecordedRequest = { topic: msg.topic ?? '', bytes: raw, flags: msg.flags, matchtag: msg.aux2, connection: conn.n };
+    if (msg.payload) rec.payload = Buffer.from(msg.payload);
+    this.requests.push(rec);
+    if (msg.type !== MsgType.REQUEST) return;
+    if (this.opts.replay) {
+      if (this.requests.filter((r) => r.connection === conn.n).length === 1) conn.socket.write(this.opts.replay.subarray(1));
+      return;
+    }
+    const text = msg.payload ? Buffer.from(msg.payload).toString('utf8').replace(/\0$/, '') : '';
+    const body = (): Record<string, unknown> => (text ? (JSON.parse(text) as Record<string, unknown>) : {});
+    const idOf = () => /"id"\s*:\s*(\d+)/.exec(text)?.[1] ?? '';
+    const reply = (payload?: string, errnum = 0) => {
+      if (msg.flags & MsgFlag.NORESPONSE) return;
+      this.respond(conn, msg, payload, errnum);
+    };
+    const forced = this.opts.fail?.[msg.topic ?? ''];
+    if (forced !== undefined) {
+      const why: Record<number, string> = { 1: 'Operation not permitted', 38: `No service matching ${msg.topic} is registered` };
+      return reply(why[forced] ?? `error ${forced}`, forced);
+    }
+    switch (msg.topic) {
+      case 'job-manager.events-journal': {
+        const sub: Subscriber = { conn, matchtag: msg.aux2 };
+        if (body().full === true) {
+          for (const line of this.backlog()) if (!this.sendJournal(sub, line)) return;
+        }
+        if (!this.sendJournal(sub, SENTINEL)) return;
+        this.subscribers.add(sub);
+        void this.autoAdvance();
+        return;
+      }
+      case 'job-manager.events-journal-cancel': {
+        const tag = body().matchtag;
+        for (const s of [...this.subscribers]) {
+          if (s.conn === conn && s.matchtag === tag) {
+            this.subscribers.delete(s);
+            this.respond(conn, { ...msg, aux2: s.matchtag, flags: MsgFlag.STREAMING, topic: 'job-manager.events-journal' }, 'end of stream', 61);
+          }
+        }
+        return;
+      }
+      case 'job-manager.raise':
+      case 'job-manager.kill':
+        return this.known.has(idOf()) ? reply() : reply('unknown job id', 2);
+      case 'job-manager.urgency': {
+        const id = idOf();
+        if (!this.known.has(id)) return reply('unknown job id', 2);
+        const old = this.urgency.get(id) ?? 16;
+        this.urgency.set(id, Number(body().urgency));
+        return reply(`{"old_urgency":${old}}`);
+      }
+      case 'job-ingest.submit': {
+        const J = body().J;
+        const un = typeof J === 'string' ? signNoneUnwrap(J) : undefined;
+        if (!un) return reply('could not unwrap jobspec: Invalid argument', 22);
+        const uid = this.opts.uid ?? process.getuid?.() ?? 0;
+        if (un.userid !== uid) return reply(`signer=${un.userid} != requestor=${uid}`, 1);
+        try {
+          JSON.parse(un.payload);
+        } catch {
+          return reply('jobspec: invalid JSON', 22);
+        }
+        const id = (this.nextJobId++).toString();
+        this.known.add(id);
+        this.urgency.set(id, Number(body().urgency));
+        return reply(`{"id":${id}}`);
+      }
+      case 'attr.get':
+        return body().name === 'security.owner'
+          ? reply(`{"value":"${this.opts.uid ?? process.getuid?.() ?? 0}","flags":1}`)
+          : reply('No such file or directory', 2);
+      default:
+        return reply(`No service matching ${msg.topic} is registered`, 38);
+    }
+  }
+
+  private respond(conn: Conn, req: FluxMessage, payload: string | undefined, errnum: number): void {
+    if (conn.dead) return;
+    const m: FluxMessage = {
+      type: MsgType.RESPONSE,
+      flags: req.flags & MsgFlag.STREAMING,
+      userid: 0,
+      rolemask: 5,
+      aux1: errnum,
+      aux2: req.aux2,
+      routes: [],
+      topic: req.topic ?? '',
+    };
+    if (payload !== undefined) m.payload = Buffer.from(payload + '\0', 'utf8');
+    conn.socket.write(encodeMessage(m));
+  }
+
+  /** One journal response; false once the connection is (or just got) dropped. */
+  private sendJournal(sub: Subscriber, text: string): boolean {
+    const conn = sub.conn;
+    if (conn.dead) return false;
+    if (conn.dropAfter !== undefined && conn.sent >= conn.dropAfter) {
+      conn.dead = true;
+      this.subscribers.delete(sub);
+      conn.socket.end(() => conn.socket.destroy());
+      return false;
+    }
+    conn.sent++;
+    this.respond(conn, { type: MsgType.REQUEST, flags: MsgFlag.STREAMING, userid: 0, rolemask: 0, aux1: 0, aux2: sub.matchtag, topic: 'job-manager.events-journal' }, text, 0);
+    return true;
+  }
+}
