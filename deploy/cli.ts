@@ -31,7 +31,8 @@ const HELP: Record<ConfigKey, string> = {
   httpHost: 'MCP HTTP bind address',
   httpPort: 'MCP HTTP port (0: any free port)',
   cluster: 'cluster name',
-  source: 'scheduler source of the scribe: sim',
+  source: 'scheduler source of the scribe: sim or flux',
+  fluxUri: 'Flux broker URI: local:///run/flux/local or ssh://[user@]host/path (default $FLUX_URI)',
   seed: 'simulator seed',
   simSpeed: 'simulator speed: simulated seconds per second',
   simJobs: 'simulator: stop submitting after this many jobs',
@@ -42,7 +43,7 @@ const HELP: Record<ConfigKey, string> = {
 
 const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', 'logLevel'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
-const SIM: ConfigKey[] = ['cluster', 'source', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
+const SIM: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {

@@ -10,6 +10,8 @@ import type { EventLog } from '../log/eventLog.js';
 import { createEmbeddedLog } from '../log/embedded.js';
 import type { SchedulerSource } from '../scribe/source.js';
 import { createSimSource } from '../scribe/sim/index.js';
+import { createFluxSource } from '../scribe/flux/index.js';
+import { ConfigError } from '../schemas/errors.js';
 import { fileCheckpointStore, type CheckpointStore } from '../scribe/checkpoint.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 
@@ -53,7 +55,15 @@ export function simOptions(config: Config) {
 }
 
 export function createSource(config: Config): SchedulerSource {
-  return createSimSource(simOptions(config));
+  switch (config.source) {
+    case 'sim':
+      return createSimSource(simOptions(config));
+    case 'flux': {
+      const uri = config.fluxUri ?? process.env.FLUX_URI;
+      if (!uri) throw new ConfigError('invalid setting fluxUri (--flux-uri / JOBSCRIBE_FLUX_URI): required with --source flux (or set FLUX_URI)');
+      return createFluxSource({ uri, cluster: config.cluster });
+    }
+  }
 }
 
 export function checkpointStore(config: Config): CheckpointStore {

@@ -45,7 +45,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     onPublished: (n) => (published += n),
   })
     .then(() => {
-      if (!ac.signal.aborted) logger.info(`simulated cluster ${config.cluster} has no more jobs to run; still serving`);
+      if (!ac.signal.aborted) logger.info(`the ${config.cluster} source has no more events; still serving`);
     })
     .catch(fail('scribe'));
 
@@ -63,7 +63,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
         'jobscribe is up.',
         `  MCP endpoint: ${http.url}`,
         `  data dir:     ${resolve(config.dataDir)}`,
-        `  cluster:      ${config.cluster} (simulated Flux, seed ${config.seed}, ${config.simSpeed}x)`,
+        `  cluster:      ${config.cluster} (${config.source === 'sim' ? `simulated Flux, seed ${config.seed}, ${config.simSpeed}x` : `Flux at ${config.fluxUri ?? process.env.FLUX_URI}`})`,
         '  client config:',
         JSON.stringify(config_, null, 2)
           .split('\n')

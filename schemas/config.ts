@@ -26,8 +26,13 @@ export const ConfigSchema = z.object({
   httpPort: port.default(8848),
   /** The scribe's cluster name. */
   cluster: ClusterIdSchema.default('sim'),
-  /** Scheduler source of a scribe. */
-  source: z.enum(['sim']).default('sim'),
+  /** Scheduler source of a scribe: the simulator, or a Flux instance (see fluxUri). */
+  source: z.enum(['sim', 'flux']).default('sim'),
+  /** Flux: local:///run/flux/local or ssh://[user@]host/<socket path>; default $FLUX_URI. */
+  fluxUri: z
+    .string()
+    .regex(/^(local|ssh):\/\//, 'must be local:///path/to/socket or ssh://[user@]host/path/to/socket')
+    .optional(),
   /** Simulator: seed, speed (simulated seconds per second), size and an optional job budget. */
   seed: z.coerce.number().int('must be a whole number').min(0).max(2 ** 32 - 1).default(1),
   simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),

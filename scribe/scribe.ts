@@ -12,7 +12,7 @@ import { eventsTopic, type EventLog } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
-import type { SchedulerSource } from './source.js';
+import type { SchedulerSource, SourceEvent } from './source.js';
 
 export interface ScribeOptions {
   cluster: string;
@@ -40,21 +40,22 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
     scribe: { id: opts.scribeId, version: opts.version },
   };
   const stats: ScribeStats = { published: 0, batches: 0 };
-  await opts.source.run({
-    checkpoint: opts.checkpoints.load(),
-    signal: opts.signal,
-    emit: async (events, checkpoint) => {
-      if (events.length > 0) {
-        const now = Date.now() / 1000;
-        const messages = events.map((ev) => toLogMessage(toEnvelope(origin, ev, now)));
-        await retry(() => opts.log.publish(topic, messages), { signal: opts.signal, what: `publish to ${topic}` });
-        stats.published += events.length;
-        stats.batches += 1;
-        stats.lastPublishAt = Date.now();
-        opts.onPublished?.(events.length);
-      }
-      opts.checkpoints.save(checkpoint);
-    },
-  });
+  const emit = async (events: SourceEvent[], checkpoint: string): Promise<void> => {
+    if (events.length > 0) {
+      const now = Date.now() / 1000;
+      const messages = events.map((ev) => toLogMessage(toEnvelope(origin, ev, now)));
+      await retry(() => opts.log.publish(topic, messages), { signal: opts.signal, what: `publish to ${topic}` });
+      stats.published += events.length;
+      stats.batches += 1;
+      stats.lastPublishAt = Date.now();
+      opts.onPublished?.(events.length);
+    }
+    opts.checkpoints.save(checkpoint);
+  };
+  try {
+    await opts.source.run({ checkpoint: opts.checkpoints.load(), signal: opts.signal, emit });
+  } finally {
+    await opts.source.close?.();
+  }
   return stats;
 }

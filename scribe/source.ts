@@ -51,4 +51,6 @@ export interface SchedulerSource {
   run(opts: SourceRunOptions): Promise<void>;
   /** Executes an action against the scheduler. */
   act?(request: ActionRequest): Promise<ActionResult>;
+  /** Releases connections the source holds (called once the scribe stops). */
+  close?(): Promise<void> | void;
 }
