@@ -1,5 +1,6 @@
 /**
  * `npm run bench`: figures, not pass/fail. On the embedded default (chDB in a temp dir):
+ *   - Flux journal decode rate (captured wire bytes → events)
  *   - simulator → embedded log publish rate (events/s)
  *   - embedded log → projector → ClickHouse rate (events/s)
  *   - MCP tool latency p50/p95 over an in-memory client
@@ -17,6 +18,7 @@ import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { createJobscribeServer } from '../../mcp/server.js';
+import { benchJournalDecode } from '../../scribe/flux/index.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
@@ -33,6 +35,9 @@ async function main(): Promise<void> {
   const topic = eventsTopic('jobscribe', cluster);
   const origin = { cluster, scheduler: 'flux' as const, scribe: { id: 'bench', version: '0' } };
   console.log(`jobscribe bench — Node ${process.version}, target ${target} events`);
+
+  // 0. Flux: decode the captured journal bytes (framing + journal JSON → events).
+  console.log(`flux journal decode       ${Math.round(benchJournalDecode(5)).toLocaleString()} events/s (captured 2,038-response journal)`);
 
   // 1. Generate (in memory) then publish in scribe-sized batches.
   let t0 = performance.now();
