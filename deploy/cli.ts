@@ -28,6 +28,14 @@ const HELP: Record<ConfigKey, string> = {
   clickhouseUser: 'ClickHouse user (with --clickhouse-url)',
   clickhousePassword: 'ClickHouse password (with --clickhouse-url)',
   topicPrefix: 'event log topic prefix',
+  kafka: 'Kafka bootstrap brokers host:port[,host:port] (default: the embedded log)',
+  kafkaClientId: 'Kafka client id',
+  kafkaSsl: 'connect to Kafka with TLS',
+  kafkaCa: 'Kafka TLS CA certificate (PEM file or text)',
+  kafkaSaslMechanism: 'Kafka SASL mechanism: plain, scram-sha-256, scram-sha-512',
+  kafkaUsername: 'Kafka SASL user',
+  kafkaPassword: 'Kafka SASL password',
+  kafkaPartitions: 'partitions of the topics jobscribe creates',
   httpHost: 'MCP HTTP bind address',
   httpPort: 'MCP HTTP port (0: any free port)',
   cluster: 'cluster name',
@@ -41,13 +49,17 @@ const HELP: Record<ConfigKey, string> = {
   logLevel: 'log level: debug, info, warn, error',
 };
 
-const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', 'logLevel'];
+const KAFKA: ConfigKey[] = ['kafka', 'kafkaClientId', 'kafkaSsl', 'kafkaCa', 'kafkaSaslMechanism', 'kafkaUsername', 'kafkaPassword', 'kafkaPartitions'];
+const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', ...KAFKA, 'logLevel'];
+/** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
+const SWITCHES: ConfigKey[] = ['kafkaSsl'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
 const SIM: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {
-    cmd.addOption(new Option(`${flagName(key)} <value>`, `${HELP[key]} [env ${envName(key)}]`));
+    const spec = SWITCHES.includes(key) ? flagName(key) : `${flagName(key)} <value>`;
+    cmd.addOption(new Option(spec, `${HELP[key]} [env ${envName(key)}]`));
   }
   return cmd.option('--config <file>', 'JSON config file [env JOBSCRIBE_CONFIG]');
 }

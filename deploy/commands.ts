@@ -11,7 +11,7 @@ import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
 import { startHttpServer } from '../mcp/http.js';
 import type { Logger } from './logger.js';
-import { checkpointStore, createSource, openStores, scribeId, VERSION } from './runtime.js';
+import { checkpointStore, createSource, openScribeLog, openStores, scribeId, VERSION } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 import { progressBar } from './progress.js';
 
@@ -25,7 +25,7 @@ function untilShutdown(logger: Logger): { signal: AbortSignal; dispose(): void }
 }
 
 export async function runScribeCommand(config: Config, logger: Logger): Promise<number> {
-  const stores = await openStores(config);
+  const stores = await openScribeLog(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   try {
     const stats = await runScribe({
@@ -47,7 +47,7 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
 }
 
 export async function runProjectCommand(config: Config, logger: Logger): Promise<number> {
-  const stores = await openStores(config);
+  const stores = await openStores(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   const projector = new Projector({ clickhouse: stores.ch.client, database: config.database, log: stores.log, topicPrefix: config.topicPrefix });
   projector.on('batch', (b) => logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`));
@@ -61,7 +61,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 }
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
-  const stores = await openStores(config);
+  const stores = await openStores(config, logger);
   const deps = { clickhouse: stores.ch.client, database: config.database };
   const { signal, dispose } = untilShutdown(logger);
   try {
@@ -106,7 +106,7 @@ export function replayStart(flags: ReplayFlags): StartPosition {
 
 export async function runReplayCommand(config: Config, logger: Logger, flags: ReplayFlags): Promise<number> {
   const start = replayStart(flags);
-  const stores = await openStores(config);
+  const stores = await openStores(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   const bar = progressBar(process.stderr, flags.rebuild ? 'rebuild' : 'replay');
   try {
@@ -131,8 +131,8 @@ export async function runReplayCommand(config: Config, logger: Logger, flags: Re
   }
 }
 
-export async function runStatusCommand(config: Config, _logger: Logger, opts: { json?: boolean }): Promise<number> {
-  const stores = await openStores(config);
+export async function runStatusCommand(config: Config, logger: Logger, opts: { json?: boolean }): Promise<number> {
+  const stores = await openStores(config, logger);
   try {
     const { client } = stores.ch;
     const db = config.database;

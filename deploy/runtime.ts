@@ -8,12 +8,14 @@ import { hostname } from 'node:os';
 import type { Config } from '../schemas/config.js';
 import type { EventLog } from '../log/eventLog.js';
 import { createEmbeddedLog } from '../log/embedded.js';
+import { createKafkaLog, type KafkaLogOptions } from '../log/kafka.js';
 import type { SchedulerSource } from '../scribe/source.js';
 import { createSimSource } from '../scribe/sim/index.js';
 import { createFluxSource } from '../scribe/flux/index.js';
 import { ConfigError } from '../schemas/errors.js';
 import { fileCheckpointStore, type CheckpointStore } from '../scribe/checkpoint.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
+import type { Logger } from './logger.js';
 
 export const VERSION = '0.1.0';
 
@@ -23,15 +25,42 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export async function openStores(config: Config): Promise<Stores> {
-  const ch = await openClickHouse({
+export function openClickHouseFor(config: Config): Promise<OpenedClickHouse> {
+  return openClickHouse({
     dataDir: config.dataDir,
     url: config.clickhouseUrl,
     username: config.clickhouseUser,
     password: config.clickhousePassword,
     database: config.database,
   });
-  const log = createEmbeddedLog(ch.client, config.database);
+}
+
+export function kafkaOptions(config: Config, logger?: Logger): KafkaLogOptions {
+  const opts: KafkaLogOptions = {
+    brokers: (config.kafka ?? '').split(','),
+    clientId: config.kafkaClientId,
+    numPartitions: config.kafkaPartitions,
+  };
+  if (config.kafkaSsl || config.kafkaCa) opts.ssl = config.kafkaCa ? { ca: config.kafkaCa } : true;
+  if (config.kafkaSaslMechanism) {
+    if (!config.kafkaUsername || config.kafkaPassword === undefined) {
+      throw new ConfigError('invalid setting kafkaSaslMechanism: SASL needs kafkaUsername and kafkaPassword (--kafka-username, --kafka-password)');
+    }
+    opts.sasl = { mechanism: config.kafkaSaslMechanism, username: config.kafkaUsername, password: config.kafkaPassword };
+  }
+  if (logger) opts.logger = (level, message) => logger[level](`kafka: ${message}`);
+  return opts;
+}
+
+function openLog(config: Config, ch: OpenedClickHouse | undefined, logger?: Logger): EventLog {
+  if (config.kafka) return createKafkaLog(kafkaOptions(config, logger));
+  return createEmbeddedLog(ch!.client, config.database);
+}
+
+/** The ClickHouse read model and the event log (Kafka, or the embedded log inside ClickHouse). */
+export async function openStores(config: Config, logger?: Logger): Promise<Stores> {
+  const ch = await openClickHouseFor(config);
+  const log = openLog(config, ch, logger);
   return {
     ch,
     log,
@@ -40,6 +69,15 @@ export async function openStores(config: Config): Promise<Stores> {
       await ch.close();
     },
   };
+}
+
+/** What a scribe needs: only the log. On Kafka that opens no ClickHouse at all. */
+export async function openScribeLog(config: Config, logger?: Logger): Promise<{ log: EventLog; close(): Promise<void> }> {
+  if (config.kafka) {
+    const log = openLog(config, undefined, logger);
+    return { log, close: () => log.close() };
+  }
+  return openStores(config, logger);
 }
 
 /** The simulator options a config describes (a saved checkpoint overrides them on restart). */

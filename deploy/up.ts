@@ -15,7 +15,7 @@ import { checkpointStore, createSource, openStores, scribeId, VERSION } from './
 import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
-  const stores = await openStores(config);
+  const stores = await openStores(config, logger);
   const ac = new AbortController();
   const removeHandlers = onShutdown((sig) => {
     logger.info(`${sig} received: finishing the current batch and stopping`);

@@ -19,6 +19,24 @@ export const ConfigSchema = z.object({
   clickhouseUrl: z.url('must be a URL such as http://127.0.0.1:8123').optional(),
   clickhouseUser: z.string().optional(),
   clickhousePassword: z.string().optional(),
+  /** Kafka bootstrap brokers (host:port, comma-separated): use Kafka instead of the embedded log. */
+  kafka: z
+    .string()
+    .regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be host:port[,host:port...]')
+    .optional(),
+  kafkaClientId: z.string().min(1).default('jobscribe'),
+  /** TLS to the brokers (system CAs, or kafkaCa). */
+  kafkaSsl: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(false),
+  /** CA certificate for TLS: a PEM file path or PEM text. */
+  kafkaCa: z.string().optional(),
+  kafkaSaslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  kafkaUsername: z.string().optional(),
+  kafkaPassword: z.string().optional(),
+  /** Partitions of the topics jobscribe creates (fixed once created: it decides per-job order). */
+  kafkaPartitions: z.coerce.number().int('must be a whole number').min(1).max(1000).default(6),
   /** Topics are `<prefix>.<cluster>.events` and `<prefix>.<cluster>.commands`. */
   topicPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 of letters, digits, "-", "_"').default('jobscribe'),
   /** MCP over HTTP: address and port (port 0 picks a free one). */
