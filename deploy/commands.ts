@@ -11,7 +11,7 @@ import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
 import { startHttpServer } from '../mcp/http.js';
 import type { Logger } from './logger.js';
-import { checkpointStore, createSource, openScribeLog, openStores, scribeId, VERSION } from './runtime.js';
+import { openScribeLog, openStores, scribeOptions } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 import { progressBar } from './progress.js';
 
@@ -28,16 +28,7 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
   const stores = await openScribeLog(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   try {
-    const stats = await runScribe({
-      cluster: config.cluster,
-      source: createSource(config),
-      log: stores.log,
-      topicPrefix: config.topicPrefix,
-      checkpoints: checkpointStore(config),
-      scribeId: scribeId(config),
-      version: VERSION,
-      signal,
-    });
+    const stats = await runScribe(scribeOptions(config, stores.log, signal));
     logger.info(`scribe stopped after publishing ${stats.published} events`);
     return 0;
   } finally {

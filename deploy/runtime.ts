@@ -13,7 +13,8 @@ import type { SchedulerSource } from '../scribe/source.js';
 import { createSimSource } from '../scribe/sim/index.js';
 import { createFluxSource } from '../scribe/flux/index.js';
 import { ConfigError } from '../schemas/errors.js';
-import { fileCheckpointStore, type CheckpointStore } from '../scribe/checkpoint.js';
+import { fileCheckpointStore } from '../scribe/checkpoint.js';
+import type { ScribeOptions } from '../scribe/scribe.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 
@@ -104,10 +105,16 @@ export function createSource(config: Config): SchedulerSource {
   }
 }
 
-export function checkpointStore(config: Config): CheckpointStore {
-  return fileCheckpointStore(join(config.dataDir, 'scribe', `${config.cluster}.checkpoint.json`));
-}
-
-export function scribeId(config: Config): string {
-  return `${config.cluster}@${hostname()}`;
+/** The scribe of the configured cluster and source, publishing to `log`. */
+export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal): ScribeOptions {
+  return {
+    cluster: config.cluster,
+    source: createSource(config),
+    log,
+    topicPrefix: config.topicPrefix,
+    checkpoints: fileCheckpointStore(join(config.dataDir, 'scribe', `${config.cluster}.checkpoint.json`)),
+    scribeId: `${config.cluster}@${hostname()}`,
+    version: VERSION,
+    signal,
+  };
 }

@@ -11,7 +11,7 @@ import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer } from '../mcp/http.js';
 import type { Logger } from './logger.js';
-import { checkpointStore, createSource, openStores, scribeId, VERSION } from './runtime.js';
+import { openStores, scribeOptions } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
@@ -33,17 +33,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   };
 
   const projecting = projector.run(ac.signal).catch(fail('projector'));
-  const scribing = runScribe({
-    cluster: config.cluster,
-    source: createSource(config),
-    log: stores.log,
-    topicPrefix: config.topicPrefix,
-    checkpoints: checkpointStore(config),
-    scribeId: scribeId(config),
-    version: VERSION,
-    signal: ac.signal,
-    onPublished: (n) => (published += n),
-  })
+  const scribing = runScribe({ ...scribeOptions(config, stores.log, ac.signal), onPublished: (n) => (published += n) })
     .then(() => {
       if (!ac.signal.aborted) logger.info(`the ${config.cluster} source has no more events; still serving`);
     })
