@@ -215,6 +215,7 @@ const TRANSIENT = new RegExp(
     'no leader for this topic-partition',
     'leader (is )?not available',
     'not leader',
+    'not the leader',
     'rebalanc',
     'not aware of this member',
     'unknown member',
