@@ -11,7 +11,7 @@ import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
 import { startHttpServer } from '../mcp/http.js';
 import type { Logger } from './logger.js';
-import { openScribeLog, openStores, scribeOptions } from './runtime.js';
+import { openScribeLog, openStores, reportLag, scribeOptions } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 import { progressBar } from './progress.js';
 
@@ -42,10 +42,12 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
   const { signal, dispose } = untilShutdown(logger);
   const projector = new Projector({ clickhouse: stores.ch.client, database: config.database, log: stores.log, topicPrefix: config.topicPrefix });
   projector.on('batch', (b) => logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`));
+  const stopReporting = reportLag(stores.log, projector.group, config.topicPrefix, logger, () => `projected ${projector.totals.events} events`);
   try {
     await projector.run(signal);
     return 0;
   } finally {
+    stopReporting();
     dispose();
     await stores.close();
   }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../schemas/config.js';
-import type { EventLog } from '../log/eventLog.js';
+import { eventsTopicPattern, type EventLog } from '../log/eventLog.js';
 import { createEmbeddedLog } from '../log/embedded.js';
 import { createKafkaLog, type KafkaLogOptions } from '../log/kafka.js';
 import type { SchedulerSource } from '../scribe/source.js';
@@ -117,4 +117,20 @@ export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal
     version: VERSION,
     signal,
   };
+}
+
+/** Logs projector progress and per-partition lag every `everyMs`; returns a stop function. */
+export function reportLag(log: EventLog, group: string, topicPrefix: string, logger: Logger, progress: () => string, everyMs = 10_000): () => void {
+  const timer = setInterval(async () => {
+    try {
+      const lag = await log.lag(group, eventsTopicPattern(topicPrefix));
+      const total = lag.reduce((a, p) => a + p.lag, 0n);
+      const behind = lag.filter((p) => p.lag > 0n).map((p) => `${p.topic}[${p.partition}]=${p.lag}`);
+      logger.info(`${progress()}; projector lag ${total}${behind.length ? ` (${behind.slice(0, 8).join(' ')})` : ''}`);
+    } catch (err) {
+      logger.debug(`lag check failed: ${(err as Error).message}`);
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -6,12 +6,11 @@
  */
 import { resolve } from 'node:path';
 import type { Config } from '../schemas/config.js';
-import { eventsTopicPattern } from '../log/eventLog.js';
 import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer } from '../mcp/http.js';
 import type { Logger } from './logger.js';
-import { openStores, scribeOptions } from './runtime.js';
+import { openStores, reportLag, scribeOptions } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
@@ -64,19 +63,10 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     );
   }
 
-  const ticker = setInterval(async () => {
-    try {
-      const lag = await stores.log.lag(PROJECTOR_GROUP, eventsTopicPattern(config.topicPrefix));
-      const behind = lag.reduce((a, p) => a + p.lag, 0n);
-      logger.info(`published ${published} events, projected ${projector.totals.events}, projector lag ${behind}`);
-    } catch {
-      /* status only */
-    }
-  }, 10_000);
-  ticker.unref();
+  const stopReporting = reportLag(stores.log, PROJECTOR_GROUP, config.topicPrefix, logger, () => `published ${published} events, projected ${projector.totals.events}`);
 
   await new Promise<void>((res) => (ac.signal.aborted ? res() : ac.signal.addEventListener('abort', () => res(), { once: true })));
-  clearInterval(ticker);
+  stopReporting();
   await Promise.allSettled([projecting, scribing]);
   await http?.close();
   await stores.close();

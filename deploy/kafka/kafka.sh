@@ -3,6 +3,7 @@
 # Maven Central jars: no Docker, no tarball.
 #
 #   bash deploy/kafka/kafka.sh start    fetch jars if needed, fresh data dir, start, wait until ready
+#                                       (JOBSCRIBE_KAFKA_KEEP_DATA=1: restart on the existing data dir)
 #   bash deploy/kafka/kafka.sh stop     stop the broker this script started (idempotent)
 #   bash deploy/kafka/kafka.sh status   running?, bootstrap address, RSS  (exit 0 running, 3 not)
 #   bash deploy/kafka/kafka.sh fetch    only download the jars into the cache
@@ -14,6 +15,10 @@
 #   JOBSCRIBE_KAFKA_VERSION          Kafka version (3.9.x only; default from pom.xml)
 #   JOBSCRIBE_KAFKA_START_TIMEOUT    seconds to wait for readiness, default 120
 #   JOBSCRIBE_KAFKA_HEAP_OPTS        default "-Xms256m -Xmx512m"
+#   JOBSCRIBE_KAFKA_KEEP_DATA        1: `start` keeps an already formatted data dir (no wipe, no
+#                                    format), so stop + start is a broker restart that keeps topics,
+#                                    messages and committed group offsets. Use the same ports as
+#                                    before. Default: every start wipes the data dir.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -160,25 +165,32 @@ do_start() {
   fetch
   need_tool java openjdk-17-jre-headless
 
-  local t0
+  local t0 keep=
   t0=$(now_ms)
-  rm -rf "$DATA"; mkdir -p "$DATA"
+  if [ "${JOBSCRIBE_KAFKA_KEEP_DATA:-}" = 1 ] && [ -f "$DATA/meta.properties" ]; then
+    keep=1
+    say "keeping the data dir $DATA (JOBSCRIBE_KAFKA_KEEP_DATA=1): topics, messages and group offsets survive"
+  else
+    rm -rf "$DATA"; mkdir -p "$DATA"
+  fi
   sed -e "s#@DATA_DIR@#$DATA#g" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CPORT#g" \
     "$HERE/server.properties" > "$PROPS"
 
   local logopt="-Dlog4j.configuration=file:$HERE/log4j.properties"
   local cp="$LIBS/*"
-  # Cluster id = what Uuid.randomUuid() makes: 16 random bytes, base64url, no
-  # padding, not starting with '-'. Saves a JVM start over `StorageTool random-uuid`.
-  local cid
-  while :; do
-    cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
-    [ "${cid:0:1}" != "-" ] && break
-  done
-  if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$logopt" -cp "$cp" \
-        kafka.tools.StorageTool format -t "$cid" -c "$PROPS" > "$KHOME/format.log" 2>&1; then
-    cat "$KHOME/format.log" >&2
-    die "StorageTool format failed"
+  if [ -z "$keep" ]; then
+    # Cluster id = what Uuid.randomUuid() makes: 16 random bytes, base64url, no
+    # padding, not starting with '-'. Saves a JVM start over `StorageTool random-uuid`.
+    local cid
+    while :; do
+      cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+      [ "${cid:0:1}" != "-" ] && break
+    done
+    if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$logopt" -cp "$cp" \
+          kafka.tools.StorageTool format -t "$cid" -c "$PROPS" > "$KHOME/format.log" 2>&1; then
+      cat "$KHOME/format.log" >&2
+      die "StorageTool format failed"
+    fi
   fi
 
   [ -f "$LOG" ] && mv -f "$LOG" "$LOG.prev"
@@ -208,7 +220,9 @@ do_start() {
     sleep 0.2
   done
   local ms=$(( $(now_ms) - t0 ))
-  say "ready: bootstrap $BOOTSTRAP, pid $pid, started in $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s (format + JVM + broker), RSS $(rss_of "$pid")"
+  local what="format + JVM + broker"
+  [ -n "$keep" ] && what="JVM + broker; data kept"
+  say "ready: bootstrap $BOOTSTRAP, pid $pid, started in $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s ($what), RSS $(rss_of "$pid")"
 }
 
 do_status() {
