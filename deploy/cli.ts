@@ -39,7 +39,11 @@ const HELP: Record<ConfigKey, string> = {
   httpHost: 'MCP HTTP bind address',
   httpPort: 'MCP HTTP port (0: any free port)',
   cluster: 'cluster name',
-  source: 'scheduler source of the scribe: sim or flux',
+  source: 'scheduler source of the scribe: sim, flux or slurm',
+  slurmPollInterval: 'Slurm: seconds between two squeue polls',
+  slurmrestd: 'Slurm: slurmrestd URL to use instead of the CLIs',
+  slurmrestdUser: 'Slurm: slurmrestd user name (default $USER)',
+  slurmrestdToken: 'Slurm: slurmrestd JWT (default $SLURM_JWT)',
   fluxUri: 'Flux broker URI: local:///run/flux/local or ssh://[user@]host/path (default $FLUX_URI)',
   seed: 'simulator seed',
   simSpeed: 'simulator speed: simulated seconds per second',
@@ -54,7 +58,7 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 /** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
 const SWITCHES: ConfigKey[] = ['kafkaSsl'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
-const SIM: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {
@@ -85,13 +89,13 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  withSettings(program.command('up').description('run simulator, scribe, embedded log, projector and MCP over HTTP in one process'), [...STORE, ...HTTP, ...SIM]).action(
+  withSettings(program.command('up').description('run simulator, scribe, embedded log, projector and MCP over HTTP in one process'), [...STORE, ...HTTP, ...SOURCE]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runUp(config, logger);
     }),
   );
-  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SIM]).action(
+  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SOURCE]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runScribeCommand(config, logger);

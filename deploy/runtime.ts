@@ -12,6 +12,7 @@ import { createKafkaLog, type KafkaLogOptions } from '../log/kafka.js';
 import type { SchedulerSource } from '../scribe/source.js';
 import { createSimSource } from '../scribe/sim/index.js';
 import { createFluxSource } from '../scribe/flux/index.js';
+import { createSlurmSource } from '../scribe/slurm/index.js';
 import { ConfigError } from '../schemas/errors.js';
 import { fileCheckpointStore } from '../scribe/checkpoint.js';
 import type { ScribeOptions } from '../scribe/scribe.js';
@@ -101,6 +102,16 @@ export function createSource(config: Config): SchedulerSource {
       const uri = config.fluxUri ?? process.env.FLUX_URI;
       if (!uri) throw new ConfigError('invalid setting fluxUri (--flux-uri / JOBSCRIBE_FLUX_URI): required with --source flux (or set FLUX_URI)');
       return createFluxSource({ uri, cluster: config.cluster });
+    }
+    case 'slurm': {
+      const pollIntervalMs = config.slurmPollInterval * 1000;
+      if (!config.slurmrestd) return createSlurmSource({ pollIntervalMs });
+      const token = config.slurmrestdToken ?? process.env.SLURM_JWT;
+      const user = config.slurmrestdUser ?? process.env.USER;
+      if (!token || !user) {
+        throw new ConfigError('invalid setting slurmrestd: needs slurmrestdUser (or $USER) and slurmrestdToken (or $SLURM_JWT)');
+      }
+      return createSlurmSource({ pollIntervalMs, rest: { url: config.slurmrestd, user, token } });
     }
   }
 }

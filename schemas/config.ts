@@ -44,13 +44,20 @@ export const ConfigSchema = z.object({
   httpPort: port.default(8848),
   /** The scribe's cluster name. */
   cluster: ClusterIdSchema.default('sim'),
-  /** Scheduler source of a scribe: the simulator, or a Flux instance (see fluxUri). */
-  source: z.enum(['sim', 'flux']).default('sim'),
+  /** Scheduler source of a scribe: the simulator, a Flux instance (see fluxUri), or Slurm. */
+  source: z.enum(['sim', 'flux', 'slurm']).default('sim'),
   /** Flux: local:///run/flux/local or ssh://[user@]host/<socket path>; default $FLUX_URI. */
   fluxUri: z
     .string()
     .regex(/^(local|ssh):\/\//, 'must be local:///path/to/socket or ssh://[user@]host/path/to/socket')
     .optional(),
+  /** Slurm: seconds between two squeue polls. */
+  slurmPollInterval: z.coerce.number().min(0.2, 'must be at least 0.2 seconds').max(3600).default(5),
+  /** Slurm: read jobs and act through slurmrestd at this URL instead of the CLIs (sacct stays a CLI). */
+  slurmrestd: z.url('must be a URL such as http://127.0.0.1:6820').optional(),
+  slurmrestdUser: z.string().optional(),
+  /** JWT for slurmrestd (X-SLURM-USER-TOKEN); also read from SLURM_JWT. */
+  slurmrestdToken: z.string().optional(),
   /** Simulator: seed, speed (simulated seconds per second), size and an optional job budget. */
   seed: z.coerce.number().int('must be a whole number').min(0).max(2 ** 32 - 1).default(1),
   simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),

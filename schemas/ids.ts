@@ -15,7 +15,8 @@ const U64_MAX = (1n << 64n) - 1n;
 export const JobIdSchema = z
   .string()
   .regex(/^(0|[1-9][0-9]{0,19})$/, 'a job id is a decimal string')
-  .refine((s) => BigInt(s) <= U64_MAX, 'a job id fits in 64 bits');
+  // Guarded: zod runs a refine even when the regex failed, and BigInt() throws on non-digits.
+  .refine((s) => !/^\d+$/.test(s) || BigInt(s) <= U64_MAX, 'a job id fits in 64 bits');
 export type JobId = z.infer<typeof JobIdSchema>;
 
 export const SchedulerSchema = z.enum(['flux', 'slurm']);

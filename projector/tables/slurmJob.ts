@@ -190,8 +190,10 @@ function applyEnd(job: JobRow, e: Envelope, ctx: Obj): void {
   job.waitstatus = num(ctx.wait_status);
   job.exception_type = EXCEPTION_BY_STATE[state] ?? '';
   job.exception_severity = job.exception_type ? 0 : null;
+  // sacct's Reason is the last reason the job waited for: telling for a job that did not
+  // complete (DependencyNeverSatisfied, JobHeldUser), noise for one that did
   const reason = str(ctx.reason) ?? '';
-  job.exception_note = reason && reason !== 'None' ? reason : '';
+  job.exception_note = state !== 'COMPLETED' && reason && reason !== 'None' ? reason : '';
 }
 
 /** Slurm's dependency string → its clauses: "afterok:3(unfulfilled),afterany:5" → ["afterok:3", "afterany:5"]. */

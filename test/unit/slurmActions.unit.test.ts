@@ -1,0 +1,151 @@
+/**
+ * Slurm actions: the argv each action runs, and Slurm's own stderr (captured from the Slurm
+ * 22.05.8 of deploy/slurm/start-slurm.sh) turned into typed ActionResults.
+ */
+import { describe, expect, it } from 'vitest';
+import { classifySlurmError, executeSlurmAction, runuserAs, shellQuote, slurmActionCommand, slurmMessage, type SlurmActionRequest } from '../../scribe/slurm/actions.js';
+import type { CommandResult, CommandRunner } from '../../scribe/slurm/commands.js';
+
+const PLUGIN_NOISE = `scancel: select/cons_tres: common_init: select/cons_tres loaded
+scancel: select/cray_aries: init: Cray/Aries node selection plugin loaded
+scancel: select/linear: init: Linear node selection plugin loaded with argument 4
+scancel: select/cons_res: common_init: select/cons_res loaded
+`;
+
+/** Real stderr (and exit status) of the commands, as Slurm 22.05.8 printed them. */
+const CAPTURED: Record<string, { code: number; stderr: string }> = {
+  'scancel unknown': { code: 0, stderr: 'scancel: Terminating job 99999\nscancel: error: Kill job error on job id 99999: Invalid job id specified\n' },
+  'scancel finished': { code: 0, stderr: 'scancel: Terminating job 5\nscancel: error: Kill job error on job id 5: Job/step already completing or completed\n' },
+  'scancel not owner': { code: 210, stderr: 'scancel: Terminating job 12\nscancel: error: Kill job error on job id 12: Access/permission denied\n' },
+  'signal pending': {
+    code: 228,
+    stderr: `${PLUGIN_NOISE}scancel: Signal 10 to full job 12\n${'scancel: Job is in transitional state, retrying\n'.repeat(3)}scancel: error: Kill job error on job id 12: Job can not be altered now, try again later\n`,
+  },
+  'signal bad name': { code: 1, stderr: 'Unknown job signal: FOO\n' },
+  'hold unknown': { code: 1, stderr: 'Invalid job id specified for job 99999\nslurm_suspend error: Invalid job id specified\n' },
+  'hold finished': { code: 1, stderr: 'Job has already finished for job 5\nslurm_suspend error: Job has already finished\n' },
+  'hold not owner': { code: 1, stderr: 'Invalid user id for job 4\nslurm_suspend error: Invalid user id\n' },
+  'priority held': { code: 1, stderr: 'Job is in held state, pending scheduler release for job 5\n' },
+  'update not owner': { code: 1, stderr: 'Invalid user id for job 4\n' },
+  'timelimit bad': { code: 1, stderr: 'scontrol: error: Invalid TimeLimit value\n' },
+  'sbatch no shebang': {
+    code: 1,
+    stderr:
+      'sbatch: error: This does not look like a batch script.  The first\nsbatch: error: line must start with #! followed by the path to an interpreter.\nsbatch: error: For instance: #!/bin/sh\n',
+  },
+  'sbatch bad partition': { code: 1, stderr: 'sbatch: error: invalid partition specified: nosuch\nsbatch: error: Batch job submission failed: Invalid partition name specified\n' },
+  'controller down': { code: 1, stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n' },
+};
+
+function answering(result: Partial<CommandResult>): { run: CommandRunner; calls: Array<{ argv: readonly string[]; input?: string }> } {
+  const calls: Array<{ argv: readonly string[]; input?: string }> = [];
+  return {
+    calls,
+    run: async (argv, opts) => {
+      calls.push({ argv, input: opts?.input });
+      return { code: 0, stdout: '', stderr: '', timedOut: false, ...result };
+    },
+  };
+}
+
+const act = (req: SlurmActionRequest, result: Partial<CommandResult> = {}) => {
+  const fake = answering(result);
+  return executeSlurmAction(req, { run: fake.run, timeoutMs: 1000, submitTimeoutMs: 1000 }).then((r) => ({ r, calls: fake.calls }));
+};
+
+describe('slurm actions: commands', () => {
+  it('builds the CLI invocation of each action', () => {
+    const argv = (req: SlurmActionRequest) => {
+      const c = slurmActionCommand(req);
+      return c.ok ? c.argv : c;
+    };
+    expect(argv({ action: 'cancel', job_id: '12' })).toEqual(['scancel', '--verbose', '12']);
+    expect(argv({ action: 'signal', job_id: '12', args: { signum: 10 } })).toEqual(['scancel', '--verbose', '--full', '--signal=10', '12']);
+    expect(argv({ action: 'signal', job_id: '12', args: { signal: 'SIGUSR1' } })).toEqual(['scancel', '--verbose', '--full', '--signal=USR1', '12']);
+    expect(argv({ action: 'hold', job_id: '7' })).toEqual(['scontrol', 'hold', '7']);
+    expect(argv({ action: 'hold', job_id: '7', args: { by: 'user' } })).toEqual(['scontrol', 'uhold', '7']);
+    expect(argv({ action: 'release', job_id: '7' })).toEqual(['scontrol', 'release', '7']);
+    expect(argv({ action: 'urgency', job_id: '7', args: { priority: 1000, nice: 5 } })).toEqual(['scontrol', 'update', 'JobId=7', 'Priority=1000', 'Nice=5']);
+    expect(argv({ action: 'urgency', job_id: '7', args: { urgency: 3 } })).toEqual(['scontrol', 'update', 'JobId=7', 'Priority=3']);
+    expect(argv({ action: 'time_limit', job_id: '7', args: { time_limit_s: 90 } })).toEqual(['scontrol', 'update', 'JobId=7', 'TimeLimit=2']);
+    expect(argv({ action: 'time_limit', job_id: '7', args: { time_limit: 'unlimited' } })).toEqual(['scontrol', 'update', 'JobId=7', 'TimeLimit=UNLIMITED']);
+    expect(argv({ action: 'submit', args: { command: ['echo', "it's", 'ok'], name: 'x', time_limit_s: 60, hold: true, workdir: '/tmp' } })).toEqual([
+      'sbatch',
+      '--parsable',
+      '--job-name=x',
+      '--time=1',
+      '--chdir=/tmp',
+      '--hold',
+      `--wrap=echo 'it'\\''s' ok`,
+    ]);
+    expect(runuserAs('alice', ['scancel', '1'])).toEqual(['runuser', '-u', 'alice', '--', 'scancel', '1']);
+    expect(shellQuote('a b')).toBe("'a b'");
+  });
+
+  it('refuses bad requests before running anything', async () => {
+    for (const req of [
+      { action: 'cancel' },
+      { action: 'cancel', job_id: '12_3' },
+      { action: 'signal', job_id: '1' },
+      { action: 'signal', job_id: '1', args: { signal: 'kill -9; rm' } },
+      { action: 'urgency', job_id: '1', args: {} },
+      { action: 'time_limit', job_id: '1', args: { time_limit: '1 hour' } },
+      { action: 'submit', args: {} },
+      { action: 'submit', args: { script: '#!/bin/sh\n', command: 'true' } },
+      { action: 'submit', args: { command: 'true', extra_args: ['; rm -rf /'] } },
+    ] as SlurmActionRequest[]) {
+      const { r, calls } = await act(req);
+      expect(r, JSON.stringify(req)).toMatchObject({ ok: false, code: 'invalid' });
+      expect(calls).toEqual([]);
+    }
+    expect((await act({ action: 'frobnicate' as 'cancel', job_id: '1' })).r).toMatchObject({ ok: false, code: 'unsupported' });
+  });
+
+  it('submit: the script goes to stdin; the new job id comes back', async () => {
+    const { r, calls } = await act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', partition: 'debug' } }, { stdout: '42;ci\n' });
+    expect(r).toMatchObject({ ok: true, job_id: '42' });
+    expect(calls[0]).toEqual({ argv: ['sbatch', '--parsable', '--partition=debug'], input: '#!/bin/sh\ntrue\n' });
+  });
+
+  it('runs as the requesting user when asked to', async () => {
+    const fake = answering({});
+    await executeSlurmAction({ action: 'hold', job_id: '3', user: 'alice' }, { run: fake.run, timeoutMs: 1, submitTimeoutMs: 1, asUser: runuserAs });
+    expect(fake.calls[0]!.argv).toEqual(['runuser', '-u', 'alice', '--', 'scontrol', 'hold', '3']);
+  });
+});
+
+describe("slurm actions: Slurm's refusals", () => {
+  const cases: Array<[string, SlurmActionRequest, string, RegExp]> = [
+    ['scancel unknown', { action: 'cancel', job_id: '99999' }, 'no_such_job', /^cancel job 99999: Invalid job id specified$/],
+    ['scancel finished', { action: 'cancel', job_id: '5' }, 'invalid', /already completing or completed/],
+    ['scancel not owner', { action: 'cancel', job_id: '12' }, 'not_permitted', /Access\/permission denied/],
+    ['signal pending', { action: 'signal', job_id: '12', args: { signum: 10 } }, 'invalid', /^signal job 12: Job can not be altered now, try again later$/],
+    ['signal bad name', { action: 'signal', job_id: '12', args: { signal: 'FOO' } }, 'invalid', /Unknown job signal: FOO/],
+    ['hold unknown', { action: 'hold', job_id: '99999' }, 'no_such_job', /^hold job 99999: Invalid job id specified$/],
+    ['hold finished', { action: 'hold', job_id: '5' }, 'invalid', /Job has already finished/],
+    ['hold not owner', { action: 'hold', job_id: '4' }, 'not_permitted', /Invalid user id/],
+    ['priority held', { action: 'urgency', job_id: '5', args: { priority: 5 } }, 'invalid', /held state/],
+    ['update not owner', { action: 'urgency', job_id: '4', args: { nice: -5 } }, 'not_permitted', /Invalid user id/],
+    ['timelimit bad', { action: 'time_limit', job_id: '4', args: { time_limit: '99' } }, 'invalid', /Invalid TimeLimit value/],
+    ['sbatch no shebang', { action: 'submit', args: { script: 'true' } }, 'invalid', /does not look like a batch script/],
+    ['sbatch bad partition', { action: 'submit', args: { command: 'true', partition: 'nosuch' } }, 'invalid', /invalid partition specified: nosuch/],
+    ['controller down', { action: 'release', job_id: '4' }, 'failed', /Unable to contact slurm controller/],
+  ];
+  for (const [capture, req, code, message] of cases) {
+    it(`${capture} → ${code}`, async () => {
+      const { r } = await act(req, CAPTURED[capture]);
+      expect(r).toMatchObject({ ok: false, code });
+      expect(r.ok ? '' : r.message).toMatch(message);
+    });
+  }
+
+  it('a timeout is a failure that says so', async () => {
+    const { r } = await act({ action: 'cancel', job_id: '1' }, { code: null, timedOut: true });
+    expect(r).toMatchObject({ ok: false, code: 'failed', message: 'cancel job 1: scancel timed out after 1 s' });
+  });
+
+  it('helpers', () => {
+    expect(slurmMessage(CAPTURED['signal pending']!.stderr)).toBe('Job can not be altered now, try again later');
+    expect(classifySlurmError('')).toBe('failed');
+  });
+});

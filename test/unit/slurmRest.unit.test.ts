@@ -1,0 +1,110 @@
+/**
+ * The slurmrestd client on its real answers (shared/fixtures/slurm/rest-*.json, and answers
+ * captured from the slurmrestd of deploy/slurm/start-slurm.sh): requests, errors read from the
+ * `errors` array whatever the HTTP status, and the source reading its job list through it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createSlurmRest } from '../../scribe/slurm/rest.js';
+import { createSlurmSource } from '../../scribe/slurm/source.js';
+import { parseSqueueJson } from '../../schemas/slurm/squeue.js';
+import { slurmFixture } from '../support/fixtures.js';
+import { FixtureSlurm, collector, namesByJob } from '../support/slurm.js';
+
+interface Call {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+/** A fetch answering `METHOD path` with [status, body]. */
+function fakeFetch(answers: Record<string, [number, string]>) {
+  const calls: Call[] = [];
+  const f = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = String(input);
+    const method = init?.method ?? 'GET';
+    calls.push({ method, url, headers: init?.headers as Record<string, string>, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    const key = `${method} ${url.replace(/^http:\/\/restd\/slurm\/v0\.0\.38/, '')}`;
+    const [status, body] = answers[key] ?? [404, 'Not Found'];
+    return new Response(body, { status });
+  }) as typeof fetch;
+  return { f, calls };
+}
+
+const opts = (f: typeof fetch) => ({ url: 'http://restd/', user: 'root', token: 'tok', fetch: f });
+const HELD_SUBMIT = '{"meta":{},"errors":[{"error_code":2042,"error":"Job is in held state, pending scheduler release"}],"job_id":70,"step_id":"BATCH","job_submit_user_msg":""}';
+
+describe('slurmrestd client', () => {
+  it('GET /jobs is the squeue --json document; both auth headers are sent', async () => {
+    const { f, calls } = fakeFetch({ 'GET /jobs': [200, slurmFixture('rest-get-jobs.json')] });
+    const text = await createSlurmRest(opts(f)).jobsJson();
+    expect(parseSqueueJson(text).jobs).toEqual(parseSqueueJson(slurmFixture('squeue-mixed.json')).jobs);
+    expect(calls[0]).toMatchObject({ method: 'GET', url: 'http://restd/slurm/v0.0.38/jobs', headers: { 'X-SLURM-USER-NAME': 'root', 'X-SLURM-USER-TOKEN': 'tok' } });
+  });
+
+  it('a refused token is not retried; an error body is', async () => {
+    const { f } = fakeFetch({ 'GET /jobs': [401, 'Authentication failure'] });
+    await expect(createSlurmRest(opts(f)).jobsJson()).rejects.toMatchObject({ code: 'slurm_rest_auth', retriable: false });
+    const g = fakeFetch({ 'GET /jobs': [500, slurmFixture('rest-error-get-unknown-job.json')] });
+    await expect(createSlurmRest(opts(g.f)).jobsJson()).rejects.toMatchObject({ code: 'slurm_rest', retriable: true });
+  });
+
+  it('actions: requests, and Slurm errors as ActionResults', async () => {
+    const { f, calls } = fakeFetch({
+      'POST /job/11': [200, slurmFixture('rest-post-job-update-hold.json')],
+      'DELETE /job/11': [200, slurmFixture('rest-delete-job.json')],
+      'DELETE /job/999999': [500, slurmFixture('rest-error-delete-unknown-job.json')],
+      'DELETE /job/11?signal=USR1': [200, slurmFixture('rest-delete-job.json')],
+      'POST /job/submit': [200, slurmFixture('rest-post-job-submit.json')],
+    });
+    const rest = createSlurmRest(opts(f));
+    expect(await rest.act({ action: 'hold', job_id: '11' })).toEqual({ ok: true, job_id: '11' });
+    expect(await rest.act({ action: 'release', job_id: '11' })).toEqual({ ok: true, job_id: '11' });
+    expect(await rest.act({ action: 'urgency', job_id: '11', args: { priority: 5, nice: 1 } })).toMatchObject({ ok: true });
+    expect(await rest.act({ action: 'time_limit', job_id: '11', args: { time_limit_s: 61 } })).toMatchObject({ ok: true });
+    expect(calls.filter((c) => c.method === 'POST').map((c) => c.body)).toEqual([{ hold: true }, { hold: false }, { priority: 5, nice: 1 }, { time_limit: 2 }]);
+    expect(await rest.act({ action: 'cancel', job_id: '11' })).toEqual({ ok: true, job_id: '11' });
+    expect(await rest.act({ action: 'signal', job_id: '11', args: { signal: 'SIGUSR1' } })).toEqual({ ok: true, job_id: '11' });
+    expect(await rest.act({ action: 'cancel', job_id: '999999' })).toEqual({ ok: false, code: 'no_such_job', message: 'cancel job 999999: Invalid job id specified' });
+    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', name: 'r', time_limit_s: 300 } })).toMatchObject({ ok: true, job_id: '12' });
+    expect(calls.at(-1)!.body).toMatchObject({ job: { name: 'r', time_limit: 5, environment: { PATH: expect.any(String) } }, script: '#!/bin/sh\ntrue\n' });
+    expect(await rest.act({ action: 'submit', args: { command: 'true' } })).toMatchObject({ ok: false, code: 'invalid' });
+    expect(await rest.act({ action: 'cancel', job_id: 'x' })).toMatchObject({ ok: false, code: 'invalid' });
+  });
+
+  it('a submit that answers a job id AND an error (hold) succeeded; a bad submit is invalid', async () => {
+    const held = fakeFetch({ 'POST /job/submit': [200, HELD_SUBMIT] });
+    expect(await createSlurmRest(opts(held.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n', hold: true } })).toEqual({
+      ok: true,
+      job_id: '70',
+      detail: { warnings: ['Job is in held state, pending scheduler release'] },
+    });
+    const bad = fakeFetch({ 'POST /job/submit': [400, slurmFixture('rest-error-submit-bad.json')] });
+    expect(await createSlurmRest(opts(bad.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n' } })).toEqual({
+      ok: false,
+      code: 'invalid',
+      message: 'submit: environment must be set; Failure during parsing',
+    });
+  });
+
+  it('the source reads its job list through slurmrestd when given `rest`', async () => {
+    const { f } = fakeFetch({ 'GET /jobs': [200, slurmFixture('rest-get-jobs.json')] });
+    const slurm = new FixtureSlurm(slurmFixture('sacct-workload-parsable.txt'));
+    const out = collector();
+    const ac = new AbortController();
+    const source = createSlurmSource({
+      rest: opts(f),
+      run: async (argv, o) => {
+        if (argv[0] === 'squeue') throw new Error('squeue must not run');
+        return slurm.run(argv, o);
+      },
+      now: () => 1795327701,
+      pollIntervalMs: 1,
+      onPoll: () => ac.abort(),
+      log: () => undefined,
+    });
+    await source.run({ signal: ac.signal, emit: out.emit });
+    expect(namesByJob(out.events)['5']).toEqual(['submit', 'hold']);
+    expect(Object.keys(namesByJob(out.events))).toHaveLength(12);
+  });
+});
