@@ -5,7 +5,7 @@
  * fluxOracle.unit.test.ts check every job of the real journals against `flux jobs -a --json`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
-import type { JobRow, JobStateName } from './jobs.js';
+import { newJobRow, type JobRow, type JobStateName } from './jobs.js';
 import { expandHostlist, idset } from './hostlist.js';
 
 // States (RFC 21, as job-list applies them): submit → NEW, validate → DEPEND, depend → PRIORITY,
@@ -41,45 +41,7 @@ export function evolveFluxJob(prev: JobRow | undefined, e: Envelope): JobRow | u
 }
 
 function submitted(e: Envelope): JobRow {
-  const job: JobRow = {
-    cluster: e.cluster,
-    scheduler: 'flux',
-    job_id: e.job_id,
-    user: e.user ?? '',
-    userid: num(e.context.userid) ?? null,
-    queue: '',
-    name: '',
-    ntasks: 0,
-    ncores: 0,
-    ngpus: 0,
-    nnodes: 0,
-    nodes: [],
-    state: 'pending',
-    sched_state: 'NEW',
-    result: '',
-    success: null,
-    exit_code: null,
-    waitstatus: null,
-    exception_type: '',
-    exception_severity: null,
-    exception_note: '',
-    urgency: num(e.context.urgency) ?? 16,
-    priority: null,
-    held: false,
-    dependencies: [],
-    time_limit_s: null,
-    t_submit: e.ts,
-    t_eligible: null,
-    t_start: null,
-    t_end: null,
-    t_inactive: null,
-    wait_s: null,
-    run_s: null,
-    last_seq: e.seq,
-    last_event: e.name,
-    last_event_ts: e.ts,
-    is_deleted: 0,
-  };
+  const job = newJobRow(e, { sched_state: 'NEW', userid: num(e.context.userid) ?? null, urgency: num(e.context.urgency) ?? 16 });
   const jobspec = rawMember(e, 'jobspec');
   if (jobspec) applyJobspec(job, jobspec);
   return job;

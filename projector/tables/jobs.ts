@@ -54,6 +54,49 @@ export interface JobRow {
   is_deleted: 0 | 1;
 }
 
+/** A job's row as its first event (a submit) starts it; each scheduler fills in the rest. */
+export function newJobRow(e: Envelope, fields: Partial<JobRow> & Pick<JobRow, 'sched_state'>): JobRow {
+  return {
+    cluster: e.cluster,
+    scheduler: e.scheduler,
+    job_id: e.job_id,
+    user: e.user ?? '',
+    userid: null,
+    queue: '',
+    name: '',
+    ntasks: 0,
+    ncores: 0,
+    ngpus: 0,
+    nnodes: 0,
+    nodes: [],
+    state: 'pending',
+    result: '',
+    success: null,
+    exit_code: null,
+    waitstatus: null,
+    exception_type: '',
+    exception_severity: null,
+    exception_note: '',
+    urgency: 0,
+    priority: null,
+    held: false,
+    dependencies: [],
+    time_limit_s: null,
+    t_submit: e.ts,
+    t_eligible: null,
+    t_start: null,
+    t_end: null,
+    t_inactive: null,
+    wait_s: null,
+    run_s: null,
+    last_seq: e.seq,
+    last_event: e.name,
+    last_event_ts: e.ts,
+    is_deleted: 0,
+    ...fields,
+  };
+}
+
 /**
  * Applies one event to a job. Pure. Events whose seq is not above `last_seq` are ignored, so
  * folding a re-delivered or replayed range changes nothing. Returns undefined for an event that

@@ -15,7 +15,7 @@
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { parseSlurmEvent, unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import { expandHostlist } from './hostlist.js';
-import type { JobRow } from './jobs.js';
+import { newJobRow, type JobRow } from './jobs.js';
 
 type Obj = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -52,10 +52,8 @@ export function evolveSlurmJob(job: JobRow | undefined, e: Envelope): JobRow | u
 
 function newJob(e: Envelope, ctx: Obj): JobRow {
   const nice = num(ctx.nice) ?? 0;
-  return {
-    cluster: e.cluster,
-    scheduler: 'slurm',
-    job_id: e.job_id,
+  return newJobRow(e, {
+    sched_state: 'PENDING',
     user: str(ctx.user) || e.user || '',
     userid: num(ctx.uid),
     queue: str(ctx.partition) ?? '',
@@ -64,33 +62,11 @@ function newJob(e: Envelope, ctx: Obj): JobRow {
     ncores: num(ctx.ncpus) ?? 0,
     ngpus: num(ctx.ngpus) ?? 0,
     nnodes: num(ctx.nnodes) ?? 0,
-    nodes: [],
-    state: 'pending',
-    sched_state: 'PENDING',
-    result: '',
-    success: null,
-    exit_code: null,
-    waitstatus: null,
-    exception_type: '',
-    exception_severity: null,
-    exception_note: '',
     urgency: nice === 0 ? 0 : -nice,
     priority: num(ctx.priority),
-    held: false,
     dependencies: parseDependencies(str(ctx.dependency) ?? ''),
     time_limit_s: num(ctx.time_limit_s),
-    t_submit: e.ts,
-    t_eligible: null,
-    t_start: null,
-    t_end: null,
-    t_inactive: null,
-    wait_s: null,
-    run_s: null,
-    last_seq: e.seq,
-    last_event: e.name,
-    last_event_ts: e.ts,
-    is_deleted: 0,
-  };
+  });
 }
 
 function applyEvent(job: JobRow, e: Envelope, ctx: Obj): void {
