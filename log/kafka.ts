@@ -672,6 +672,10 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     async function startSession(topics: string[]): Promise<Session> {
       const consumer = kafka.consumer({
         groupId: group,
+        // A crashed projector's membership expires after this; kafkajs' 30 s default left its
+        // partitions unread for 30 s after a SIGKILL or a broker restart. Long batches heartbeat.
+        sessionTimeout: 10_000,
+        heartbeatInterval: 3_000,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: fetchMaxWaitMs,
         metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,

@@ -4,6 +4,7 @@
  *   - simulator → embedded log publish rate (events/s)
  *   - embedded log → projector → ClickHouse rate (events/s)
  *   - MCP tool latency p50/p95 over an in-memory client
+ *   - with JOBSCRIBE_BENCH_KAFKA=brokers: scribe → Kafka, Kafka → ClickHouse, event-to-queryable p50/p99
  * Size with BENCH_EVENTS (default 200000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { createJobscribeServer } from '../../mcp/server.js';
 import { benchJournalDecode } from '../../scribe/flux/index.js';
+import { benchKafka } from './kafka.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
@@ -91,6 +93,12 @@ async function main(): Promise<void> {
   await client.close();
   await ch.close();
   rmSync(dataDir, { recursive: true, force: true });
+
+  // 4. The Kafka path, when a broker is given (e.g. JOBSCRIBE_BENCH_KAFKA=127.0.0.1:19092 after
+  //    `bash deploy/kafka/kafka.sh start`).
+  const kafkaBrokers = process.env.JOBSCRIBE_BENCH_KAFKA;
+  if (kafkaBrokers) await benchKafka(kafkaBrokers);
+  else console.log('kafka: skipped (set JOBSCRIBE_BENCH_KAFKA=host:port to measure the Kafka path)');
 }
 
 main().then(
