@@ -45,7 +45,7 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   const path = options.path ?? '/mcp';
   if (!isLoopbackHost(host)) {
     throw new Error(
-      `refusing to serve MCP on ${host}: authentication is required for non-loopback binds and is not implemented yet; ` +
+      `refusing to serve MCP on ${host}: non-loopback binds need authentication, which this server does not offer yet; ` +
         'bind 127.0.0.1 (or ::1, localhost) and reach it through an authenticating proxy or an SSH tunnel',
     );
   }

@@ -1,7 +1,7 @@
 /**
  * flux-core's "none" signing mechanism (src/common/libjob/sign_none.c), which job-ingest accepts
  * from the instance owner only (a guest must sign with flux-security's munge/curve mechanisms,
- * which need libflux-security and are not implemented here):
+ * which need libflux-security, so jobscribe submits only as the instance owner):
  *
  *   J      := base64(header) "." base64(payload) ".none"      (standard base64, with padding)
  *   header := "version" NUL "i1" NUL "userid" NUL "i<uid>" NUL "mech" NUL "snone" NUL
