@@ -4,6 +4,7 @@
  * so nothing depends on the client's number or date output formats. Output aliases never reuse
  * a column name: ClickHouse would substitute the alias into WHERE clauses.
  */
+import type { JobRow } from '../projector/tables/jobs.js';
 import { toF58 } from '../schemas/ids.js';
 import type { JobDetail } from '../schemas/tools/getJob.js';
 import type { JobSummary } from '../schemas/tools/searchJobs.js';
@@ -60,44 +61,24 @@ export const JOB_DETAIL_COLUMNS = `
   wait_s, run_s, last_seq, last_event,
   toString(toUnixTimestamp64Micro(last_event_ts)) AS last_event_ts_us`;
 
-export interface JobDetailRow {
-  cluster: string;
-  scheduler: 'flux' | 'slurm';
+/**
+ * A `jobs` row as DETAIL_COLUMNS selects it: the projector's JobRow, with the 64-bit id and
+ * priority as text and the times as integer microseconds (exact through JSON).
+ */
+export type JobDetailRow = Omit<
+  JobRow,
+  'job_id' | 'priority' | 'state' | 'is_deleted' | 't_submit' | 't_eligible' | 't_start' | 't_end' | 't_inactive' | 'last_event_ts'
+> & {
   job_id_s: string;
-  user: string;
-  userid: number | null;
-  queue: string;
-  name: string;
-  ntasks: number;
-  ncores: number;
-  ngpus: number;
-  nnodes: number;
-  nodes: string[];
-  state: JobState;
-  sched_state: string;
-  result: string;
-  success: boolean | null;
-  exit_code: number | null;
-  waitstatus: number | null;
-  exception_type: string;
-  exception_severity: number | null;
-  exception_note: string;
-  urgency: number;
   priority_s: string | null;
-  held: boolean;
-  dependencies: string[];
-  time_limit_s: number | null;
+  state: JobState;
   t_submit_us: string;
   t_eligible_us: string | null;
   t_start_us: string | null;
   t_end_us: string | null;
   t_inactive_us: string | null;
-  wait_s: number | null;
-  run_s: number | null;
-  last_seq: number;
-  last_event: string;
   last_event_ts_us: string;
-}
+};
 
 export function jobDetail(r: JobDetailRow): JobDetail {
   return {
