@@ -10,6 +10,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { McpServer } from '@modelcontextprotocol/server';
+import { LOCAL_IDENTITY, type Identity, type JobDetailsPolicy } from './identity.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
 import { registerJobTimeline } from './tools/jobTimeline.js';
@@ -30,6 +31,8 @@ export interface McpDeps {
   now?: () => number;
   /** Where store failures are reported in full (the agent sees one line). Default: stderr. */
   logError?: (message: string) => void;
+  /** Whose job details a non-admin identity may read. Default `own`. */
+  jobDetails?: JobDetailsPolicy;
 }
 
 export const SERVER_INFO = { name: 'jobscribe', version: '0.1.0' } as const;
@@ -40,7 +43,7 @@ const INSTRUCTIONS =
   'Job ids are decimal strings or Flux f58 ids (ƒRcvRGc7); times are UTC ISO-8601. Data is read-only.';
 
 /** Resolves defaults once; the tools see complete settings. */
-export function queryDeps(deps: McpDeps): QueryDeps {
+export function queryDeps(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): QueryDeps {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(deps.database)) {
     throw new Error(`database name "${deps.database}" is not a plain identifier`);
   }
@@ -54,11 +57,14 @@ export function queryDeps(deps: McpDeps): QueryDeps {
     limits: { maxRows, maxExecutionTimeS },
     now: deps.now ?? Date.now,
     logError: deps.logError ?? ((m) => process.stderr.write(`${m}\n`)),
+    identity,
+    jobDetails: deps.jobDetails ?? 'own',
   };
 }
 
-export function createJobscribeServer(deps: McpDeps): McpServer {
-  const q = queryDeps(deps);
+/** One server for one identity (LOCAL_IDENTITY: stdio, unauthenticated loopback HTTP). */
+export function createJobscribeServer(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): McpServer {
+  const q = queryDeps(deps, identity);
   const server = new McpServer(SERVER_INFO, {
     instructions: INSTRUCTIONS,
     capabilities: { tools: { listChanged: false } },

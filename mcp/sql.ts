@@ -10,6 +10,7 @@
  * the same clause (they are checked against the settings before the clause applies).
  */
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import type { Identity, JobDetailsPolicy } from './identity.js';
 
 export interface QueryLimits {
   /** Largest number of rows one query may return (the tools ask for at most this + 1). */
@@ -48,6 +49,9 @@ export interface QueryDeps {
   /** Milliseconds since the epoch. */
   now: () => number;
   logError: (message: string) => void;
+  /** Who is asking (mcp/identity.ts): job-detail tools restrict rows to what it may read. */
+  identity: Identity;
+  jobDetails: JobDetailsPolicy;
 }
 
 /**
