@@ -18,6 +18,11 @@ export const ScribeIdentitySchema = z.object({
   version: z.string().min(1),
 });
 
+/** 2299-12-31T23:59:59Z, the last second a ClickHouse DateTime64 holds. */
+export const MAX_EPOCH_SECONDS = 10_413_791_999;
+/** Seconds since the epoch, within what the read model can store (a later time would stall the projector). */
+const EpochSecondsSchema = z.number().finite().min(0).max(MAX_EPOCH_SECONDS, 'is after 2299-12-31, which ClickHouse cannot store (seconds, not milliseconds?)');
+
 export const EnvelopeSchema = z.object({
   v: z.literal(ENVELOPE_VERSION),
   cluster: ClusterIdSchema,
@@ -28,7 +33,7 @@ export const EnvelopeSchema = z.object({
   /** Event name as the scheduler spells it (RFC 21 names for Flux). */
   name: z.string().min(1).max(128),
   /** Seconds since the epoch, from the scheduler's clock when it has one. */
-  ts: z.number().finite().min(0),
+  ts: EpochSecondsSchema,
   /** 'poll' when the scheduler gave no time and `ts` is only when the scribe noticed. */
   ts_source: z.enum(['scheduler', 'poll']).default('scheduler'),
   context: z.record(z.string(), z.unknown()).default({}),
@@ -37,7 +42,7 @@ export const EnvelopeSchema = z.object({
   raw: z.unknown(),
   scribe: ScribeIdentitySchema,
   /** Seconds since the epoch when the scribe published the event. */
-  published_at: z.number().finite().min(0),
+  published_at: EpochSecondsSchema,
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 export type EnvelopeInput = z.input<typeof EnvelopeSchema>;
