@@ -1,0 +1,75 @@
+/**
+ * Tool definitions go into every agent's context on every `tools/list`, so their JSON Schemas
+ * should say what an agent needs and nothing else. zod's conversion adds noise that costs tokens
+ * and informs nobody: `$schema` on every root, ±2^53 bounds on every integer, a ~400-character
+ * pattern next to `format: date-time`, and `additionalProperties: false` on every output object
+ * (a server-side guarantee, not something an agent acts on).
+ *
+ * `leanJsonSchema` strips those (pure); `leanToolSchemas(server)` makes every tool registered on
+ * a server afterwards publish lean schemas, whoever registers it. Validation is untouched: the
+ * zod schemas still check arguments and structured results.
+ */
+import type { McpServer } from '@modelcontextprotocol/server';
+
+type Json = { [key: string]: unknown };
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+export function leanJsonSchema(schema: unknown, io: 'input' | 'output', root = true): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => leanJsonSchema(s, io, false));
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Json = {};
+  const s = schema as Json;
+  for (const [key, value] of Object.entries(s)) {
+    if (root && key === '$schema') continue;
+    if ((key === 'minimum' && value === -SAFE) || (key === 'maximum' && value === SAFE)) continue;
+    if (key === 'pattern' && typeof s.format === 'string') continue;
+    if (io === 'output' && key === 'additionalProperties' && value === false) continue;
+    // Property names are data, not schema keywords: recurse into their schemas only.
+    if (key === 'properties' && value && typeof value === 'object') {
+      out[key] = Object.fromEntries(Object.entries(value as Json).map(([k, v]) => [k, leanJsonSchema(v, io, false)]));
+      continue;
+    }
+    out[key] = leanJsonSchema(value, io, false);
+  }
+  return out;
+}
+
+interface JsonSchemaConverter {
+  input(options: unknown): unknown;
+  output(options: unknown): unknown;
+}
+interface StandardWithJson {
+  '~standard': { jsonSchema?: JsonSchemaConverter } & Record<string, unknown>;
+}
+
+/** The same schema (validation and types unchanged) publishing lean JSON Schema. */
+export function leanSchema<S>(schema: S): S {
+  const std = (schema as unknown as StandardWithJson)['~standard'];
+  const json = std.jsonSchema;
+  if (!json) return schema;
+  const lean = {
+    ...std,
+    jsonSchema: {
+      input: (o: unknown) => leanJsonSchema(json.input(o), 'input'),
+      output: (o: unknown) => leanJsonSchema(json.output(o), 'output'),
+    },
+  };
+  return new Proxy(schema as object, {
+    get: (target, prop, receiver) => (prop === '~standard' ? lean : Reflect.get(target, prop, receiver)),
+  }) as S;
+}
+
+/** From now on, every `registerTool` on `server` publishes lean input and output schemas. */
+export function leanToolSchemas(server: McpServer): void {
+  const register = server.registerTool.bind(server) as (name: string, config: Record<string, unknown>, cb: unknown) => unknown;
+  (server as unknown as { registerTool: typeof register }).registerTool = (name, config, cb) =>
+    register(
+      name,
+      {
+        ...config,
+        ...(config.inputSchema !== undefined && { inputSchema: leanSchema(config.inputSchema) }),
+        ...(config.outputSchema !== undefined && { outputSchema: leanSchema(config.outputSchema) }),
+      },
+      cb,
+    );
+}
