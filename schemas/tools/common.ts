@@ -6,6 +6,12 @@
 import { z } from 'zod';
 import { ClusterIdSchema, parseJobId } from '../ids.js';
 
+/**
+ * An integer, declared without zod's default ±2^53 bounds: those add ~50 characters to the JSON
+ * Schema of every integer field, and tool definitions are loaded into every agent's context.
+ */
+export const Int = z.number().int().meta({ minimum: undefined, maximum: undefined });
+
 /** Unified job states (one vocabulary for every scheduler); the same words as `jobs.state`. */
 export const JOB_STATES = ['pending', 'running', 'completed', 'failed', 'canceled', 'timeout'] as const;
 export const JobStateSchema = z.enum(JOB_STATES);
@@ -28,8 +34,11 @@ export const JobIdArgSchema = z
   })
   .describe('Job id: decimal ("1234567") or Flux f58 ("ƒRcvRGc7"; ASCII "fRcvRGc7" works too).');
 
-/** Output times: UTC ISO-8601 with the stored fractional seconds, e.g. 2024-05-01T10:00:00.123456Z. */
-export const IsoTimeSchema = z.iso.datetime().describe('UTC ISO-8601 time with fractional seconds');
+/** Output times (no description: agents know date-time): UTC ISO-8601 with the stored fractional seconds, e.g. 2024-05-01T10:00:00.123456Z. */
+export const IsoTimeSchema = z.iso
+  .datetime()
+  // `format: date-time` says it all; zod's ~400-character pattern would repeat for every time field.
+  .meta({ pattern: undefined });
 
 const ISO_RE =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;

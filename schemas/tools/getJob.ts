@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { SchedulerSchema } from '../ids.js';
-import { ClusterArgSchema, IsoTimeSchema, JobIdArgSchema, JobStateSchema } from './common.js';
+import { ClusterArgSchema, IsoTimeSchema, JobIdArgSchema, JobStateSchema, Int } from './common.js';
 
 export const GetJobInputSchema = z.strictObject({
   cluster: ClusterArgSchema.optional(),
@@ -19,24 +19,24 @@ export const JobDetailSchema = z.object({
   job_id: z.string().describe('decimal job id'),
   job_id_f58: z.string().optional().describe('Flux f58 form of job_id (Flux jobs only)'),
   user: z.string(),
-  userid: z.number().int().nullable(),
+  userid: Int.nullable(),
   queue: z.string(),
   name: z.string(),
-  ntasks: z.number().int(),
-  ncores: z.number().int(),
-  ngpus: z.number().int(),
-  nnodes: z.number().int(),
+  ntasks: Int,
+  ncores: Int,
+  ngpus: Int,
+  nnodes: Int,
   nodes: z.array(z.string()),
   state: JobStateSchema.describe('unified state: pending | running | completed | failed | canceled | timeout'),
   sched_state: z.string().describe("the scheduler's own state word (Flux: NEW, DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE)"),
   result: z.string().describe("the scheduler's own result word (Flux: COMPLETED, FAILED, CANCELED, TIMEOUT); '' while active"),
   success: z.boolean().nullable(),
-  exit_code: z.number().int().nullable(),
-  waitstatus: z.number().int().nullable(),
+  exit_code: Int.nullable(),
+  waitstatus: Int.nullable(),
   exception_type: z.string(),
-  exception_severity: z.number().int().nullable(),
+  exception_severity: Int.nullable(),
   exception_note: z.string(),
-  urgency: z.number().int(),
+  urgency: Int,
   priority: z.number().nullable(),
   held: z.boolean(),
   dependencies: z.array(z.string()),
@@ -48,7 +48,7 @@ export const JobDetailSchema = z.object({
   t_inactive: nullableTime,
   wait_s: z.number().nullable(),
   run_s: z.number().nullable(),
-  last_seq: z.number().int(),
+  last_seq: Int,
   last_event: z.string(),
   last_event_ts: IsoTimeSchema,
 });

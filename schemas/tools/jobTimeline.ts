@@ -2,7 +2,7 @@
  * `job_timeline`: one job's events in order, the time spent in each phase, and a one-line summary.
  */
 import { z } from 'zod';
-import { ClusterArgSchema, IsoTimeSchema, JobIdArgSchema, JobStateSchema } from './common.js';
+import { ClusterArgSchema, IsoTimeSchema, JobIdArgSchema, JobStateSchema, Int } from './common.js';
 
 export const JobTimelineInputSchema = z.strictObject({
   cluster: ClusterArgSchema.optional(),
@@ -11,7 +11,7 @@ export const JobTimelineInputSchema = z.strictObject({
 export type JobTimelineInput = z.infer<typeof JobTimelineInputSchema>;
 
 export const TimelineEventSchema = z.object({
-  seq: z.number().int(),
+  seq: Int,
   name: z.string().describe("event name as the scheduler spells it (Flux RFC 21: submit, alloc, start, finish, clean...)"),
   time: IsoTimeSchema,
   time_source: z.enum(['scheduler', 'poll']).describe("'poll': the scheduler gave no time; this is when it was noticed"),

@@ -2,7 +2,7 @@
  * `queue_summary`: what is queued and running now, per cluster and per queue or user.
  */
 import { z } from 'zod';
-import { ClusterArgSchema, IsoTimeSchema } from './common.js';
+import { ClusterArgSchema, IsoTimeSchema, Int } from './common.js';
 
 export const QUEUE_GROUPINGS = ['cluster', 'queue', 'user'] as const;
 
@@ -17,9 +17,9 @@ export type QueueSummaryInput = z.infer<typeof QueueSummaryInputSchema>;
 
 export const PendingReasonsSchema = z
   .object({
-    held: z.number().int().describe('held by the user or an admin'),
-    dependency: z.number().int().describe('not held, waiting on dependencies'),
-    resources_or_priority: z.number().int().describe('not held, no dependencies: waiting for resources or priority'),
+    held: Int.describe('held by the user or an admin'),
+    dependency: Int.describe('not held, waiting on dependencies'),
+    resources_or_priority: Int.describe('not held, no dependencies: waiting for resources or priority'),
   })
   .describe('best-effort split of pending (the three add up to pending)');
 
@@ -35,9 +35,9 @@ export const QueueCountsSchema = z.object({
   cluster: z.string(),
   queue: z.string().optional(),
   user: z.string().optional(),
-  pending: z.number().int().describe('pending jobs, held ones included'),
-  held: z.number().int().describe('held jobs (a subset of pending)'),
-  running: z.number().int(),
+  pending: Int.describe('pending jobs, held ones included'),
+  held: Int.describe('held jobs (a subset of pending)'),
+  running: Int,
   pending_reasons: PendingReasonsSchema,
   oldest_pending: OldestPendingSchema.nullable(),
 });

@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { SchedulerSchema } from '../ids.js';
-import { ClusterArgSchema, IsoTimeSchema, JOB_STATES, JobStateSchema, TimeArgSchema } from './common.js';
+import { ClusterArgSchema, IsoTimeSchema, JOB_STATES, JobStateSchema, TimeArgSchema, Int } from './common.js';
 
 export const SEARCH_SORTS = ['submit_desc', 'submit_asc', 'wait_desc', 'runtime_desc'] as const;
 export const SearchSortSchema = z.enum(SEARCH_SORTS, {
@@ -54,10 +54,10 @@ export const JobSummarySchema = z.object({
   name: z.string(),
   state: JobStateSchema,
   held: z.boolean(),
-  exit_code: z.number().int().nullable(),
-  ncores: z.number().int(),
-  ngpus: z.number().int(),
-  nnodes: z.number().int(),
+  exit_code: Int.nullable(),
+  ncores: Int,
+  ngpus: Int,
+  nnodes: Int,
   t_submit: IsoTimeSchema,
   t_start: IsoTimeSchema.nullable(),
   t_end: IsoTimeSchema.nullable(),
@@ -69,7 +69,7 @@ export type JobSummary = z.infer<typeof JobSummarySchema>;
 export const SearchJobsOutputSchema = z.object({
   jobs: z.array(JobSummarySchema),
   next_cursor: z.string().nullable().describe('pass as cursor for the next page; null on the last page'),
-  total_matching: z.number().int().optional().describe('jobs matching the filters (first page only)'),
+  total_matching: Int.optional().describe('jobs matching the filters (first page only)'),
   as_of: IsoTimeSchema.describe('the time relative filters and running waits are measured against (fixed across pages)'),
 });
 export type SearchJobsOutput = z.infer<typeof SearchJobsOutputSchema>;
