@@ -3,14 +3,15 @@
  *   - Flux journal decode rate (captured wire bytes → events)
  *   - simulator → embedded log publish rate (events/s)
  *   - embedded log → projector → ClickHouse rate (events/s)
- *   - MCP tool latency p50/p95 over an in-memory client
+ *   - MCP: every read-only tool's latency p50/p95 over an in-memory client on a read model of
+ *     1M jobs / 10M events (BENCH_MCP_CLUSTERS × BENCH_MCP_JOBS; BENCH_MCP=0 skips; mcp.ts), and
+ *     the tool-definition size in tokens
  *   - with JOBSCRIBE_BENCH_KAFKA=brokers: scribe → Kafka, Kafka → ClickHouse, event-to-queryable p50/p99
  * Size with BENCH_EVENTS (default 200000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
 import { openClickHouse } from '../../deploy/clickhouse.js';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic } from '../../log/eventLog.js';
@@ -18,9 +19,9 @@ import { Projector } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
-import { createJobscribeServer } from '../../mcp/server.js';
 import { benchJournalDecode } from '../../scribe/flux/index.js';
 import { benchKafka } from './kafka.js';
+import { benchMcp } from './mcp.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
@@ -30,6 +31,7 @@ function pct(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'mcp') return benchMcp();
   const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-'));
   const ch = await openClickHouse({ dataDir, database: 'bench' });
   const log = createEmbeddedLog(ch.client, 'bench', { maxBatchRecords: 10_000 });
@@ -66,33 +68,12 @@ async function main(): Promise<void> {
   const projS = (performance.now() - t0) / 1000;
   console.log(`embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s (${projector.totals.batches} batches, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`);
 
-  // 3. MCP tool latency.
-  const server = createJobscribeServer({ clickhouse: ch.client, database: 'bench' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await server.connect(b);
-  const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(a);
-  const sample = (await client.callTool({ name: 'search_jobs', arguments: { limit: 50, state: 'completed' } })).structuredContent as { jobs: { job_id: string }[] };
-  const ids = sample.jobs.map((j) => j.job_id);
-  const calls: [string, () => Record<string, unknown>][] = [
-    ['get_job', () => ({ job_id: ids[Math.floor(Math.random() * ids.length)]!, cluster })],
-    ['job_timeline', () => ({ job_id: ids[Math.floor(Math.random() * ids.length)]!, cluster })],
-    ['search_jobs', () => ({ limit: 50, state: 'failed' })],
-    ['queue_summary', () => ({})],
-  ];
-  for (const [name, args] of calls) {
-    const ms: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const s = performance.now();
-      const r = await client.callTool({ name, arguments: args() });
-      if (r.isError) throw new Error(`${name}: ${JSON.stringify(r.content)}`);
-      ms.push(performance.now() - s);
-    }
-    console.log(`mcp ${name.padEnd(14)}       p50 ${pct(ms, 50).toFixed(1)} ms, p95 ${pct(ms, 95).toFixed(1)} ms`);
-  }
-  await client.close();
   await ch.close();
   rmSync(dataDir, { recursive: true, force: true });
+
+  // 3. MCP tools on a large read model (1M jobs / 10M events by default).
+  if (process.env.BENCH_MCP !== '0') await benchMcp();
+  else console.log('mcp: skipped (BENCH_MCP=0)');
 
   // 4. The Kafka path, when a broker is given (e.g. JOBSCRIBE_BENCH_KAFKA=127.0.0.1:19092 after
   //    `bash deploy/kafka/kafka.sh start`).
