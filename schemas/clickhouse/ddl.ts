@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
 /** Read-model tables (rebuildable from the log); the log tables are not among them. */
-export const READ_MODEL_TABLES = ['job_events', 'jobs', 'dead_letters'] as const;
+export const READ_MODEL_TABLES = ['job_events', 'jobs', 'dead_letters', 'actions'] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
 export interface DdlFile {

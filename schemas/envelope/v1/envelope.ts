@@ -13,6 +13,17 @@ import { ClusterIdSchema, JobIdSchema, SchedulerSchema } from '../../ids.js';
 export const ENVELOPE_VERSION = 1 as const;
 export const ENVELOPE_CONTENT_TYPE = 'application/vnd.jobscribe.envelope.v1+json';
 
+/**
+ * HMAC-SHA256 over the record's canonical JSON without this field (log/signing.ts), by the key
+ * `key_id` of the cluster's keyring. Optional: required only where the receiver requires it.
+ */
+export const RecordSignatureSchema = z.object({
+  key_id: z.string().min(1).max(128),
+  /** base64url, no padding. */
+  hmac: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'an HMAC-SHA256 in base64url (43 characters)'),
+});
+export type RecordSignature = z.infer<typeof RecordSignatureSchema>;
+
 export const ScribeIdentitySchema = z.object({
   id: z.string().min(1),
   version: z.string().min(1),
@@ -43,6 +54,8 @@ export const EnvelopeSchema = z.object({
   scribe: ScribeIdentitySchema,
   /** Seconds since the epoch when the scribe published the event. */
   published_at: EpochSecondsSchema,
+  /** The scribe's signature, when it has a signing key (checked by the projector). */
+  signature: RecordSignatureSchema.optional(),
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 export type EnvelopeInput = z.input<typeof EnvelopeSchema>;

@@ -1,0 +1,189 @@
+/**
+ * Command records, version 1: how an action travels from the MCP service to a cluster's scribe
+ * and how its outcome comes back (docs: /work/notes/commands-design.md, README "Actions and
+ * signing").
+ *
+ *   command         MCP service → `<prefix>.<cluster>.commands`, key = command_id
+ *   approval        MCP service → `<prefix>.<cluster>.commands`, key = command_id
+ *   command-result  scribe      → `<prefix>.<cluster>.events`,   key = `<cluster>:command:<id>`
+ *
+ * Each is one JSON object with `v` and `kind`, signed (when a key is configured) with
+ * `signature` = HMAC-SHA256 over its canonical JSON without `signature` (log/signing.ts). A
+ * receiver checks the signature on the JSON object as received, before parsing it here (parsing
+ * may drop or default fields). Times are seconds since the epoch.
+ *
+ * Not here: signing (log/signing.ts), executing (scribe/commands.ts), folding into `actions`
+ * (projector/tables/actions.ts), authorizing (mcp/).
+ */
+import { z } from 'zod';
+import { ClusterIdSchema, JobIdSchema } from '../../ids.js';
+import { MAX_EPOCH_SECONDS, RecordSignatureSchema } from '../../envelope/v1/envelope.js';
+
+export const COMMANDS_VERSION = 1 as const;
+
+/** Log message header `content-type` of each record kind (job envelopes keep theirs). */
+export const COMMAND_CONTENT_TYPE = 'application/vnd.jobscribe.command+json';
+export const APPROVAL_CONTENT_TYPE = 'application/vnd.jobscribe.approval+json';
+export const COMMAND_RESULT_CONTENT_TYPE = 'application/vnd.jobscribe.command-result+json';
+
+/** The actions a command may ask for (SchedulerSource.act understands each). */
+export const ACTIONS = ['cancel', 'hold', 'release', 'urgency', 'signal', 'submit'] as const;
+export const ActionSchema = z.enum(ACTIONS);
+export type Action = z.infer<typeof ActionSchema>;
+
+/** Roles that change what an identity may do. */
+export const ROLE_ADMIN = 'admin';
+export const ROLE_APPROVER = 'approver';
+
+const EpochSecondsSchema = z.number().finite().min(0).max(MAX_EPOCH_SECONDS, 'is after 2299-12-31 (seconds, not milliseconds?)');
+
+/** Who asked (or approved): the MCP identity, its scheduler user when mapped, and its roles. */
+export const RequesterSchema = z.object({
+  subject: z.string().min(1).max(256),
+  user: z.string().min(1).max(256).optional(),
+  roles: z.array(z.string().min(1).max(64)).max(32),
+});
+export type Requester = z.infer<typeof RequesterSchema>;
+
+export const CommandArgsSchema = z
+  .object({
+    /** urgency: the new urgency (Flux 0..31; Slurm: the priority). */
+    urgency: z.number().int().optional(),
+    /** signal: a number (15) or a name (TERM, SIGUSR1). */
+    signal: z.union([z.number().int().min(1).max(64), z.string().regex(/^(SIG)?[A-Z][A-Z0-9]*$|^[0-9]{1,2}$/)]).optional(),
+    /** cancel: the note kept with the cancel exception. */
+    note: z.string().max(1024).optional(),
+    /** submit: scheduler-specific (Flux: { jobspec, urgency?, flags? }; Slurm: { script | command, ... }). */
+    submit: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+export type CommandArgs = z.infer<typeof CommandArgsSchema>;
+
+export const CommandSchema = z
+  .object({
+    v: z.literal(COMMANDS_VERSION),
+    kind: z.literal('command'),
+    command_id: z.uuid(),
+    cluster: ClusterIdSchema,
+    action: ActionSchema,
+    /** One id for single-job actions, many for a bulk cancel, none for submit. */
+    job_ids: z.array(JobIdSchema).max(100_000),
+    args: CommandArgsSchema.default({}),
+    requested_by: RequesterSchema,
+    /** Scheduler user the action runs as and whose ownership is checked (else requested_by.user). */
+    on_behalf_of: z.string().min(1).max(256).optional(),
+    issued_at: EpochSecondsSchema,
+    expires_at: EpochSecondsSchema,
+    approval_required: z.boolean(),
+    signature: RecordSignatureSchema.optional(),
+  })
+  .refine((c) => c.expires_at >= c.issued_at, { message: 'expires_at is before issued_at', path: ['expires_at'] })
+  .refine((c) => (c.action === 'submit' ? c.job_ids.length === 0 : c.job_ids.length > 0), {
+    message: 'submit takes no job_ids; every other action needs at least one',
+    path: ['job_ids'],
+  })
+  .refine((c) => c.action === 'cancel' || c.job_ids.length <= 1, { message: 'only cancel may name several jobs', path: ['job_ids'] });
+export type Command = z.infer<typeof CommandSchema>;
+export type CommandInput = z.input<typeof CommandSchema>;
+
+export const ApprovalSchema = z.object({
+  v: z.literal(COMMANDS_VERSION),
+  kind: z.literal('approval'),
+  command_id: z.uuid(),
+  cluster: ClusterIdSchema,
+  decision: z.enum(['approve', 'reject']),
+  by: RequesterSchema,
+  at: EpochSecondsSchema,
+  reason: z.string().max(1024).optional(),
+  signature: RecordSignatureSchema.optional(),
+});
+export type Approval = z.infer<typeof ApprovalSchema>;
+
+export const COMMAND_STATUSES = ['accepted', 'rejected', 'failed', 'awaiting_approval'] as const;
+export const CommandStatusSchema = z.enum(COMMAND_STATUSES);
+export type CommandStatus = z.infer<typeof CommandStatusSchema>;
+/** Statuses after which nothing more happens to a command. */
+export const FINAL_COMMAND_STATUSES: readonly CommandStatus[] = ['accepted', 'rejected', 'failed'];
+
+export const JobActionResultSchema = z.object({
+  job_id: z.string().max(64),
+  ok: z.boolean(),
+  /** The scheduler's refusal, for ok: false (code: no_such_job | not_permitted | invalid | unsupported | failed). */
+  code: z.string().max(64).optional(),
+  error: z.string().max(4096).optional(),
+  /** What the scheduler answered (e.g. { old_urgency, urgency }). */
+  response: z.record(z.string(), z.unknown()).optional(),
+});
+export type JobActionResult = z.infer<typeof JobActionResultSchema>;
+
+export const CommandResultSchema = z.object({
+  v: z.literal(COMMANDS_VERSION),
+  kind: z.literal('command-result'),
+  command_id: z.uuid(),
+  cluster: ClusterIdSchema,
+  /** accepted: the scheduler did it (for every job, or `results` says which failed). */
+  status: CommandStatusSchema,
+  reason: z.string().max(4096).optional(),
+  results: z.array(JobActionResultSchema),
+  at: EpochSecondsSchema,
+  scribe: z.object({ id: z.string().min(1), version: z.string().min(1) }),
+  signature: RecordSignatureSchema.optional(),
+});
+export type CommandResult = z.infer<typeof CommandResultSchema>;
+
+export type CommandRecord = Command | Approval | CommandResult;
+
+/** Log message key of a command or an approval (one command's records stay in order). */
+export function commandKey(r: Pick<Command, 'command_id'>): string {
+  return r.command_id;
+}
+
+/** Log message key of a command result on the events topic. */
+export function commandResultKey(r: Pick<CommandResult, 'cluster' | 'command_id'>): string {
+  return `${r.cluster}:command:${r.command_id}`;
+}
+
+/** The log message (key, value, headers) carrying a record; sign it before. */
+export function commandRecordMessage(r: CommandRecord): { key: string; value: string; headers: Record<string, string> } {
+  const contentType = r.kind === 'command' ? COMMAND_CONTENT_TYPE : r.kind === 'approval' ? APPROVAL_CONTENT_TYPE : COMMAND_RESULT_CONTENT_TYPE;
+  return {
+    key: r.kind === 'command-result' ? commandResultKey(r) : commandKey(r),
+    value: JSON.stringify(r),
+    headers: { 'content-type': contentType, 'schema-version': String(r.v) },
+  };
+}
+
+export type DecodedCommandRecord =
+  | { ok: true; record: CommandRecord; json: Record<string, unknown> }
+  | { ok: false; reason: string; json?: Record<string, unknown> };
+
+const SCHEMA_OF = { command: CommandSchema, approval: ApprovalSchema, 'command-result': CommandResultSchema } as const;
+
+/**
+ * Parses a log message value as one of the command record kinds. `json` is the object as
+ * received (what a signature covers). `expect` limits the kinds accepted.
+ */
+export function decodeCommandRecord(text: string, expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'command-result']): DecodedCommandRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return { ok: false, reason: 'record is not a JSON object' };
+  const json = data as Record<string, unknown>;
+  const kind = json.kind;
+  if (typeof kind !== 'string' || !(expect as readonly string[]).includes(kind)) {
+    return { ok: false, reason: `unexpected record kind ${JSON.stringify(kind)} (expected ${expect.join(' | ')})`, json };
+  }
+  if (json.v !== COMMANDS_VERSION) return { ok: false, reason: `unknown ${kind} version ${JSON.stringify(json.v)}`, json };
+  const parsed = SCHEMA_OF[kind as CommandRecord['kind']].safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    return { ok: false, reason: `invalid ${kind}: ${issues}`, json };
+  }
+  return { ok: true, record: parsed.data as CommandRecord, json };
+}
