@@ -7,13 +7,21 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { eventsTopicPattern, type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
+import { type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
+import type { SignaturePolicy } from '../log/signing.js';
+import { actionKey, projectActions, type ActionRow } from './tables/actions.js';
 import { retry } from '../log/retry.js';
 import { decodeBatch, jobKey, projectEvents, touchedJobs } from './project.js';
 import type { JobRow } from './tables/jobs.js';
-import { insertRows, jobInsertRow, loadJobs, tableNames, type TableNames } from './write.js';
+import { insertRows, jobInsertRow, loadActions, loadJobs, tableNames, type TableNames } from './write.js';
 
 export const PROJECTOR_GROUP = 'jobscribe-projector';
+
+/** Every cluster's events and commands topics under a prefix (commands feed `actions`). */
+export function projectedTopicsPattern(prefix: string): RegExp {
+  const p = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${p}\\.[a-z0-9][a-z0-9_-]*\\.(events|commands)$`);
+}
 
 export interface ProjectorOptions {
   clickhouse: ClickHouseClient;
@@ -26,6 +34,8 @@ export interface ProjectorOptions {
   suffix?: string;
   /** Upper bound of cached job states; finished jobs leave the cache at once. */
   maxCachedJobs?: number;
+  /** Signature checks (config `signingKeys`, `requireSignatures`); default: none. */
+  signing?: SignaturePolicy;
 }
 
 export interface BatchProjected {
@@ -56,7 +66,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
   run(signal: AbortSignal, start: StartPosition = { from: 'committed' }, stopAtEnd = false): Promise<void> {
     return this.opts.log.consume({
       group: this.group,
-      topics: eventsTopicPattern(this.opts.topicPrefix),
+      topics: projectedTopicsPattern(this.opts.topicPrefix),
       start,
       stopAtEnd,
       signal,
@@ -67,13 +77,15 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
   async handleBatch(batch: Batch): Promise<void> {
     const started = performance.now();
     const { clickhouse } = this.opts;
-    const decoded = decodeBatch(batch);
+    const decoded = decodeBatch(batch, this.opts.signing);
     const prior = await this.priorStates(touchedJobs(decoded.events));
     const { jobEvents, jobs } = projectEvents(decoded.events, prior);
+    const actions = await this.foldActions(decoded.commands);
 
     await insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch);
     await insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch);
     await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch);
+    await insertRows(clickhouse, this.tables.actions, actions, batch);
 
     for (const [key, row] of jobs) {
       if (row.sched_state === 'INACTIVE' || row.is_deleted) this.cache.delete(key);
@@ -94,6 +106,19 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       jobs: jobs.size,
       ms: performance.now() - started,
     });
+  }
+
+  /** Loads the rows of the commands a batch touches (few: commands are rare) and folds onto them. */
+  private async foldActions(records: ReturnType<typeof decodeBatch>['commands']): Promise<ActionRow[]> {
+    if (records.length === 0) return [];
+    const keys = new Map<string, [string, string]>();
+    for (const r of records) keys.set(actionKey(r.cluster, r.command_id), [r.cluster, r.command_id]);
+    const prior = new Map<string, ActionRow>();
+    const pairs = [...keys.values()];
+    for (let i = 0; i < pairs.length; i += 1000) {
+      for (const row of await loadActions(this.opts.clickhouse, this.tables.actions, pairs.slice(i, i + 1000))) prior.set(actionKey(row.cluster, row.command_id), row);
+    }
+    return [...projectActions(records, prior).values()];
   }
 
   private async priorStates(jobs: [string, string][]): Promise<Map<string, JobRow>> {

@@ -2,29 +2,81 @@
  * Pure projection of one log batch: decode and validate every record, fold the valid envelopes
  * into job states, and say which rows each table receives. No I/O: prior job states come in,
  * rows go out (consume.ts does the reading and writing).
+ *
+ * Records are routed by topic and content-type: on an events topic, a command-result (header
+ * content-type COMMAND_RESULT_CONTENT_TYPE) goes to `actions`, anything else is a job envelope;
+ * on a commands topic, commands and approvals go to `actions`. With a signature policy, a record
+ * whose signature is missing (when required), unknown or wrong becomes a dead letter.
  */
 import { decodeEnvelope, envelopeKey, type Envelope } from '../schemas/envelope/index.js';
 import { parseFluxEvent } from '../schemas/flux/events.js';
 import { clusterOfTopic, type Batch, type LogRecord } from '../log/eventLog.js';
+import { COMMAND_RESULT_CONTENT_TYPE, commandKey, commandResultKey, decodeCommandRecord, type CommandRecord } from '../schemas/commands/index.js';
+import { checkSignature, type SignaturePolicy } from '../log/signing.js';
 import { evolveJob, type JobRow } from './tables/jobs.js';
 import { jobEventRow, type JobEventRow } from './tables/jobEvents.js';
 import { deadLetterRow, type DeadLetterRow } from './tables/deadLetters.js';
 
 export interface DecodedBatch {
   events: { envelope: Envelope; record: LogRecord }[];
+  /** Command, approval and command-result records (for `actions`). */
+  commands: CommandRecord[];
   deadLetters: DeadLetterRow[];
 }
 
+const NO_SIGNATURES: SignaturePolicy = { require: false };
+
 /** Validates each record; anything unacceptable becomes a dead letter with the reason. */
-export function decodeBatch(batch: Batch): DecodedBatch {
-  const out: DecodedBatch = { events: [], deadLetters: [] };
+export function decodeBatch(batch: Batch, signing: SignaturePolicy = NO_SIGNATURES): DecodedBatch {
+  const out: DecodedBatch = { events: [], commands: [], deadLetters: [] };
   const topicCluster = clusterOfTopic(batch.topic);
+  const commandsTopic = batch.topic.endsWith('.commands');
+  const checking = signing.require || signing.keyring !== undefined;
   for (const record of batch.records) {
-    const reason = validate(record, topicCluster);
-    if (typeof reason === 'string') out.deadLetters.push(deadLetterRow(record, reason));
-    else out.events.push({ envelope: reason, record });
+    const isCommandRecord = commandsTopic || record.headers['content-type'] === COMMAND_RESULT_CONTENT_TYPE;
+    const reason = checking ? signatureProblem(record, signing, topicCluster) : undefined;
+    if (reason !== undefined) {
+      out.deadLetters.push(deadLetterRow(record, reason));
+      continue;
+    }
+    if (isCommandRecord) {
+      const r = validateCommandRecord(record, topicCluster, commandsTopic);
+      if (typeof r === 'string') out.deadLetters.push(deadLetterRow(record, r));
+      else out.commands.push(r);
+      continue;
+    }
+    const r = validate(record, topicCluster);
+    if (typeof r === 'string') out.deadLetters.push(deadLetterRow(record, r));
+    else out.events.push({ envelope: r, record });
   }
   return out;
+}
+
+/** Why a record's signature is unacceptable under the policy, or undefined. */
+function signatureProblem(record: LogRecord, signing: SignaturePolicy, topicCluster: string | undefined): string | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(record.value);
+  } catch {
+    return undefined; // not JSON: the decoders say so
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const obj = json as Record<string, unknown>;
+  const cluster = topicCluster ?? (typeof obj.cluster === 'string' ? obj.cluster : '');
+  const v = checkSignature(obj, signing, cluster);
+  return v.ok ? undefined : `signature: ${v.reason}`;
+}
+
+function validateCommandRecord(record: LogRecord, topicCluster: string | undefined, commandsTopic: boolean): CommandRecord | string {
+  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval'] : ['command-result']);
+  if (!decoded.ok) return decoded.reason;
+  const r = decoded.record;
+  if (topicCluster !== undefined && r.cluster !== topicCluster) {
+    return `${r.kind} for cluster "${r.cluster}" arrived on topic ${record.topic} (cluster "${topicCluster}")`;
+  }
+  const key = r.kind === 'command-result' ? commandResultKey(r) : commandKey(r);
+  if (record.key !== key) return `message key "${record.key}" does not match the ${r.kind} (expected "${key}")`;
+  return r;
 }
 
 function validate(record: LogRecord, topicCluster: string | undefined): Envelope | string {

@@ -8,6 +8,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { readModelStatements, READ_MODEL_TABLES } from '../schemas/clickhouse/ddl.js';
 import { eventsTopicPattern, type EventLog, type StartPosition } from '../log/eventLog.js';
 import { PROJECTOR_GROUP, Projector, type BatchProjected } from './consume.js';
+import type { SignaturePolicy } from '../log/signing.js';
 
 export const REBUILD_SUFFIX = '__rebuild';
 
@@ -23,6 +24,8 @@ export interface ReplayOptions {
   swap?: boolean;
   signal: AbortSignal;
   onProgress?(p: ReplayProgress): void;
+  /** The live projector's signature checks: a replay must quarantine what it would. */
+  signing?: SignaturePolicy;
 }
 
 export interface ReplayProgress {
@@ -49,7 +52,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     for (const s of readModelStatements(database, suffix)) await clickhouse.command({ query: s });
   }
   const group = `jobscribe-replay-${Date.now()}`;
-  const projector = new Projector({ clickhouse, database, log, topicPrefix: opts.topicPrefix, group, suffix });
+  const projector = new Projector({ clickhouse, database, log, topicPrefix: opts.topicPrefix, group, suffix, signing: opts.signing });
 
   const started = Date.now();
   const ends = new Map<string, bigint>(); // topic/partition → high watermark at start

@@ -8,11 +8,13 @@ import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
 import { dedupToken, type Batch } from '../log/eventLog.js';
 import type { JobRow } from './tables/jobs.js';
+import { actionFromSelectRow, type ActionRow } from './tables/actions.js';
 
 export interface TableNames {
   jobEvents: string;
   jobs: string;
   deadLetters: string;
+  actions: string;
 }
 
 export function tableNames(database: string, suffix = ''): TableNames {
@@ -20,6 +22,7 @@ export function tableNames(database: string, suffix = ''): TableNames {
     jobEvents: `${database}.job_events${suffix}`,
     jobs: `${database}.jobs${suffix}`,
     deadLetters: `${database}.dead_letters${suffix}`,
+    actions: `${database}.actions${suffix}`,
   };
 }
 
@@ -111,6 +114,22 @@ export async function loadJobs(client: ClickHouseClient, table: string, jobs: [s
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
     for (const row of await rs.json<Record<string, unknown>>()) out.push(jobFromSelectRow(row));
+  }
+  return out;
+}
+
+/** Current `actions` rows of the given commands, as [cluster, command_id] pairs. */
+export async function loadActions(client: ClickHouseClient, table: string, commands: [string, string][]): Promise<ActionRow[]> {
+  const byCluster = new Map<string, string[]>();
+  for (const [cluster, id] of commands) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
+  const out: ActionRow[] = [];
+  for (const [cluster, ids] of byCluster) {
+    const rs = await client.query({
+      query: `SELECT * FROM ${table} FINAL WHERE cluster = {cluster:String} AND command_id IN {ids:Array(String)}`,
+      query_params: { cluster, ids },
+      format: 'JSONEachRow',
+    });
+    for (const row of await rs.json<Record<string, unknown>>()) out.push(actionFromSelectRow(row));
   }
   return out;
 }

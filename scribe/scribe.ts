@@ -6,13 +6,19 @@
  * keep their (cluster, job_id, seq) identity and collapse in the read model. Publishing retries
  * with back-off while the log is unreachable: the scribe keeps running and loses nothing.
  *
- * Not here: which source or log is used (deploy/), executing commands (a later addition).
+ * With `commands`, it also runs the cluster's command loop (commands.ts) beside the events.
+ * With a keyring, every envelope is signed (log/signing.ts) so the projector can tell it is ours.
+ *
+ * Not here: which source or log is used (deploy/).
  */
 import { eventsTopic, type EventLog } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
+import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
+import { CommandLedger, runCommandLoop } from './commands.js';
+import type { CommandResult } from '../schemas/commands/index.js';
 
 export interface ScribeOptions {
   cluster: string;
@@ -24,6 +30,16 @@ export interface ScribeOptions {
   version: string;
   signal: AbortSignal;
   onPublished?(count: number): void;
+  /** Signs envelopes and command results, verifies commands (config `signingKeys`). */
+  keyring?: Keyring;
+  /** Execute the cluster's commands: the ledger file (in the checkpoint directory) and policy. */
+  commands?: {
+    ledgerPath: string;
+    /** Refuse unsigned commands even without keys (config `requireSignatures`). */
+    requireSignatures: boolean;
+    onResult?(result: CommandResult): void;
+    onWarning?(message: string): void;
+  };
 }
 
 export interface ScribeStats {
@@ -43,7 +59,7 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
   const emit = async (events: SourceEvent[], checkpoint: string): Promise<void> => {
     if (events.length > 0) {
       const now = Date.now() / 1000;
-      const messages = events.map((ev) => toLogMessage(toEnvelope(origin, ev, now)));
+      const messages = events.map((ev) => toLogMessage(maybeSign(toEnvelope(origin, ev, now), opts.keyring, opts.cluster)));
       await retry(() => opts.log.publish(topic, messages), { signal: opts.signal, what: `publish to ${topic}` });
       stats.published += events.length;
       stats.batches += 1;
@@ -52,9 +68,44 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
     }
     opts.checkpoints.save(checkpoint);
   };
+  if (opts.keyring) requireKey(opts.keyring, opts.cluster);
+  let commandLoop: Promise<void> | undefined;
+  const stopCommands = new AbortController();
+  const onAbort = () => stopCommands.abort();
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  if (opts.commands) {
+    const c = opts.commands;
+    commandLoop = runCommandLoop({
+      cluster: opts.cluster,
+      source: opts.source,
+      log: opts.log,
+      topicPrefix: opts.topicPrefix,
+      ledger: new CommandLedger(c.ledgerPath),
+      signing: { keyring: opts.keyring, require: c.requireSignatures },
+      scribe: origin.scribe,
+      signal: stopCommands.signal,
+      ...(c.onResult ? { onResult: c.onResult } : {}),
+      ...(c.onWarning ? { onWarning: c.onWarning } : {}),
+    });
+  }
+  // A failed command loop stops the whole scribe (and a stopped source stops the command loop).
+  let commandError: unknown;
+  const stopSource = new AbortController();
+  const watched = commandLoop?.catch((err) => {
+    if (stopCommands.signal.aborted) return;
+    commandError = err;
+    stopSource.abort();
+  });
   try {
-    await opts.source.run({ checkpoint: opts.checkpoints.load(), signal: opts.signal, emit });
+    await opts.source
+      .run({ checkpoint: opts.checkpoints.load(), signal: AbortSignal.any([opts.signal, stopSource.signal]), emit })
+      .finally(() => stopCommands.abort());
+    await watched;
+    if (commandError !== undefined) throw commandError;
   } finally {
+    stopCommands.abort();
+    opts.signal.removeEventListener('abort', onAbort);
+    await commandLoop?.catch(() => undefined);
     await opts.source.close?.();
   }
   return stats;

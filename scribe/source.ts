@@ -45,12 +45,19 @@ export type ActionResult =
   | { ok: true; job_id?: JobId; detail?: Record<string, unknown> }
   | { ok: false; code: 'no_such_job' | 'not_permitted' | 'invalid' | 'unsupported' | 'failed'; message: string };
 
+/** Who owns a job, as the scheduler says (the scribe re-checks ownership with it before acting). */
+export type OwnerResult =
+  | { ok: true; user: string }
+  | { ok: false; code: 'no_such_job' | 'unsupported' | 'failed'; message: string };
+
 export interface SchedulerSource {
   readonly scheduler: Scheduler;
   /** Streams events until `signal` aborts (or the source ends); rejects on unrecoverable errors. */
   run(opts: SourceRunOptions): Promise<void>;
   /** Executes an action against the scheduler. */
   act?(request: ActionRequest): Promise<ActionResult>;
+  /** The scheduler user owning a job, asked of the scheduler itself. */
+  owner?(jobId: JobId): Promise<OwnerResult>;
   /** Releases connections the source holds (called once the scribe stops). */
   close?(): Promise<void> | void;
 }

@@ -12,7 +12,8 @@
  * Flux checks again against the connection's credentials (the instance owner).
  */
 import { parseJobId } from '../../schemas/ids.js';
-import type { ActionRequest, ActionResult } from '../source.js';
+import type { ActionRequest, ActionResult, OwnerResult } from '../source.js';
+import * as jobInfoLookup from './protocol/job-info-lookup/index.js';
 import type { FluxConnection } from './connector.js';
 import { FluxError } from './errors.js';
 import type { FluxMessage } from './protocol/message.js';
@@ -174,5 +175,26 @@ export async function executeFluxAction(req: ActionRequest, deps: ActionDeps): P
     return result;
   } catch (err) {
     return actionError(err, req.action, plan.jobId);
+  }
+}
+
+/**
+ * The job's owner, as Flux records it: the userid of the job's `submit` event (job-info.lookup
+ * of its eventlog), named by `users`. ENOENT → no_such_job.
+ */
+export async function fluxJobOwner(jobId: string, deps: Pick<ActionDeps, 'connection' | 'timeoutMs'> & { users: (uid: number) => string | undefined }): Promise<OwnerResult> {
+  const id = parseJobId(jobId);
+  if (!id) return { ok: false, code: 'no_such_job', message: `"${jobId}" is not a job id (decimal, ƒ58 or 0x hex)` };
+  try {
+    const conn = await deps.connection();
+    const msg = await conn.request((tag) => jobInfoLookup.encode({ id: BigInt(id) }, tag), { timeoutMs: deps.timeoutMs ?? 30_000 });
+    const { userid } = jobInfoLookup.parse(jobInfoLookup.decode(msg));
+    if (userid === undefined) return { ok: false, code: 'failed', message: `job ${id}: its eventlog has no submit event with a userid` };
+    const user = deps.users(userid);
+    if (user === undefined) return { ok: false, code: 'failed', message: `job ${id}: owner uid ${userid} has no user name on this host` };
+    return { ok: true, user };
+  } catch (err) {
+    if (err instanceof FluxError && err.errname === 'ENOENT') return { ok: false, code: 'no_such_job', message: `no such job ${id}` };
+    return { ok: false, code: 'failed', message: `owner of job ${id}: ${(err as Error).message}` };
   }
 }

@@ -19,7 +19,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { retry } from '../../log/retry.js';
 import type { ActionRequest, ActionResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
-import { executeFluxAction } from './actions.js';
+import { executeFluxAction, fluxJobOwner } from './actions.js';
 import { connectFlux, type FluxConnectOptions, type FluxConnection } from './connector.js';
 import { parseJournalLine, SENTINEL_ID, type JournalEntry } from './journal.js';
 import { FluxError } from './errors.js';
@@ -316,6 +316,7 @@ export function createFluxSource(options: FluxSourceOptions = {}): FluxSource {
         submitUserid,
         timeoutMs: options.actionTimeoutMs ?? 30_000,
       }),
+    owner: (jobId) => fluxJobOwner(jobId, { connection: () => holder.get(), users, timeoutMs: options.actionTimeoutMs ?? 30_000 }),
     close: () => holder.close(),
   };
 }

@@ -17,7 +17,8 @@
  * (`asUser` rewrites the argv, e.g. with runuser, when the request names a user).
  */
 import { z } from 'zod';
-import type { ActionName, ActionRequest, ActionResult } from '../source.js';
+import type { ActionName, ActionRequest, ActionResult, OwnerResult } from '../source.js';
+import { parseSqueueJson } from '../../schemas/slurm/squeue.js';
 import type { CommandRunner } from './commands.js';
 
 /** The Slurm source's actions: the common ones plus a time-limit update. */
@@ -231,4 +232,45 @@ export async function executeSlurmAction(req: SlurmActionRequest, opts: SlurmAct
     return { ok: true, job_id: m[1]!, detail: { argv: cmd.argv } };
   }
   return { ok: true, job_id: req.job_id, detail: { argv: cmd.argv } };
+}
+
+/** Argv that lists one job (the owner check before acting for a user). */
+export function slurmOwnerArgv(jobId: string): string[] {
+  return ['squeue', '--json', `--jobs=${jobId}`];
+}
+
+/**
+ * The owner of `jobId` in `squeue --json` output (one job's, or the whole list from slurmrestd):
+ * the `user_name` of the job itself or, for an array id, of its tasks.
+ */
+export function slurmOwnerOf(squeueJson: string, jobId: string): OwnerResult {
+  let snapshot;
+  try {
+    snapshot = parseSqueueJson(squeueJson);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/Invalid job id/i.test(message)) return { ok: false, code: 'no_such_job', message: `no such job ${jobId}` };
+    return { ok: false, code: 'failed', message: `squeue: ${message}` };
+  }
+  const job = snapshot.jobs.find((j) => String(j.job_id) === jobId) ?? snapshot.jobs.find((j) => String(j.array_job_id) === jobId);
+  if (!job) return { ok: false, code: 'no_such_job', message: `job ${jobId} is not in the queue (finished or unknown)` };
+  if (!job.user_name) return { ok: false, code: 'failed', message: `squeue names no user for job ${jobId}` };
+  return { ok: true, user: job.user_name };
+}
+
+/** Asks squeue who owns a job. */
+export async function slurmJobOwner(jobId: string, opts: { run: CommandRunner; timeoutMs: number }): Promise<OwnerResult> {
+  if (!/^[1-9][0-9]{0,19}$/.test(jobId)) return { ok: false, code: 'no_such_job', message: `"${jobId}" is not a Slurm job id` };
+  let r;
+  try {
+    r = await opts.run(slurmOwnerArgv(jobId), { timeoutMs: opts.timeoutMs });
+  } catch (err) {
+    return { ok: false, code: 'failed', message: `squeue: ${(err as Error).message}` };
+  }
+  if (r.timedOut) return { ok: false, code: 'failed', message: `squeue timed out after ${Math.round(opts.timeoutMs / 1000)} s` };
+  if (r.code !== 0) {
+    if (/Invalid job id/i.test(`${r.stderr}\n${r.stdout}`)) return { ok: false, code: 'no_such_job', message: `no such job ${jobId}` };
+    return { ok: false, code: 'failed', message: `squeue: ${slurmMessage(r.stderr, r.stdout) || `exit status ${r.code}`}` };
+  }
+  return slurmOwnerOf(r.stdout, jobId);
 }

@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
-import { executeSlurmAction, type SlurmActionRequest } from './actions.js';
+import { executeSlurmAction, slurmJobOwner, slurmOwnerOf, type SlurmActionRequest } from './actions.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { spawnRunner, type CommandRunner } from './commands.js';
 import { DEFAULT_DIFF_OPTIONS, emptyTrackerState, type TrackerState } from './diff.js';
@@ -150,6 +150,15 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
         asUser: options.asUser,
         submitDir: options.submitDir,
       });
+    },
+
+    async owner(jobId) {
+      if (!rest) return slurmJobOwner(jobId, { run, timeoutMs: options.squeueTimeoutMs ?? 30_000 });
+      try {
+        return slurmOwnerOf(await rest.jobsJson(), jobId);
+      } catch (err) {
+        return { ok: false, code: 'failed', message: (err as Error).message };
+      }
     },
   };
 }

@@ -1,0 +1,163 @@
+/**
+ * The `actions` read model (schemas/clickhouse/005_actions.sql): one row per command, the audit
+ * of who asked for what, who approved or rejected it, and what the scheduler did. Pure fold of
+ * the command's records, which arrive on two topics (command and approval on the commands
+ * topic, the result on the events topic) in either order between the topics:
+ *
+ *   command         fills the request columns; status 'requested' unless already further
+ *   approval        approve by an approver other than the requester → approved_by/at;
+ *                   reject by an approver or the requester → rejected_by (others are ignored,
+ *                   as the scribe ignores them; the log keeps them)
+ *   command-result  awaiting_approval, then the first final status (accepted | rejected |
+ *                   failed) sticks: a later final result (a redelivered command past its
+ *                   expiry, a forged copy) never overwrites it
+ *
+ * `version` grows by one per folded record, so the row written last is the one kept.
+ * Times are DateTime64(3) text, as the table stores and returns them.
+ */
+import {
+  FINAL_COMMAND_STATUSES,
+  ROLE_APPROVER,
+  type Approval,
+  type Command,
+  type CommandRecord,
+  type CommandResult,
+} from '../../schemas/commands/index.js';
+import { millisToDateTime64 } from '../../schemas/clickhouse/time.js';
+
+export type ActionStatus = 'requested' | CommandResult['status'];
+
+export interface ActionRow {
+  cluster: string;
+  command_id: string;
+  action: string;
+  job_ids: string[];
+  args: string;
+  requested_by: string;
+  requested_user: string;
+  requested_roles: string[];
+  on_behalf_of: string;
+  issued_at: string;
+  expires_at: string;
+  approval_required: boolean;
+  approved_by: string;
+  approved_at: string | null;
+  rejected_by: string;
+  status: ActionStatus;
+  reason: string;
+  results: string;
+  result_at: string | null;
+  scribe_id: string;
+  version: number;
+}
+
+const EPOCH = millisToDateTime64(0);
+const dt = (seconds: number) => millisToDateTime64(seconds * 1000);
+
+const RANK: Record<ActionStatus, number> = { requested: 1, awaiting_approval: 2, accepted: 3, rejected: 3, failed: 3 };
+
+export function isFinal(status: ActionStatus): boolean {
+  return (FINAL_COMMAND_STATUSES as readonly string[]).includes(status);
+}
+
+/** The row of a command known only by id (its other records have not been folded yet). */
+export function emptyActionRow(cluster: string, commandId: string): ActionRow {
+  return {
+    cluster,
+    command_id: commandId,
+    action: '',
+    job_ids: [],
+    args: '{}',
+    requested_by: '',
+    requested_user: '',
+    requested_roles: [],
+    on_behalf_of: '',
+    issued_at: EPOCH,
+    expires_at: EPOCH,
+    approval_required: false,
+    approved_by: '',
+    approved_at: null,
+    rejected_by: '',
+    status: 'requested',
+    reason: '',
+    results: '[]',
+    result_at: null,
+    scribe_id: '',
+    version: 0,
+  };
+}
+
+export function actionKey(cluster: string, commandId: string): string {
+  return `${cluster}/${commandId}`;
+}
+
+/** Applies one record to a command's row. Pure; folding the same record again changes nothing but `version`. */
+export function evolveAction(prior: ActionRow | undefined, r: CommandRecord): ActionRow {
+  const row: ActionRow = { ...(prior ?? emptyActionRow(r.cluster, r.command_id)), version: (prior?.version ?? 0) + 1 };
+  switch (r.kind) {
+    case 'command':
+      return foldCommand(row, r);
+    case 'approval':
+      return foldApproval(row, r);
+    case 'command-result':
+      return foldResult(row, r);
+  }
+}
+
+function foldCommand(row: ActionRow, c: Command): ActionRow {
+  return {
+    ...row,
+    action: c.action,
+    job_ids: c.job_ids,
+    args: JSON.stringify(c.args ?? {}),
+    requested_by: c.requested_by.subject,
+    requested_user: c.requested_by.user ?? '',
+    requested_roles: c.requested_by.roles,
+    on_behalf_of: c.on_behalf_of ?? '',
+    issued_at: dt(c.issued_at),
+    expires_at: dt(c.expires_at),
+    approval_required: c.approval_required,
+  };
+}
+
+function foldApproval(row: ActionRow, a: Approval): ActionRow {
+  const approver = a.by.roles.includes(ROLE_APPROVER);
+  const requester = row.requested_by !== '' && a.by.subject === row.requested_by;
+  if (a.decision === 'approve') {
+    if (!approver || requester || row.requested_by === '') return row;
+    return { ...row, approved_by: a.by.subject, approved_at: dt(a.at) };
+  }
+  if (!approver && !requester) return row;
+  return { ...row, rejected_by: a.by.subject };
+}
+
+function foldResult(row: ActionRow, r: CommandResult): ActionRow {
+  if (isFinal(row.status) || RANK[r.status] < RANK[row.status]) return row;
+  return {
+    ...row,
+    status: r.status,
+    reason: r.reason ?? '',
+    results: JSON.stringify(r.results),
+    result_at: dt(r.at),
+    scribe_id: r.scribe.id,
+  };
+}
+
+/** Folds a batch's records onto the prior rows; returns the rows that changed (final state per command). */
+export function projectActions(records: readonly CommandRecord[], prior: ReadonlyMap<string, ActionRow>): Map<string, ActionRow> {
+  const changed = new Map<string, ActionRow>();
+  for (const r of records) {
+    const key = actionKey(r.cluster, r.command_id);
+    changed.set(key, evolveAction(changed.get(key) ?? prior.get(key), r));
+  }
+  return changed;
+}
+
+/** A row as `SELECT *` returns it (JSONEachRow) → ActionRow. */
+export function actionFromSelectRow(x: Record<string, unknown>): ActionRow {
+  return {
+    ...(x as unknown as ActionRow),
+    approval_required: Boolean(x.approval_required),
+    version: Number(x.version),
+  };
+}

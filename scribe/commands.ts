@@ -1,0 +1,466 @@
+/**
+ * The scribe's command loop: executes the commands addressed to its cluster and publishes what
+ * came of them. Consumes `<prefix>.<cluster>.commands` (group `jobscribe-scribe-<cluster>-commands`)
+ * and, for each record:
+ *
+ *   command   ledger says done → republish the stored result (redelivery never executes twice)
+ *             → signature (refused when keys are configured or signatures required)
+ *             → expired → rejected
+ *             → approval_required without a valid approve → awaiting_approval (waits)
+ *             → write-ahead "executing" in the ledger → per job: owner re-checked against the
+ *               scheduler (the owner must be on_behalf_of / requested_by.user unless admin)
+ *               → SchedulerSource.act → ledger "done" with the result
+ *             → command-result (signed) on `<prefix>.<cluster>.events`
+ *   approval  an `approve` by another subject with the `approver` role executes an awaiting
+ *             command; a `reject` (by an approver or the requester) ends it as rejected.
+ *             Approvals from anyone else are ignored (the projector still audits them).
+ *
+ * Only then does the log commit the batch. Awaiting commands past their expiry are rejected by
+ * a sweep. The ledger is an append-only JSON-lines file in the scribe's checkpoint directory,
+ * fsynced before each step it records. A command found "executing" after a crash is not run
+ * again: it ends as failed ("interrupted").
+ *
+ * Pure parts (`authorizeJob`, `approvalDecision`, `summarize`, `actionArgs`) are exported for
+ * tests; everything with I/O is in `runCommandLoop` and `CommandLedger`.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname } from 'node:path';
+import {
+  ROLE_ADMIN,
+  ROLE_APPROVER,
+  commandRecordMessage,
+  decodeCommandRecord,
+  type Approval,
+  type Command,
+  type CommandResult,
+  type CommandStatus,
+  type JobActionResult,
+} from '../schemas/commands/index.js';
+import { commandsTopic, eventsTopic, type Batch, type EventLog } from '../log/eventLog.js';
+import { retry } from '../log/retry.js';
+import { checkSignature, maybeSign, type SignaturePolicy } from '../log/signing.js';
+import type { ActionRequest, ActionResult, SchedulerSource } from './source.js';
+
+export function commandsGroup(cluster: string): string {
+  return `jobscribe-scribe-${cluster}-commands`;
+}
+
+// ------------------------------------------------------------------------------- the ledger
+
+export interface LedgerEntry {
+  command_id: string;
+  state: 'awaiting_approval' | 'executing' | 'done';
+  /** The command as received (its JSON, signature included). */
+  command?: Record<string, unknown>;
+  /** The final result as published (signed). */
+  result?: CommandResult;
+  expires_at?: number;
+  /** Seconds since the epoch when this state was recorded. */
+  at: number;
+}
+
+/** Ledger entries are kept this long past their command's expiry. */
+export const LEDGER_RETENTION_S = 7 * 24 * 3600;
+
+/** Append-only JSON lines, last line per command id wins; compacted when opened. */
+export class CommandLedger {
+  private readonly entries = new Map<string, LedgerEntry>();
+
+  constructor(
+    private readonly path: string,
+    now = Date.now() / 1000,
+  ) {
+    if (!existsSync(path)) return;
+    let lines = 0;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      lines++;
+      try {
+        const e = JSON.parse(line) as LedgerEntry;
+        if (typeof e.command_id === 'string') this.entries.set(e.command_id, e);
+      } catch {
+        // A torn last line (crash mid-append): that step was not acknowledged, so it is redone.
+      }
+    }
+    for (const [id, e] of this.entries) {
+      if (e.state === 'done' && (e.expires_at ?? e.at) + LEDGER_RETENTION_S < now) this.entries.delete(id);
+    }
+    if (lines > this.entries.size) this.rewrite();
+  }
+
+  get(id: string): LedgerEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  awaiting(): LedgerEntry[] {
+    return [...this.entries.values()].filter((e) => e.state === 'awaiting_approval');
+  }
+
+  /** Records a step durably (fsync) before the caller acts on it. */
+  put(entry: LedgerEntry): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const fd = openSync(this.path, 'a');
+    try {
+      writeSync(fd, JSON.stringify(entry) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.entries.set(entry.command_id, entry);
+  }
+
+  private rewrite(): void {
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, [...this.entries.values()].map((e) => JSON.stringify(e) + '\n').join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+  }
+}
+
+// ------------------------------------------------------------------------------ pure rules
+
+/** The scheduler user a command acts as: on_behalf_of, else the requester's mapped user. */
+export function actingUser(c: Pick<Command, 'on_behalf_of' | 'requested_by'>): string | undefined {
+  return c.on_behalf_of ?? c.requested_by.user;
+}
+
+export function isAdmin(c: Pick<Command, 'requested_by'>): boolean {
+  return c.requested_by.roles.includes(ROLE_ADMIN);
+}
+
+/** May this command act on a job the scheduler says `owner` owns? */
+export function authorizeJob(c: Pick<Command, 'on_behalf_of' | 'requested_by'>, owner: string): { ok: true } | { ok: false; reason: string } {
+  if (isAdmin(c)) return { ok: true };
+  const user = actingUser(c);
+  if (user === undefined) return { ok: false, reason: `not owner: ${c.requested_by.subject} has no scheduler user and is not an admin` };
+  if (user !== owner) return { ok: false, reason: `not owner: the job belongs to ${owner}, not ${user}` };
+  return { ok: true };
+}
+
+/** What an approval record means for an awaiting command. */
+export function approvalDecision(c: Pick<Command, 'requested_by' | 'expires_at'>, a: Pick<Approval, 'decision' | 'by' | 'at' | 'reason'>, now: number):
+  | { kind: 'execute' }
+  | { kind: 'reject'; reason: string }
+  | { kind: 'ignore'; reason: string } {
+  const approver = a.by.roles.includes(ROLE_APPROVER);
+  const sameSubject = a.by.subject === c.requested_by.subject;
+  if (a.decision === 'approve') {
+    if (!approver) return { kind: 'ignore', reason: `${a.by.subject} does not hold the ${ROLE_APPROVER} role` };
+    if (sameSubject) return { kind: 'ignore', reason: `${a.by.subject} cannot approve their own command` };
+    if (now > c.expires_at) return { kind: 'reject', reason: `approval expired: approved at ${a.at}, after the command expired at ${c.expires_at}` };
+    return { kind: 'execute' };
+  }
+  if (!approver && !sameSubject) return { kind: 'ignore', reason: `${a.by.subject} may not reject: neither an ${ROLE_APPROVER} nor the requester` };
+  return { kind: 'reject', reason: `rejected by approver ${a.by.subject}${a.reason ? `: ${a.reason}` : ''}` };
+}
+
+/** Signal names (TERM, SIGUSR1) → numbers; numbers stay. */
+export function signalNumber(sig: string | number | undefined): number | undefined {
+  if (sig === undefined) return 15;
+  if (typeof sig === 'number') return sig;
+  if (/^[0-9]+$/.test(sig)) return Number(sig);
+  const name = (sig.startsWith('SIG') ? sig : `SIG${sig}`) as keyof typeof osConstants.signals;
+  return osConstants.signals[name];
+}
+
+/** The command's arguments as SchedulerSource.act takes them for `action`. */
+export function actionArgs(c: Pick<Command, 'action' | 'args'>): Record<string, unknown> | { invalid: string } {
+  const a = c.args ?? {};
+  switch (c.action) {
+    case 'cancel':
+      return a.note !== undefined ? { note: a.note } : {};
+    case 'urgency':
+      if (a.urgency === undefined) return { invalid: 'urgency needs args.urgency' };
+      return { urgency: a.urgency };
+    case 'signal': {
+      const signum = signalNumber(a.signal);
+      if (signum === undefined) return { invalid: `unknown signal ${JSON.stringify(a.signal)}` };
+      return { signum };
+    }
+    case 'submit':
+      if (!a.submit) return { invalid: 'submit needs args.submit' };
+      return a.submit;
+    default:
+      return {};
+  }
+}
+
+/** One job's outcome from an ActionResult. */
+export function jobResult(jobId: string, r: ActionResult): JobActionResult {
+  if (r.ok) {
+    const out: JobActionResult = { job_id: r.job_id ?? jobId, ok: true };
+    if (r.detail) out.response = r.detail;
+    return out;
+  }
+  return { job_id: jobId, ok: false, code: r.code, error: r.message };
+}
+
+/**
+ * The command's status from its jobs' outcomes: accepted when any job was acted on (results
+ * say which were not), rejected when every job was refused for want of permission, else failed.
+ */
+export function summarize(results: JobActionResult[]): { status: CommandStatus; reason?: string } {
+  if (results.length === 0) return { status: 'failed', reason: 'no jobs' };
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return { status: 'accepted' };
+  const first = `${failed[0]!.job_id}: ${failed[0]!.error ?? failed[0]!.code ?? 'failed'}`;
+  if (failed.length < results.length) return { status: 'accepted', reason: `${failed.length} of ${results.length} jobs not acted on (first ${first})` };
+  if (failed.every((r) => r.code === 'not_permitted')) return { status: 'rejected', reason: failed.length === 1 ? failed[0]!.error! : `not permitted on any of the ${failed.length} jobs (first ${first})` };
+  return { status: 'failed', reason: failed.length === 1 ? first : `no job acted on (first ${first})` };
+}
+
+// ------------------------------------------------------------------------------- the loop
+
+export interface CommandLoopOptions {
+  cluster: string;
+  source: SchedulerSource;
+  log: EventLog;
+  topicPrefix: string;
+  ledger: CommandLedger;
+  /** Keys sign results and verify commands; with keys (or `require`) unsigned commands are refused. */
+  signing: SignaturePolicy;
+  scribe: { id: string; version: string };
+  signal: AbortSignal;
+  /** Seconds since the epoch (tests inject a clock). */
+  now?: () => number;
+  /** How often awaiting commands are checked for expiry (ms). */
+  sweepMs?: number;
+  onResult?(result: CommandResult): void;
+  onWarning?(message: string): void;
+}
+
+export async function runCommandLoop(opts: CommandLoopOptions): Promise<void> {
+  const loop = new CommandExecutor(opts);
+  const sweep = setInterval(() => void loop.serial(() => loop.sweep()).catch((err) => opts.onWarning?.(`command sweep: ${(err as Error).message}`)), opts.sweepMs ?? 5000);
+  sweep.unref();
+  try {
+    await opts.log.consume({
+      group: commandsGroup(opts.cluster),
+      topics: [commandsTopic(opts.topicPrefix, opts.cluster)],
+      start: { from: 'committed' },
+      signal: opts.signal,
+      maxBatchRecords: 100,
+      eachBatch: (batch) => loop.serial(() => loop.handleBatch(batch)),
+    });
+  } finally {
+    clearInterval(sweep);
+  }
+}
+
+export class CommandExecutor {
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+  private readonly policy: SignaturePolicy;
+
+  constructor(private readonly opts: CommandLoopOptions) {
+    this.now = opts.now ?? (() => Date.now() / 1000);
+    // Commands are refused unsigned whenever this scribe has keys: no one else may act here.
+    this.policy = { keyring: opts.signing.keyring, require: opts.signing.require || opts.signing.keyring !== undefined };
+  }
+
+  /** Runs `fn` after everything queued before it (batches and sweeps never interleave). */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async handleBatch(batch: Batch): Promise<void> {
+    for (const record of batch.records) {
+      if (this.opts.signal.aborted) throw new Error('stopping');
+      const decoded = decodeCommandRecord(record.value, ['command', 'approval']);
+      if (!decoded.ok) {
+        await this.refuseUndecodable(decoded.json, decoded.reason, record.key);
+        continue;
+      }
+      const r = decoded.record;
+      if (r.kind === 'command') await this.onCommand(r, decoded.json);
+      else if (r.kind === 'approval') await this.onApproval(r, decoded.json);
+    }
+    await this.sweep();
+  }
+
+  /** Awaiting commands whose expiry passed end as rejected. */
+  async sweep(): Promise<void> {
+    const now = this.now();
+    for (const e of this.opts.ledger.awaiting()) {
+      if (e.expires_at !== undefined && now > e.expires_at && e.command) {
+        const c = decodeCommandRecord(JSON.stringify(e.command), ['command']);
+        if (c.ok && c.record.kind === 'command') await this.finish(c.record, 'rejected', `approval expired: no approval before ${new Date(c.record.expires_at * 1000).toISOString()}`, []);
+      }
+    }
+  }
+
+  private async refuseUndecodable(json: Record<string, unknown> | undefined, reason: string, key: string): Promise<void> {
+    // A result can only be addressed when the record names a command id of this cluster.
+    const id = typeof json?.command_id === 'string' ? json.command_id : undefined;
+    this.opts.onWarning?.(`commands: refused record ${key}: ${reason}`);
+    if (!id || json?.kind !== 'command' || !/^[0-9a-f-]{36}$/i.test(id) || this.opts.ledger.get(id)) return;
+    await this.publish(this.result(id, 'rejected', `invalid: ${reason}`, []));
+  }
+
+  private async onCommand(c: Command, json: Record<string, unknown>): Promise<void> {
+    const prior = this.opts.ledger.get(c.command_id);
+    if (prior?.state === 'done' && prior.result) {
+      await this.publish(prior.result); // redelivery: same answer, nothing executed
+      return;
+    }
+    const sig = checkSignature(json, this.policy, this.opts.cluster);
+    if (!sig.ok) {
+      // Not recorded: a forged copy must not block the genuine command with the same id.
+      this.opts.onWarning?.(`commands: refused ${c.command_id}: ${sig.reason}`);
+      await this.publish(this.result(c.command_id, 'rejected', sig.reason, []));
+      return;
+    }
+    if (c.cluster !== this.opts.cluster) {
+      await this.finish(c, 'rejected', `invalid: command for cluster "${c.cluster}" reached the scribe of "${this.opts.cluster}"`, [], json);
+      return;
+    }
+    if (prior?.state === 'executing') {
+      await this.finish(c, 'failed', 'interrupted: the scribe stopped while executing this command; it is not run again (check the jobs)', [], json);
+      return;
+    }
+    if (prior?.state === 'awaiting_approval') {
+      await this.publish(this.result(c.command_id, 'awaiting_approval', 'waiting for an approve by a second identity with the approver role', []));
+      return;
+    }
+    const now = this.now();
+    if (now > c.expires_at) {
+      await this.finish(c, 'rejected', `expired: the command expired at ${new Date(c.expires_at * 1000).toISOString()}`, [], json);
+      return;
+    }
+    if (c.approval_required) {
+      this.opts.ledger.put({ command_id: c.command_id, state: 'awaiting_approval', command: json, expires_at: c.expires_at, at: now });
+      await this.publish(this.result(c.command_id, 'awaiting_approval', 'waiting for an approve by a second identity with the approver role', []));
+      return;
+    }
+    await this.execute(c, json);
+  }
+
+  private async onApproval(a: Approval, json: Record<string, unknown>): Promise<void> {
+    const sig = checkSignature(json, this.policy, this.opts.cluster);
+    if (!sig.ok) {
+      this.opts.onWarning?.(`commands: ignored approval of ${a.command_id} by ${a.by.subject}: ${sig.reason}`);
+      return;
+    }
+    const entry = this.opts.ledger.get(a.command_id);
+    if (!entry || entry.state !== 'awaiting_approval' || !entry.command) {
+      this.opts.onWarning?.(`commands: ignored ${a.decision} of ${a.command_id} by ${a.by.subject}: no command awaits approval under that id`);
+      return;
+    }
+    const decoded = decodeCommandRecord(JSON.stringify(entry.command), ['command']);
+    if (!decoded.ok || decoded.record.kind !== 'command') return;
+    const c = decoded.record;
+    const d = approvalDecision(c, a, this.now());
+    if (d.kind === 'ignore') {
+      this.opts.onWarning?.(`commands: ignored ${a.decision} of ${a.command_id}: ${d.reason}`);
+      return;
+    }
+    if (d.kind === 'reject') {
+      await this.finish(c, 'rejected', d.reason, [], entry.command);
+      return;
+    }
+    await this.execute(c, entry.command);
+  }
+
+  private async execute(c: Command, json: Record<string, unknown>): Promise<void> {
+    this.opts.ledger.put({ command_id: c.command_id, state: 'executing', command: json, expires_at: c.expires_at, at: this.now() });
+    const results: JobActionResult[] = [];
+    const act = this.opts.source.act?.bind(this.opts.source);
+    const args = actionArgs(c);
+    if (!act) {
+      await this.finish(c, 'failed', `unsupported: the ${this.opts.source.scheduler} source of this scribe takes no actions`, []);
+      return;
+    }
+    if ('invalid' in args) {
+      await this.finish(c, 'rejected', `invalid: ${args.invalid as string}`, []);
+      return;
+    }
+    const user = actingUser(c);
+    if (c.action === 'submit') {
+      if (!isAdmin(c) && user === undefined) {
+        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as`, []);
+        return;
+      }
+      const req: ActionRequest = { action: 'submit', args };
+      if (user !== undefined) req.user = user;
+      const r = await this.safeAct(act, req);
+      results.push(jobResult('', r));
+    } else {
+      for (const jobId of c.job_ids) results.push(await this.actOnJob(c, jobId, args, user, act));
+    }
+    const { status, reason } = summarize(results);
+    await this.finish(c, status, reason, results);
+  }
+
+  private async actOnJob(
+    c: Command,
+    jobId: string,
+    args: Record<string, unknown>,
+    user: string | undefined,
+    act: (r: ActionRequest) => Promise<ActionResult>,
+  ): Promise<JobActionResult> {
+    if (!isAdmin(c)) {
+      if (!this.opts.source.owner) return { job_id: jobId, ok: false, code: 'not_permitted', error: 'not owner: this source cannot tell who owns a job, so only admins may act' };
+      let owner;
+      try {
+        owner = await this.opts.source.owner(jobId);
+      } catch (err) {
+        owner = { ok: false as const, code: 'failed' as const, message: (err as Error).message };
+      }
+      if (!owner.ok) return { job_id: jobId, ok: false, code: owner.code, error: `owner check: ${owner.message}` };
+      const auth = authorizeJob(c, owner.user);
+      if (!auth.ok) return { job_id: jobId, ok: false, code: 'not_permitted', error: auth.reason };
+    }
+    const req: ActionRequest = { action: c.action, job_id: jobId, args };
+    // An admin acts as the scribe's own identity unless the command names a user to act as.
+    if (!isAdmin(c) || c.on_behalf_of !== undefined) {
+      if (user !== undefined) req.user = user;
+    }
+    return jobResult(jobId, await this.safeAct(act, req));
+  }
+
+  private async safeAct(act: (r: ActionRequest) => Promise<ActionResult>, req: ActionRequest): Promise<ActionResult> {
+    try {
+      return await act(req);
+    } catch (err) {
+      return { ok: false, code: 'failed', message: `${req.action} failed: ${(err as Error).message}` };
+    }
+  }
+
+  /** Records the final result (before publishing it), then publishes it. */
+  private async finish(c: Command, status: CommandStatus, reason: string | undefined, results: JobActionResult[], json?: Record<string, unknown>): Promise<void> {
+    const result = this.result(c.command_id, status, reason, results);
+    const entry: LedgerEntry = { command_id: c.command_id, state: 'done', result, expires_at: c.expires_at, at: this.now() };
+    if (json) entry.command = json;
+    this.opts.ledger.put(entry);
+    await this.publish(result);
+  }
+
+  private result(commandId: string, status: CommandStatus, reason: string | undefined, results: JobActionResult[]): CommandResult {
+    const r: CommandResult = {
+      v: 1,
+      kind: 'command-result',
+      command_id: commandId,
+      cluster: this.opts.cluster,
+      status,
+      results,
+      at: this.now(),
+      scribe: this.opts.scribe,
+    };
+    if (reason !== undefined) r.reason = reason;
+    return maybeSign(r, this.opts.signing.keyring, this.opts.cluster);
+  }
+
+  private async publish(result: CommandResult): Promise<void> {
+    const topic = eventsTopic(this.opts.topicPrefix, this.opts.cluster);
+    await retry(() => this.opts.log.publish(topic, [commandRecordMessage(result)]), { signal: this.opts.signal, what: `publish command result to ${topic}` });
+    this.opts.onResult?.(result);
+  }
+}
