@@ -76,6 +76,10 @@ export const SimOptionsSchema = z
     annotations: z.boolean().default(false),
     /** Events per `emit` call in `run()` (a timer's events are never split, so batches may exceed it a little). */
     batchSize: z.number().int().min(1).max(100000).default(256),
+    /** Which scheduler the cluster looks like: Flux journal events, or the Slurm source's events (slurm.ts). */
+    scheduler: z.enum(['flux', 'slurm']).default('flux'),
+    /** Slurm flavour: simulated seconds between two squeue polls. */
+    pollInterval: z.number().min(1).max(3600).default(5),
   })
   .refine((o) => o.instanceStart === undefined || o.instanceStart <= o.epoch, {
     message: 'instanceStart must not be after epoch',

@@ -13,7 +13,7 @@
  * PRNG, timers, active jobs, counters) — restoring it and continuing yields exactly the events an
  * uninterrupted run would. Memory and checkpoint size are bounded by the number of active jobs.
  */
-import type { ActionRequest, ActionResult, SourceEvent } from '../source.js';
+import type { ActionRequest, ActionResult, OwnerResult, SourceEvent } from '../source.js';
 import { parseJobId } from '../../schemas/ids.js';
 import {
   Resources,
@@ -433,6 +433,17 @@ export class Simulator {
 
   // -------------------------------------------------------------------------------------------
   // Actions
+
+  /** The user owning an active job (inactive jobs are no longer acted on). */
+  owner(jobId: string): OwnerResult {
+    const id = parseJobId(String(jobId));
+    const job = id === undefined ? undefined : this.jobs.get(id);
+    if (id === undefined || !job) {
+      if (id !== undefined && this.recent.has(id)) return { ok: false, code: 'no_such_job', message: `job ${id} is inactive` };
+      return { ok: false, code: 'no_such_job', message: `unknown job id ${jobId}` };
+    }
+    return { ok: true, user: this.userNames[job.u]! };
+  }
 
   /** Executes an action now (simulated time); its events come out with the next batch. */
   act(req: ActionRequest): ActionResult {

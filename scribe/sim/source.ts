@@ -6,16 +6,18 @@
  * `act` cancels / holds / releases / re-prioritizes / signals jobs at the current simulated time.
  * The only impure part of scribe/sim (timers and the wall clock live here).
  */
-import type { ActionRequest, ActionResult, SchedulerSource, SourceRunOptions } from '../source.js';
+import type { ActionRequest, ActionResult, OwnerResult, SchedulerSource, SourceRunOptions } from '../source.js';
 import { parseSimOptions, type SimOptions, type SimOptionsInput } from './options.js';
 import { Simulator } from './simulator.js';
+import { SlurmSimulator } from './slurm.js';
 
 export interface SimSource extends SchedulerSource {
-  readonly scheduler: 'flux';
-  /** The simulator currently driven (replaced when `run` restores a checkpoint). */
-  readonly simulator: Simulator;
+  readonly scheduler: 'flux' | 'slurm';
+  /** The simulator currently driven (replaced when `run` restores a checkpoint); SlurmSimulator with scheduler 'slurm'. */
+  readonly simulator: Simulator | SlurmSimulator;
   readonly options: SimOptions;
   act(request: ActionRequest): Promise<ActionResult>;
+  owner(jobId: string): Promise<OwnerResult>;
 }
 
 /** Longest real-time sleep between two looks at the clock (ms). */
@@ -23,9 +25,10 @@ const MAX_IDLE_MS = 100;
 
 export function createSimSource(input?: SimOptionsInput): SimSource {
   const options = parseSimOptions(input);
-  let sim = new Simulator(options);
+  const slurm = options.scheduler === 'slurm';
+  let sim: Simulator | SlurmSimulator = slurm ? new SlurmSimulator(options) : new Simulator(options);
   return {
-    scheduler: 'flux',
+    scheduler: options.scheduler,
     options,
     get simulator() {
       return sim;
@@ -33,8 +36,17 @@ export function createSimSource(input?: SimOptionsInput): SimSource {
     async act(request) {
       return sim.act(request);
     },
+    async owner(jobId) {
+      return sim.owner(jobId);
+    },
     async run({ checkpoint, signal, emit }: SourceRunOptions) {
-      if (checkpoint) sim = Simulator.restore(checkpoint);
+      if (checkpoint) {
+        const saved = (JSON.parse(checkpoint) as { kind?: unknown }).kind === 'jobscribe-sim-slurm' ? 'slurm' : 'flux';
+        if (saved !== options.scheduler) {
+          throw new Error(`the saved checkpoint is of a simulated ${saved} cluster, not ${options.scheduler}: keep the scheduler (simScheduler) or use another cluster name or data dir`);
+        }
+        sim = slurm ? SlurmSimulator.restore(checkpoint) : Simulator.restore(checkpoint);
+      }
       const current = sim;
       const speed = options.speed;
       const wall0 = performance.now();

@@ -7,7 +7,7 @@ import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic } from '../../log/eventLog.js';
 import { Projector } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
-import { simulate, type SimOptionsInput } from '../../scribe/sim/index.js';
+import { simulate, simulateSlurm, type SimOptionsInput } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { openTestClickHouse } from './chdb.js';
 
@@ -20,7 +20,7 @@ export interface SimReadModel {
 
 const PREFIX = 'jobscribe';
 
-/** Simulates each cluster to the end (give each a maxJobs) and projects everything into chDB. */
+/** Simulates each cluster to the end (give each a maxJobs) and projects everything into chDB; `scheduler: 'slurm'` clusters emit Slurm events. */
 export async function buildSimReadModel(database: string, clusters: SimOptionsInput[]): Promise<SimReadModel> {
   const ch = await openTestClickHouse(database);
   const log = createEmbeddedLog(ch.client, ch.database, { pollIntervalMs: 20, maxBatchRecords: 5000 });
@@ -28,9 +28,10 @@ export async function buildSimReadModel(database: string, clusters: SimOptionsIn
   for (const sim of clusters) {
     if (sim.maxJobs === undefined && sim.untilTime === undefined) throw new Error('give each simulated cluster a maxJobs or untilTime');
     const cluster = sim.cluster ?? 'fluke';
-    const all = [...simulate(sim)];
+    const slurm = sim.scheduler === 'slurm';
+    const all = slurm ? [...simulateSlurm(sim)] : [...simulate(sim)];
     events.set(cluster, all);
-    const origin = { cluster, scheduler: 'flux' as const, scribe: { id: 'test', version: '0' } };
+    const origin = { cluster, scheduler: slurm ? ('slurm' as const) : ('flux' as const), scribe: { id: 'test', version: '0' } };
     const topic = eventsTopic(PREFIX, cluster);
     for (let i = 0; i < all.length; i += 2000) {
       await log.publish(topic, all.slice(i, i + 2000).map((e) => toLogMessage(toEnvelope(origin, e, sim.epoch ?? 1_800_000_000))));
