@@ -38,6 +38,20 @@ const HELP: Record<ConfigKey, string> = {
   kafkaPartitions: 'partitions of the topics jobscribe creates',
   httpHost: 'MCP HTTP bind address',
   httpPort: 'MCP HTTP port (0: any free port)',
+  mcpTokens: 'MCP HTTP: JSON file of bearer tokens [{name, token_sha256|token, user, roles}]',
+  mcpOauthIssuer: 'MCP HTTP OAuth: authorization server issuer (tokens\' iss)',
+  mcpOauthJwksUrl: 'MCP HTTP OAuth: JWKS URL of the issuer\'s signing keys',
+  mcpOauthAudience: 'MCP HTTP OAuth: audience tokens must name (default: the public MCP URL)',
+  mcpOauthUserClaim: 'MCP HTTP OAuth: claim holding the scheduler user name',
+  mcpOauthRolesClaim: 'MCP HTTP OAuth: claim holding roles (admin, approver)',
+  mcpOauthScope: 'MCP HTTP OAuth: scope every token must carry',
+  mcpPublicUrl: 'MCP HTTP: URL clients use for the MCP endpoint (proxy, 0.0.0.0 binds)',
+  mcpAllowedHosts: 'MCP HTTP: more Host/Origin names to accept, comma-separated',
+  mcpRateLimit: 'MCP HTTP: requests per minute per identity (0: no limit)',
+  mcpRateBurst: 'MCP HTTP: burst of requests an idle identity may make',
+  mcpJobDetails: 'MCP: job details a non-admin identity may read: own or all',
+  mcpApprovalThreshold: 'MCP actions: bulk actions on more jobs than this need an approver',
+  mcpActionTimeout: 'MCP actions: seconds to wait for the scheduler before answering pending',
   cluster: 'cluster name',
   source: 'scheduler source of the scribe: sim, flux or slurm',
   slurmPollInterval: 'Slurm: seconds between two squeue polls',
@@ -50,15 +64,20 @@ const HELP: Record<ConfigKey, string> = {
   simJobs: 'simulator: stop submitting after this many jobs',
   simNodes: 'simulator: number of nodes',
   simEpoch: 'simulator: start of simulated time, seconds since 1970 (default: first start)',
+  simScheduler: 'simulator: the scheduler it looks like, flux or slurm',
+  simClusters: 'up: simulated clusters NAME:flux|slurm,... (a mixed center in one process)',
   logLevel: 'log level: debug, info, warn, error',
+  signingKeys: 'JSON file of HMAC signing keys per cluster (signs and verifies commands and events)',
+  requireSignatures: 'refuse unsigned commands and quarantine unsigned events',
 };
 
 const KAFKA: ConfigKey[] = ['kafka', 'kafkaClientId', 'kafkaSsl', 'kafkaCa', 'kafkaSaslMechanism', 'kafkaUsername', 'kafkaPassword', 'kafkaPartitions'];
-const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', ...KAFKA, 'logLevel'];
+const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseUser', 'clickhousePassword', 'topicPrefix', ...KAFKA, 'logLevel', 'signingKeys', 'requireSignatures'];
 /** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
-const SWITCHES: ConfigKey[] = ['kafkaSsl'];
-const HTTP: ConfigKey[] = ['httpHost', 'httpPort'];
-const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch'];
+const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
+const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
+const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpApprovalThreshold', 'mcpActionTimeout'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {
@@ -89,7 +108,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  withSettings(program.command('up').description('run simulator, scribe, embedded log, projector and MCP over HTTP in one process'), [...STORE, ...HTTP, ...SOURCE]).action(
+  withSettings(program.command('up').description('run simulator, scribe, embedded log, projector and MCP over HTTP in one process'), [...STORE, ...HTTP, ...SOURCE, 'simClusters']).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runUp(config, logger);

@@ -10,8 +10,9 @@ import { replay } from '../projector/rebuild.js';
 import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
 import { startHttpServer } from '../mcp/http.js';
+import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
-import { openScribeLog, openStores, reportLag, scribeOptions } from './runtime.js';
+import { mcpActionDeps, mcpHttpOptions, openScribeLog, openStores, reportLag, scribeOptions, signingPolicy } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 import { progressBar } from './progress.js';
 
@@ -28,7 +29,7 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
   const stores = await openScribeLog(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   try {
-    const stats = await runScribe(scribeOptions(config, stores.log, signal));
+    const stats = await runScribe(scribeOptions(config, stores.log, signal, logger));
     logger.info(`scribe stopped after publishing ${stats.published} events`);
     return 0;
   } finally {
@@ -40,7 +41,13 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
 export async function runProjectCommand(config: Config, logger: Logger): Promise<number> {
   const stores = await openStores(config, logger);
   const { signal, dispose } = untilShutdown(logger);
-  const projector = new Projector({ clickhouse: stores.ch.client, database: config.database, log: stores.log, topicPrefix: config.topicPrefix });
+  const projector = new Projector({
+    clickhouse: stores.ch.client,
+    database: config.database,
+    log: stores.log,
+    topicPrefix: config.topicPrefix,
+    signing: signingPolicy(config),
+  });
   projector.on('batch', (b) => logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`));
   const stopReporting = reportLag(stores.log, projector.group, config.topicPrefix, logger, () => `projected ${projector.totals.events} events`);
   try {
@@ -55,13 +62,19 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
   const stores = await openStores(config, logger);
-  const deps = { clickhouse: stores.ch.client, database: config.database };
+  const deps = {
+    clickhouse: stores.ch.client,
+    database: config.database,
+    logLag: projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix),
+    // Actions go to the clusters' commands topics of this same log (their scribes execute them).
+    ...mcpActionDeps(config, stores.log),
+  };
   const { signal, dispose } = untilShutdown(logger);
   try {
     if (mode.stdio) {
       await serveStdio(deps, signal);
     } else {
-      const http = await startHttpServer(deps, { host: config.httpHost, port: config.httpPort });
+      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, mcpHttpOptions(config, logger));
       process.stdout.write(`MCP endpoint: ${http.url}\n`);
       await new Promise<void>((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await http.close();
@@ -113,6 +126,7 @@ export async function runReplayCommand(config: Config, logger: Logger, flags: Re
       swap: flags.swap,
       signal,
       onProgress: (p) => bar.update(p),
+      signing: signingPolicy(config),
     });
     bar.done();
     const where = flags.rebuild ? (result.swapped ? 'into fresh tables, swapped in' : `into tables with suffix ${result.suffix}`) : 'into the live tables';

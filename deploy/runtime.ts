@@ -16,8 +16,13 @@ import { createSlurmSource } from '../scribe/slurm/index.js';
 import { ConfigError } from '../schemas/errors.js';
 import { fileCheckpointStore } from '../scribe/checkpoint.js';
 import type { ScribeOptions } from '../scribe/scribe.js';
+import { loadKeyring, type SignaturePolicy } from '../log/signing.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
+import { loadTokensFile } from '../mcp/auth.js';
+import type { HttpServerOptions } from '../mcp/http.js';
+import { createLogCommandSender } from '../mcp/commands.js';
+import type { McpDeps } from '../mcp/server.js';
 
 export const VERSION = '0.1.0';
 
@@ -90,6 +95,7 @@ export function simOptions(config: Config) {
     speed: config.simSpeed,
     nodes: config.simNodes,
     epoch: config.simEpoch ?? Math.floor(Date.now() / 1000),
+    scheduler: config.simScheduler,
     ...(config.simJobs !== undefined ? { maxJobs: config.simJobs } : {}),
   };
 }
@@ -116,11 +122,32 @@ export function createSource(config: Config): SchedulerSource {
   }
 }
 
+/**
+ * The clusters `up` runs a scribe for: the configured one, or with `simClusters`
+ * ("fluke:flux,slurmy:slurm") one simulated cluster per pair, seeds seed, seed+1, ...
+ */
+export function upClusters(config: Config): Config[] {
+  if (!config.simClusters) return [config];
+  if (config.source !== 'sim') throw new ConfigError(`invalid setting simClusters (--sim-clusters): runs simulated clusters only, not with source ${config.source}`);
+  const pairs = config.simClusters.split(',').map((p) => p.split(':') as [string, 'flux' | 'slurm']);
+  const names = pairs.map(([name]) => name);
+  if (new Set(names).size !== names.length) throw new ConfigError(`invalid setting simClusters (--sim-clusters): cluster names repeat (${names.join(',')})`);
+  return pairs.map(([cluster, simScheduler], i) => ({ ...config, cluster, source: 'sim' as const, simScheduler, seed: config.seed + i }));
+}
+
+/** One line saying what a cluster's source is. */
+export function describeSource(config: Config): string {
+  if (config.source === 'sim') return `simulated ${config.simScheduler === 'slurm' ? 'Slurm' : 'Flux'}, seed ${config.seed}, ${config.simSpeed}x`;
+  if (config.source === 'flux') return `Flux at ${config.fluxUri ?? process.env.FLUX_URI}`;
+  return `Slurm${config.slurmrestd ? ` at ${config.slurmrestd}` : ''}`;
+}
+
 /** The scribe of the configured cluster and source, publishing to `log`. */
-export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal): ScribeOptions {
-  return {
+export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal, logger?: Logger): ScribeOptions {
+  const source = createSource(config);
+  const opts: ScribeOptions = {
     cluster: config.cluster,
-    source: createSource(config),
+    source,
     log,
     topicPrefix: config.topicPrefix,
     checkpoints: fileCheckpointStore(join(config.dataDir, 'scribe', `${config.cluster}.checkpoint.json`)),
@@ -128,7 +155,36 @@ export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal
     version: VERSION,
     signal,
   };
+  const { keyring } = signingPolicy(config);
+  if (keyring) opts.keyring = keyring;
+  // The scribe executes its cluster's commands (scribe/commands.ts) when its source can act.
+  if (source.act) {
+    opts.commands = {
+      ledgerPath: join(config.dataDir, 'scribe', `${config.cluster}.commands.jsonl`),
+      requireSignatures: config.requireSignatures,
+    };
+    if (logger) {
+      opts.commands.onWarning = (m) => logger.warn(m);
+      opts.commands.onResult = (r) => logger.info(`command ${r.command_id}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
+    }
+  }
+  return opts;
 }
+
+/** Signature keys and policy from `signingKeys` / `requireSignatures` (the keys file is read once per path). */
+export function signingPolicy(config: Config): SignaturePolicy {
+  const policy: SignaturePolicy = { require: config.requireSignatures };
+  if (config.requireSignatures && !config.signingKeys) {
+    throw new ConfigError('invalid setting requireSignatures (--require-signatures / JOBSCRIBE_REQUIRE_SIGNATURES): needs signingKeys (--signing-keys FILE), the keys to check signatures with');
+  }
+  if (config.signingKeys) {
+    let keyring = keyrings.get(config.signingKeys);
+    if (!keyring) keyrings.set(config.signingKeys, (keyring = loadKeyring(config.signingKeys)));
+    policy.keyring = keyring;
+  }
+  return policy;
+}
+const keyrings = new Map<string, ReturnType<typeof loadKeyring>>();
 
 /** Logs projector progress and per-partition lag every `everyMs`; returns a stop function. */
 export function reportLag(log: EventLog, group: string, topicPrefix: string, logger: Logger, progress: () => string, everyMs = 10_000): () => void {
@@ -144,4 +200,43 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
+/** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
+export function mcpActionDeps(config: Config, log: EventLog): Pick<McpDeps, 'commands' | 'approvalThreshold' | 'actionTimeoutMs'> {
+  const { keyring } = signingPolicy(config);
+  return {
+    commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
+    approvalThreshold: config.mcpApprovalThreshold,
+    actionTimeoutMs: config.mcpActionTimeout * 1000,
+  };
+}
+
+export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptions {
+  const { mcpOauthIssuer: issuer, mcpOauthJwksUrl: jwksUrl } = config;
+  if ((issuer === undefined) !== (jwksUrl === undefined)) {
+    throw new ConfigError('invalid setting mcpOauthIssuer / mcpOauthJwksUrl: OAuth needs both (--mcp-oauth-issuer, --mcp-oauth-jwks-url)');
+  }
+  const tokens = config.mcpTokens !== undefined ? loadTokensFile(config.mcpTokens) : undefined;
+  const oauth =
+    issuer !== undefined && jwksUrl !== undefined
+      ? {
+          issuer,
+          jwksUrl,
+          userClaim: config.mcpOauthUserClaim,
+          rolesClaim: config.mcpOauthRolesClaim,
+          ...(config.mcpOauthAudience !== undefined && { audience: config.mcpOauthAudience }),
+          ...(config.mcpOauthScope !== undefined && { requiredScope: config.mcpOauthScope }),
+          ...(logger && { logError: (m: string) => logger.error(m) }),
+        }
+      : undefined;
+  return {
+    host: config.httpHost,
+    port: config.httpPort,
+    ...((tokens || oauth) && { auth: { ...(tokens && { tokens }), ...(oauth && { oauth }) } }),
+    ...(config.mcpPublicUrl !== undefined && { publicUrl: config.mcpPublicUrl }),
+    ...(config.mcpAllowedHosts !== undefined && { allowedHosts: config.mcpAllowedHosts }),
+    rateLimit: { perMinute: config.mcpRateLimit, burst: config.mcpRateBurst },
+  };
 }

@@ -9,11 +9,13 @@ import type { Config } from '../schemas/config.js';
 import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer } from '../mcp/http.js';
+import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
-import { openStores, reportLag, scribeOptions } from './runtime.js';
+import { describeSource, mcpActionDeps, mcpHttpOptions, openStores, reportLag, scribeOptions, signingPolicy, upClusters } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
+  const clusters = upClusters(config); // before opening anything: a bad --sim-clusters exits 2
   const stores = await openStores(config, logger);
   const ac = new AbortController();
   const removeHandlers = onShutdown((sig) => {
@@ -21,7 +23,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     ac.abort();
   });
   const { client, database } = stores.ch;
-  const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix });
+  const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix, signing: signingPolicy(config) });
   let published = 0;
   const failures: Error[] = [];
   const fail = (what: string) => (err: Error) => {
@@ -32,15 +34,21 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   };
 
   const projecting = projector.run(ac.signal).catch(fail('projector'));
-  const scribing = runScribe({ ...scribeOptions(config, stores.log, ac.signal), onPublished: (n) => (published += n) })
-    .then(() => {
-      if (!ac.signal.aborted) logger.info(`the ${config.cluster} source has no more events; still serving`);
-    })
-    .catch(fail('scribe'));
+  const scribing = clusters.map((c) =>
+    runScribe({ ...scribeOptions(c, stores.log, ac.signal, logger), onPublished: (n) => (published += n) })
+      .then(() => {
+        if (!ac.signal.aborted) logger.info(`the ${c.cluster} source has no more events; still serving`);
+      })
+      .catch(fail(clusters.length > 1 ? `scribe of ${c.cluster}` : 'scribe')),
+  );
 
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   try {
-    http = await startHttpServer({ clickhouse: client, database }, { host: config.httpHost, port: config.httpPort });
+    const logLag = projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix);
+    http = await startHttpServer(
+      { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...mcpActionDeps(config, stores.log) },
+      mcpHttpOptions(config, logger),
+    );
   } catch (err) {
     fail('MCP HTTP server')(err as Error);
   }
@@ -52,7 +60,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
         'jobscribe is up.',
         `  MCP endpoint: ${http.url}`,
         `  data dir:     ${resolve(config.dataDir)}`,
-        `  cluster:      ${config.cluster} (${config.source === 'sim' ? `simulated Flux, seed ${config.seed}, ${config.simSpeed}x` : `Flux at ${config.fluxUri ?? process.env.FLUX_URI}`})`,
+        ...clusters.map((c, i) => `  ${i === 0 ? (clusters.length > 1 ? 'clusters:' : 'cluster: ') : '         '}     ${c.cluster} (${describeSource(c)})`),
         '  client config:',
         JSON.stringify(config_, null, 2)
           .split('\n')
@@ -67,7 +75,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
 
   await new Promise<void>((res) => (ac.signal.aborted ? res() : ac.signal.addEventListener('abort', () => res(), { once: true })));
   stopReporting();
-  await Promise.allSettled([projecting, scribing]);
+  await Promise.allSettled([projecting, ...scribing]);
   await http?.close();
   await stores.close();
   removeHandlers();

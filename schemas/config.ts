@@ -42,6 +42,38 @@ export const ConfigSchema = z.object({
   /** MCP over HTTP: address and port (port 0 picks a free one). */
   httpHost: z.string().min(1).default('127.0.0.1'),
   httpPort: port.default(8848),
+  /** MCP HTTP: a JSON file of bearer tokens `[{ name, token_sha256 | token, user?, roles? }]` (README: Authentication). */
+  mcpTokens: z.string().min(1).optional(),
+  /** MCP HTTP OAuth: the authorization server's issuer; a token's `iss` must equal it. */
+  mcpOauthIssuer: z.string().min(1).optional(),
+  /** MCP HTTP OAuth: the issuer's JWKS (signing keys) URL; https, or http on a loopback host. */
+  mcpOauthJwksUrl: z.url('must be a URL such as https://idp.example.org/jwks').optional(),
+  /** MCP HTTP OAuth: the audience a token's `aud` must contain; default mcpPublicUrl, else the served URL. */
+  mcpOauthAudience: z.string().min(1).optional(),
+  /** MCP HTTP OAuth: the claim holding the scheduler user name (a dotted path reaches a nested claim). */
+  mcpOauthUserClaim: z.string().min(1).default('preferred_username'),
+  /** MCP HTTP OAuth: the claim holding roles such as admin (an array, or a space-separated string). */
+  mcpOauthRolesClaim: z.string().min(1).default('roles'),
+  /** MCP HTTP OAuth: a scope every token must carry (403 insufficient_scope otherwise); none when unset. */
+  mcpOauthScope: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one scope token: no spaces or quotes').optional(),
+  /** MCP HTTP: the URL clients use for the MCP endpoint (behind a proxy, or on 0.0.0.0); the OAuth resource. */
+  mcpPublicUrl: z.url('must be a URL such as https://jobs.example.org/mcp').optional(),
+  /** MCP HTTP: more Host/Origin names to accept besides loopback names, comma-separated (DNS rebinding guard). */
+  mcpAllowedHosts: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((h) => h.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/, 'must be host names (no scheme or port), comma-separated')))
+    .optional(),
+  /** MCP HTTP: requests per minute per authenticated identity (0: no limit); refused requests get 429. */
+  mcpRateLimit: z.coerce.number().int('must be a whole number').min(0).default(600),
+  /** MCP HTTP: requests an idle identity may make at once before mcpRateLimit applies. */
+  mcpRateBurst: z.coerce.number().int('must be a whole number').min(1).default(100),
+  /** MCP: whose job details a non-admin identity may read: `own` jobs only, or `all`. */
+  mcpJobDetails: z.enum(['own', 'all']).default('own'),
+  /** MCP actions: a bulk action on more jobs than this waits for a second identity's approval (approve_command). */
+  mcpApprovalThreshold: z.coerce.number().int('must be a whole number').min(0).default(10),
+  /** MCP actions: seconds an action tool waits for the scribe's result before answering `pending`. */
+  mcpActionTimeout: z.coerce.number().min(0).max(600).default(10),
   /** The scribe's cluster name. */
   cluster: ClusterIdSchema.default('sim'),
   /** Scheduler source of a scribe: the simulator, a Flux instance (see fluxUri), or Slurm. */
@@ -65,7 +97,21 @@ export const ConfigSchema = z.object({
   simNodes: z.coerce.number().int('must be a whole number').min(1).max(4096).default(16),
   /** Simulator: start of simulated time (seconds since the epoch); default: when first started. */
   simEpoch: z.coerce.number().min(0, 'must be seconds since 1970').optional(),
+  /** Simulator: which scheduler the simulated cluster looks like (Flux journal events or the Slurm source's events). */
+  simScheduler: z.enum(['flux', 'slurm']).default('flux'),
+  /** `up`: a simulated center, one scribe per cluster in one process: "fluke:flux,slurmy:slurm" (default: the one `cluster`). */
+  simClusters: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm)(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm))*$/, 'must be NAME:flux|slurm pairs, comma-separated, e.g. fluke:flux,slurmy:slurm')
+    .optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** JSON file of HMAC keys per cluster (schemas/commands/v1/signingKeys.ts): sign and verify commands and events. */
+  signingKeys: z.string().min(1).optional(),
+  /** Refuse unsigned commands (scribe) and quarantine unsigned events (projector). */
+  requireSignatures: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(false),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
