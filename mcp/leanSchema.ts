@@ -2,8 +2,10 @@
  * Tool definitions go into every agent's context on every `tools/list`, so their JSON Schemas
  * should say what an agent needs and nothing else. zod's conversion adds noise that costs tokens
  * and informs nobody: `$schema` on every root, ±2^53 bounds on every integer, a ~400-character
- * pattern next to `format: date-time`, and `additionalProperties: false` on every output object
- * (a server-side guarantee, not something an agent acts on).
+ * pattern next to `format: date-time`, and on output objects `additionalProperties: false` and
+ * `required` (server-side guarantees that the structured result shows anyway; nullable fields
+ * still say `null`). Repeated output shapes are shared through `$defs` by giving their zod schema
+ * a `.meta({ id })` (see QueueCountsSchema).
  *
  * `leanJsonSchema` strips those (pure); `leanToolSchemas(server)` makes every tool registered on
  * a server afterwards publish lean schemas, whoever registers it. Validation is untouched: the
@@ -12,6 +14,7 @@
 import type { McpServer } from '@modelcontextprotocol/server';
 
 type Json = { [key: string]: unknown };
+const isEmptyObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
 const SAFE = Number.MAX_SAFE_INTEGER;
 
 export function leanJsonSchema(schema: unknown, io: 'input' | 'output', root = true): unknown {
@@ -23,7 +26,8 @@ export function leanJsonSchema(schema: unknown, io: 'input' | 'output', root = t
     if (root && key === '$schema') continue;
     if ((key === 'minimum' && value === -SAFE) || (key === 'maximum' && value === SAFE)) continue;
     if (key === 'pattern' && typeof s.format === 'string') continue;
-    if (io === 'output' && key === 'additionalProperties' && value === false) continue;
+    if (io === 'output' && key === 'additionalProperties' && (value === false || isEmptyObject(value))) continue;
+    if (io === 'output' && key === 'required' && Array.isArray(value)) continue;
     // Property names are data, not schema keywords: recurse into their schemas only.
     if (key === 'properties' && value && typeof value === 'object') {
       out[key] = Object.fromEntries(Object.entries(value as Json).map(([k, v]) => [k, leanJsonSchema(v, io, false)]));

@@ -8,15 +8,17 @@ const Out = z.object({ n: z.number().int(), at: z.iso.datetime(), nested: z.obje
 const In = z.strictObject({ limit: z.number().int().min(1).max(200), pattern: z.string().regex(/^a+$/) });
 
 describe('lean tool schemas', () => {
-  it('drops $schema, ±2^53 bounds, date-time patterns and output additionalProperties, keeping real constraints', () => {
+  it('drops $schema, ±2^53 bounds, date-time patterns and output additionalProperties/required, keeping real constraints', () => {
     const out = leanJsonSchema(Out['~standard'].jsonSchema.output({ target: 'draft-2020-12' }), 'output') as Record<string, any>;
     expect(out.$schema).toBeUndefined();
     expect(out.additionalProperties).toBeUndefined();
+    expect(out.required).toBeUndefined();
     expect(out.properties.n).toEqual({ type: 'integer' });
     expect(out.properties.at).toEqual({ type: 'string', format: 'date-time' });
     expect(out.properties.nested.properties.m).toEqual({ type: 'integer', minimum: 0 });
     const inp = leanJsonSchema(In['~standard'].jsonSchema.input({ target: 'draft-2020-12' }), 'input') as Record<string, any>;
     expect(inp.additionalProperties).toBe(false);
+    expect(inp.required).toEqual(['limit', 'pattern']);
     expect(inp.properties.limit).toEqual({ type: 'integer', minimum: 1, maximum: 200 });
     expect(inp.properties.pattern.pattern).toBe('^a+$');
   });
