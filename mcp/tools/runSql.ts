@@ -1,0 +1,123 @@
+/**
+ * `run_sql`: one agent-written SELECT over the read-model tables, through the layers of
+ * mcp/safeSql.ts: the validator (`validateSelect`), then the execution layer (`executeSelect`:
+ * the wrapper with LIMIT, running byte count and the read-only SETTINGS clause), then the caps
+ * (`capResult`). Restricted identities (a plain user under the `own` job-details policy) are
+ * refused: free SQL would show them every user's job rows.
+ */
+import type { McpServer } from '@modelcontextprotocol/server';
+import { READ_MODEL_TABLES } from '../../schemas/clickhouse/ddl.js';
+import { RunSqlInputSchema, RunSqlOutputSchema, type RunSqlOutput } from '../../schemas/tools/runSql.js';
+import { jobDetailsUserFilter } from '../identity.js';
+import { ToolInputError, runTool, toolResult } from '../results.js';
+import {
+  BYTES_COLUMN,
+  DEFAULT_RUN_SQL_LIMITS,
+  ROWS_COLUMN,
+  capResult,
+  executionSql,
+  validateSelect,
+  type RunSqlLimits,
+} from '../safeSql.js';
+import type { QueryDeps } from '../sql.js';
+
+/** The tables run_sql may read: the read-model tables (never the event log's own tables). */
+export const RUN_SQL_TABLES: readonly string[] = READ_MODEL_TABLES;
+
+/** run_sql limits from McpDeps.limits, defaults filled in and checked. */
+export function runSqlLimits(given: Partial<RunSqlLimits> = {}): RunSqlLimits {
+  const limits = { ...DEFAULT_RUN_SQL_LIMITS, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`limits.sql ${k} must be a positive integer, got ${v}`);
+  }
+  if (limits.maxExecutionTimeS > 30) throw new Error(`limits.sql maxExecutionTimeS is at most 30, got ${limits.maxExecutionTimeS}`);
+  return limits;
+}
+
+export interface SelectAnswer {
+  columns: Array<{ name: string; type: string }>;
+  /** Rows as ClickHouse returned them, wrapper columns included (capResult removes them). */
+  rows: Array<Record<string, unknown>>;
+  /** ClickHouse's rows_before_limit_at_least: rows the query had before the wrapper's LIMIT. */
+  rowsBeforeLimit: number;
+}
+
+/**
+ * The execution layer on its own: runs `sql` (validated or not) wrapped by `executionSql`.
+ * Throws when the text guard refuses it; ClickHouse errors propagate.
+ */
+export async function executeSelect(deps: QueryDeps, sql: string, limits: RunSqlLimits, signal?: AbortSignal): Promise<SelectAnswer> {
+  const rs = await deps.clickhouse.query({ query: executionSql(sql, limits), format: 'JSON', abort_signal: signal });
+  const json = await rs.json<Record<string, unknown>>();
+  const columns = (json.meta ?? []).filter((c) => c.name !== BYTES_COLUMN && c.name !== ROWS_COLUMN);
+  return { columns, rows: json.data, rowsBeforeLimit: Number(json.rows_before_limit_at_least ?? 0) };
+}
+
+/** A ClickHouse error as a line the agent can act on (the query text it echoes is cut). */
+function sqlErrorText(err: unknown, limits: RunSqlLimits): string | undefined {
+  const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string' || !(err instanceof Error)) return undefined;
+  if (type === 'TIMEOUT_EXCEEDED' || type === 'TOO_SLOW') {
+    return `the query ran longer than ${limits.maxExecutionTimeS} s; filter on cluster, time (t_submit) or job_id first, or aggregate`;
+  }
+  if (type === 'MEMORY_LIMIT_EXCEEDED') {
+    return `the query needs more than ${limits.maxMemoryBytes} bytes of memory; filter first, or aggregate fewer groups`;
+  }
+  if (type === 'QUERY_WAS_CANCELLED') return 'cancelled';
+  const first = err.message.split('\n')[0]!.replace(/\s*In scope [\s\S]*$/, '').replace(/\.?\s*$/, '');
+  return `ClickHouse refused the query (${type}): ${first.slice(0, 400)}`;
+}
+
+export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSqlLimits): void {
+  const tables = RUN_SQL_TABLES;
+  server.registerTool(
+    'run_sql',
+    {
+      title: 'Run a read-only SQL query',
+      description:
+        `One ClickHouse SELECT over ${tables.join(', ')} (columns: describe_schema). Read-only, ` +
+        `at most ${limits.maxRows} rows / ${limits.maxBytes} bytes (truncated: true says when cut), ` +
+        `${limits.maxExecutionTimeS} s. Prefer the dedicated tools; use this for questions they do not answer.`,
+      inputSchema: RunSqlInputSchema,
+      outputSchema: RunSqlOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args, ctx) =>
+      runTool(deps, 'run_sql', async () => {
+        if (jobDetailsUserFilter(deps.identity, deps.jobDetails) !== undefined) {
+          throw new ToolInputError(
+            'run_sql is open to admins only here (free SQL would show every user\'s jobs); use search_jobs, get_job or the summary tools',
+          );
+        }
+        if (args.max_rows !== undefined && args.max_rows > limits.maxRows) {
+          throw new ToolInputError(`max_rows: at most ${limits.maxRows} (it may lower the cap, not raise it)`);
+        }
+        if (args.max_bytes !== undefined && args.max_bytes > limits.maxBytes) {
+          throw new ToolInputError(`max_bytes: at most ${limits.maxBytes} (it may lower the cap, not raise it)`);
+        }
+        const checked = validateSelect(args.sql, { database: deps.database, tables });
+        if (!checked.ok) throw new ToolInputError(`sql: ${checked.error}`);
+        const maxRows = args.max_rows ?? limits.maxRows;
+        const maxBytes = args.max_bytes ?? limits.maxBytes;
+        let answer: SelectAnswer;
+        try {
+          answer = await executeSelect(deps, checked.sql, { ...limits, maxRows, maxBytes }, ctx.mcpReq.signal);
+        } catch (err) {
+          const text = sqlErrorText(err, limits);
+          if (text) throw new ToolInputError(`sql: ${text}`);
+          throw err;
+        }
+        const capped = capResult(answer.rows, maxRows, maxBytes, answer.rowsBeforeLimit);
+        const out: RunSqlOutput = {
+          columns: answer.columns,
+          rows: capped.rows,
+          row_count: capped.rows.length,
+          truncated: capped.truncated,
+          ...(capped.truncated_reason !== undefined && { truncated_reason: capped.truncated_reason }),
+          limits: { max_rows: maxRows, max_bytes: maxBytes, max_execution_time_s: limits.maxExecutionTimeS },
+          executed_sql: checked.sql,
+        };
+        return toolResult(out);
+      }),
+  );
+}
