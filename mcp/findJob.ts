@@ -1,11 +1,36 @@
 /**
- * Finds one job by id (decimal or f58) and optional cluster, for get_job and job_timeline:
- * a missing job or an id on several clusters is a ToolInputError telling the agent what to do.
+ * Finds one job by id (decimal or f58) and optional cluster, for get_job and job_timeline, and
+ * says whose jobs an identity may read (`jobScope`, also used by search_jobs). A missing job or
+ * an id on several clusters is a ToolInputError telling the agent what to do. For an identity
+ * restricted to its own jobs the lookup itself is restricted, so another user's job and a job
+ * that does not exist give the same answer: existence never leaks.
  */
 import { parseJobId } from '../schemas/ids.js';
+import { jobDetailsUserFilter } from './identity.js';
 import { ToolInputError } from './results.js';
 import { JOB_DETAIL_COLUMNS, describeJobId, type JobDetailRow } from './rows.js';
 import { selectRows, type QueryDeps } from './sql.js';
+
+/** The restriction on job-detail queries for `deps.identity`: none (undefined), or one user's jobs. */
+export interface JobScope {
+  user: string;
+}
+
+/**
+ * Whose job details the caller may read. Throws (as a tool error) when it may read none: an
+ * identity with neither a scheduler user nor the admin role.
+ */
+export function jobScope(deps: QueryDeps): JobScope | undefined {
+  const filter = jobDetailsUserFilter(deps.identity, deps.jobDetails);
+  if (filter === undefined) return undefined;
+  if ('none' in filter) {
+    throw new ToolInputError(
+      `this identity (${deps.identity.subject}) is not mapped to a scheduler user, so it may read no job details; ` +
+        'the center-wide aggregate tools (queue_summary and the like) still answer',
+    );
+  }
+  return { user: filter.user };
+}
 
 export async function findJob(
   deps: QueryDeps,
@@ -14,26 +39,29 @@ export async function findJob(
 ): Promise<JobDetailRow> {
   const id = parseJobId(args.job_id);
   if (id === undefined) throw new ToolInputError(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
+  const scope = jobScope(deps);
   const rows = await selectRows<JobDetailRow>(
     deps,
     `SELECT ${JOB_DETAIL_COLUMNS}
      FROM {db:Identifier}.jobs FINAL
-     WHERE job_id = {job_id:UInt64}
+     WHERE job_id = {job_id:UInt64}${scope ? ' AND user = {scope_user:String}' : ''}
      ORDER BY cluster
      LIMIT 100`,
-    { job_id: id },
+    { job_id: id, ...(scope && { scope_user: scope.user }) },
     signal,
   );
   const label = describeJobId(args.job_id, id);
   const clusters = rows.map((r) => r.cluster);
+  // Same words whether the job is missing or someone else's.
+  const notYours = scope ? ` that you may read (it does not exist or is not yours: you see the details of ${scope.user}'s jobs only)` : '';
   if (args.cluster !== undefined) {
     const hit = rows.find((r) => r.cluster === args.cluster);
     if (hit) return hit;
     const elsewhere = clusters.length ? ` (a job ${id} exists on ${clusters.join(', ')})` : '';
-    throw new ToolInputError(`no job ${label} on ${args.cluster}; try search_jobs${elsewhere}`);
+    throw new ToolInputError(`no job ${label} on ${args.cluster}${notYours}; try search_jobs${elsewhere}`);
   }
   const [only, ...more] = rows;
-  if (!only) throw new ToolInputError(`no job ${label} on any cluster; try search_jobs`);
+  if (!only) throw new ToolInputError(`no job ${label} on any cluster${notYours}; try search_jobs`);
   if (more.length) {
     throw new ToolInputError(`job ${label} exists on several clusters (${clusters.join(', ')}); pass cluster to choose one`);
   }

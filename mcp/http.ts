@@ -2,29 +2,54 @@
  * The MCP service over Streamable HTTP on node:http, stateless: the SDK's `createMcpHandler`
  * builds a fresh server from our factory for every request (2026-07-28 clients) and, for 2025-era
  * clients, serves each request with a fresh server over a `sessionIdGenerator: undefined`
- * streamable transport (GET/DELETE session operations answer 405).
+ * streamable transport (GET/DELETE session operations answer 405). Each server is built for the
+ * request's identity.
  *
- * Owns: the listening socket, the `path` route, `GET /healthz`, and DNS-rebinding protection
- * (Host and Origin must be loopback names). Leaves to others: authentication, which does not
- * exist yet — so binding anything but a loopback address is refused.
+ * Owns: the listening socket and its routes — the MCP `path`, `GET /healthz`, `GET /metrics`
+ * (Prometheus), `/.well-known/oauth-protected-resource` (OAuth mode) — DNS-rebinding protection
+ * (Host and Origin must be loopback names, the bind address, the public URL's host or
+ * `allowedHosts`), the order of checks on the MCP path (Host/Origin → authentication → rate limit
+ * → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
+ * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
+ * identity may read (identity.ts, the tools).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { hostHeaderValidation, originValidation, toNodeHandler } from '@modelcontextprotocol/node';
-import { createMcpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, getOAuthProtectedResourceMetadataUrl, type AuthInfo } from '@modelcontextprotocol/server';
+import { ConfigError } from '../schemas/errors.js';
+import { authConfigured, Authenticator, bearerChallenge, checkOAuthOptions, identityOf, protectedResourceMetadata, type OAuthOptions, type StaticToken } from './auth.js';
+import { LOCAL_IDENTITY, type Identity } from './identity.js';
+import { McpMetrics } from './metrics.js';
+import { RateLimiter, type RateLimitOptions } from './rateLimit.js';
 import { createJobscribeServer, queryDeps, type McpDeps } from './server.js';
 
 export interface HttpServerOptions {
-  /** Loopback only (127.0.0.0/8, ::1, localhost) until authentication exists. Default 127.0.0.1. */
+  /** Default 127.0.0.1. Anything but a loopback address needs `auth`. */
   host?: string;
   /** 0 picks a free port; the returned url has the real one. */
   port: number;
   /** Default /mcp. */
   path?: string;
+  /** Bearer tokens and/or OAuth. Without it every request is LOCAL_IDENTITY (loopback binds only). */
+  auth?: {
+    tokens?: readonly StaticToken[];
+    /** `audience` defaults to the public URL. */
+    oauth?: Omit<OAuthOptions, 'audience'> & { audience?: string };
+  };
+  /** The MCP URL as clients reach it (behind a proxy, or on a wildcard bind); default the bound URL. */
+  publicUrl?: string;
+  /** More Host/Origin names to accept, e.g. the DNS name of a 0.0.0.0 bind. */
+  allowedHosts?: readonly string[];
+  /** Per-identity token bucket; unset or perMinute 0: no limit. */
+  rateLimit?: RateLimitOptions;
+  /** Where requests and tool calls are counted (served at /metrics). Default: a fresh registry. */
+  metrics?: McpMetrics;
 }
 
 export interface RunningHttpServer {
   url: string;
+  metrics: McpMetrics;
   close(): Promise<void>;
 }
 
@@ -36,47 +61,146 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+function isWildcardHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === '0.0.0.0' || h === '::' || h === '::0';
 }
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+/** An identity for a request that got through without one attached (cannot happen; reads nothing). */
+const NO_IDENTITY: Identity = Object.freeze({ subject: 'unauthenticated', roles: Object.freeze([]) });
+
+const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 
 export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/mcp';
-  if (!isLoopbackHost(host)) {
-    throw new Error(
-      `refusing to serve MCP on ${host}: non-loopback binds need authentication, which this server does not offer yet; ` +
-        'bind 127.0.0.1 (or ::1, localhost) and reach it through an authenticating proxy or an SSH tunnel',
+  const withAuth = authConfigured(options.auth);
+  if (!isLoopbackHost(host) && !withAuth) {
+    throw new ConfigError(
+      `refusing to serve MCP on ${host}: non-loopback binds need authentication; configure mcpTokens (a tokens file) ` +
+        'and/or OAuth (mcpOauthIssuer, mcpOauthJwksUrl), or bind 127.0.0.1 (or ::1, localhost)',
     );
   }
-  queryDeps(deps); // fail fast on bad deps
+  if (options.auth?.oauth && isWildcardHost(host) && !options.publicUrl && !options.auth.oauth.audience) {
+    throw new ConfigError(`invalid setting mcpPublicUrl: OAuth on ${host} needs the URL clients use (e.g. https://jobs.example.org/mcp): it is the token audience`);
+  }
+  if (options.publicUrl !== undefined && !URL.canParse(options.publicUrl)) {
+    throw new ConfigError(`invalid setting mcpPublicUrl: "${options.publicUrl}" is not a URL`);
+  }
+  if (options.auth?.oauth) checkOAuthOptions({ ...options.auth.oauth, audience: options.auth.oauth.audience ?? path });
+  const limiter = options.rateLimit && options.rateLimit.perMinute > 0 ? new RateLimiter(options.rateLimit) : undefined;
+  const metrics = options.metrics ?? new McpMetrics();
+  const servedDeps: McpDeps = { ...deps, metrics };
+  queryDeps(servedDeps); // fail fast on bad deps
 
   const bare = host.replace(/^\[|\]$/g, '');
   const urlHost = isIPv6(bare) ? `[${bare}]` : bare;
-  const allowed = [...new Set(['localhost', '127.0.0.1', '[::1]', urlHost])];
+  const publicHost = options.publicUrl ? new URL(options.publicUrl).host.replace(/:\d+$/, '') : undefined;
+  const allowed = [
+    ...new Set(['localhost', '127.0.0.1', '[::1]', ...(isWildcardHost(host) ? [] : [urlHost]), ...(publicHost ? [publicHost] : []), ...(options.allowedHosts ?? [])]),
+  ];
   const validHost = hostHeaderValidation(allowed);
   const validOrigin = originValidation(allowed);
   const logError = (err: Error) => process.stderr.write(`jobscribe mcp (http): ${err.message}\n`);
-  const mcp = createMcpHandler(() => createJobscribeServer(deps), { onerror: logError });
+  const mcp = createMcpHandler((ctx) => createJobscribeServer(servedDeps, identityOf(ctx.authInfo) ?? (withAuth ? NO_IDENTITY : LOCAL_IDENTITY)), {
+    onerror: logError,
+  });
   const serveMcp = toNodeHandler(mcp, { onerror: logError });
+
+  // Set once listening (the port may be 0 until then), before any request is handled.
+  let authenticator: Authenticator | undefined;
+  let resourceMetadataUrl: string | undefined;
+  let resourceMetadata: unknown;
+
+  const serveMetadata = (req: IncomingMessage, res: ServerResponse) => {
+    if (resourceMetadata === undefined) return sendJson(res, 404, { error: 'not found: this server does not use OAuth' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    sendJson(res, 200, resourceMetadata, { 'access-control-allow-origin': '*', 'cache-control': 'max-age=3600' });
+  };
+
+  const refuse = (res: ServerResponse, outcome: Exclude<Awaited<ReturnType<Authenticator['authenticate']>>, { ok: true }>) => {
+    if (outcome.kind === 'unavailable') {
+      return sendJson(res, 503, { error: 'temporarily_unavailable', error_description: outcome.description }, { 'retry-after': '30' });
+    }
+    metrics.authFailure(outcome.kind);
+    const challenge = bearerChallenge({
+      ...(outcome.kind !== 'missing_token' && { error: outcome.kind, description: outcome.description }),
+      ...(outcome.kind === 'insufficient_scope' && options.auth?.oauth?.requiredScope !== undefined && { scope: options.auth.oauth.requiredScope }),
+      ...(resourceMetadataUrl !== undefined && { resourceMetadataUrl }),
+    });
+    const status = outcome.kind === 'insufficient_scope' ? 403 : 401;
+    sendJson(res, status, { error: outcome.kind === 'missing_token' ? 'invalid_request' : outcome.kind, error_description: outcome.description }, { 'www-authenticate': challenge });
+  };
+
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!validHost(req, res) || !validOrigin(req, res)) return;
+    let identity: Identity = LOCAL_IDENTITY;
+    let authInfo: AuthInfo | undefined;
+    if (authenticator) {
+      const outcome = await authenticator.authenticate(req.headers.authorization);
+      if (!outcome.ok) return refuse(res, outcome);
+      ({ identity, authInfo } = outcome);
+    }
+    // Limits are per authenticated identity; without authentication (loopback only) the one
+    // caller is this machine's user, whom a limit would only get in the way of.
+    const decision = authenticator ? limiter?.take(identity.subject) : undefined;
+    if (decision && !decision.ok) {
+      metrics.rateLimitedRequest();
+      const { perMinute, burst } = options.rateLimit!;
+      return sendJson(
+        res,
+        429,
+        {
+          jsonrpc: '2.0',
+          id: null,
+          error: {
+            code: -32000,
+            message: `rate limit exceeded for ${identity.subject}: at most ${perMinute} requests a minute (bursts of ${burst}); retry in ${decision.retryAfterS} s`,
+            data: { retry_after_s: decision.retryAfterS },
+          },
+        },
+        { 'retry-after': String(decision.retryAfterS) },
+      );
+    }
+    if (authInfo) (req as IncomingMessage & { auth?: AuthInfo }).auth = authInfo;
+    await serveMcp(req, res);
+  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (pathname === '/healthz') {
-      if (req.method === 'GET' || req.method === 'HEAD') sendJson(res, 200, { status: 'ok' });
-      else sendJson(res, 405, { error: 'method not allowed' });
-      return;
+    const route =
+      pathname === path ? 'mcp'
+      : pathname === '/healthz' ? 'healthz'
+      : pathname === '/metrics' ? 'metrics'
+      : pathname === WELL_KNOWN || pathname === WELL_KNOWN + path ? 'oauth_metadata'
+      : 'other';
+    res.on('finish', () => metrics.httpRequest(route, res.statusCode));
+    switch (route) {
+      case 'healthz':
+        if (req.method === 'GET' || req.method === 'HEAD') sendJson(res, 200, { status: 'ok' });
+        else sendJson(res, 405, { error: 'method not allowed' });
+        return;
+      case 'metrics':
+        if (!validHost(req, res) || !validOrigin(req, res)) return;
+        if (req.method === 'GET' || req.method === 'HEAD') {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render());
+        } else sendJson(res, 405, { error: 'method not allowed' });
+        return;
+      case 'oauth_metadata':
+        return serveMetadata(req, res);
+      case 'other':
+        return sendJson(res, 404, { error: `not found; the MCP endpoint is ${path}` });
+      case 'mcp':
+        handleMcp(req, res).catch((err: unknown) => {
+          logError(err instanceof Error ? err : new Error(String(err)));
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+          else res.end();
+        });
     }
-    if (pathname !== path) {
-      sendJson(res, 404, { error: `not found; the MCP endpoint is ${path}` });
-      return;
-    }
-    if (!validHost(req, res) || !validOrigin(req, res)) return;
-    serveMcp(req, res).catch((err: unknown) => {
-      logError(err instanceof Error ? err : new Error(String(err)));
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-      else res.end();
-    });
   };
 
   const server = createServer(onRequest);
@@ -88,8 +212,19 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
     });
   });
   const { port } = server.address() as AddressInfo;
+  const url = `http://${urlHost}:${port}${path}`;
+  if (options.auth && withAuth) {
+    const resource = options.publicUrl ?? url;
+    const oauth = options.auth.oauth && { ...options.auth.oauth, audience: options.auth.oauth.audience ?? resource };
+    authenticator = new Authenticator({ ...(options.auth.tokens && { tokens: options.auth.tokens }), ...(oauth && { oauth }) });
+    if (oauth) {
+      resourceMetadataUrl = getOAuthProtectedResourceMetadataUrl(new URL(resource));
+      resourceMetadata = protectedResourceMetadata(resource, oauth);
+    }
+  }
   return {
-    url: `http://${urlHost}:${port}${path}`,
+    url,
+    metrics,
     async close() {
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();

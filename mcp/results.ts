@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { JobscribeError } from '../schemas/errors.js';
+import type { ToolOutcome } from './metrics.js';
 import type { QueryDeps } from './sql.js';
 
 /** A failure the agent can fix; its message is shown as is. */
@@ -23,16 +24,25 @@ export function toolError(text: string): CallToolResult {
   return { content: [{ type: 'text', text }], isError: true };
 }
 
-/** Runs a tool body; turns every failure into an `isError` result. */
+/**
+ * Runs a tool body; turns every failure into an `isError` result, and reports the call's outcome
+ * and duration to `deps.metrics` (every tool goes through here, so every tool is measured).
+ */
 export async function runTool(deps: QueryDeps, tool: string, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  const started = performance.now();
+  const done = (result: CallToolResult, outcome: ToolOutcome): CallToolResult => {
+    deps.metrics?.toolCall(tool, outcome, (performance.now() - started) / 1000);
+    return result;
+  };
   try {
-    return await body();
+    const result = await body();
+    return done(result, result.isError ? 'tool_error' : 'ok');
   } catch (err) {
-    if (err instanceof ToolInputError) return toolError(err.message);
+    if (err instanceof ToolInputError) return done(toolError(err.message), 'tool_error');
     const ref = randomUUID().slice(0, 8);
     const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
     deps.logError(`jobscribe mcp: ${tool} failed (ref ${ref}): ${detail}`);
-    return toolError(`${tool}: ${storeFailureHint(err, deps)} (ref ${ref})`);
+    return done(toolError(`${tool}: ${storeFailureHint(err, deps)} (ref ${ref})`), 'store_error');
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import type { Identity, JobDetailsPolicy } from './identity.js';
+import type { ToolMetricsSink } from './metrics.js';
 
 export interface QueryLimits {
   /** Largest number of rows one query may return (the tools ask for at most this + 1). */
@@ -52,6 +53,8 @@ export interface QueryDeps {
   /** Who is asking (mcp/identity.ts): job-detail tools restrict rows to what it may read. */
   identity: Identity;
   jobDetails: JobDetailsPolicy;
+  /** Where runTool reports each call's outcome and duration (mcp/metrics.ts); none when unset. */
+  metrics?: ToolMetricsSink;
 }
 
 /**

@@ -1,4 +1,4 @@
-/** `get_job`: the whole `jobs` row of one job. */
+/** `get_job`: the whole `jobs` row of one job the caller may read (findJob.ts scopes the lookup). */
 import type { McpServer } from '@modelcontextprotocol/server';
 import { GetJobInputSchema, GetJobOutputSchema, type GetJobOutput } from '../../schemas/tools/getJob.js';
 import { findJob } from '../findJob.js';

@@ -1,6 +1,7 @@
 /**
  * `job_timeline`: the job's events from `job_events` in seq order with the gap to the previous
  * one, and the time spent in each phase from the job's `jobs` row (times every scheduler fills).
+ * Only for a job the caller may read: findJob.ts scopes the lookup before any event is read.
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import {

@@ -3,6 +3,7 @@
  * JSON holding the last row's sort key, cluster and job id, the `as_of` time (so relative filters
  * and in-progress waits do not drift between pages) and a fingerprint of the filters and sort.
  * Rows inserted between pages never shift later pages: each page starts strictly after the key.
+ * An identity restricted to its own jobs (findJob.ts `jobScope`) searches only those.
  */
 import { createHash } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/server';
@@ -15,6 +16,7 @@ import {
   type SearchJobsOutput,
   type SearchSort,
 } from '../../schemas/tools/searchJobs.js';
+import { jobScope, type JobScope } from '../findJob.js';
 import { runTool, toolResult, ToolInputError } from '../results.js';
 import { JOB_SUMMARY_COLUMNS, RUN_US_EXPR, WAIT_US_EXPR, isoFromMicros, jobSummary, microsNow, type JobSummaryRow } from '../rows.js';
 import { selectRows, type QueryDeps } from '../sql.js';
@@ -74,9 +76,19 @@ function decodeCursor(text: string, expectedFingerprint: string): Cursor {
   return cursor.data;
 }
 
-function filters(args: SearchJobsInput, asof: number): { where: string[]; params: Record<string, unknown> } {
+function filters(args: SearchJobsInput, asof: number, scope: JobScope | undefined): { where: string[]; params: Record<string, unknown> } {
   const where: string[] = [];
   const params: Record<string, unknown> = { asof };
+  if (scope) {
+    if (args.user !== undefined && args.user !== scope.user) {
+      throw new ToolInputError(
+        `user '${args.user}': you may search only your own jobs (user ${scope.user}); drop user or set it to ${scope.user}, ` +
+          'or use the aggregate tools (queue_summary and the like) for other users',
+      );
+    }
+    where.push('user = {scope_user:String}');
+    params.scope_user = scope.user;
+  }
   if (args.cluster !== undefined) {
     where.push('cluster = {cluster:String}');
     params.cluster = args.cluster;
@@ -134,7 +146,7 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
         const fp = fingerprint(args);
         const cursor = args.cursor === undefined ? undefined : decodeCursor(args.cursor, fp);
         const asof = cursor?.a ?? microsNow(deps.now());
-        const { where, params } = filters(args, asof);
+        const { where, params } = filters(args, asof, jobScope(deps));
         const sort = SORT_KEYS[args.sort];
         const cmp = sort.dir === 'DESC' ? '<' : '>';
         const pageWhere = cursor

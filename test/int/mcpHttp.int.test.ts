@@ -1,6 +1,6 @@
 /**
  * The MCP service over Streamable HTTP against real embedded ClickHouse (chDB): SDK clients of
- * both protocol eras over a real socket, /healthz, 404s, DNS-rebinding guards, loopback-only binds.
+ * both protocol eras over a real socket, /healthz, /metrics, 404s, DNS-rebinding guards, loopback-only binds.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -11,6 +11,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startHttpServer, type RunningHttpServer } from '../../mcp/http.js';
+import { McpMetrics } from '../../mcp/metrics.js';
 import { readModelStatements } from '../../schemas/clickhouse/ddl.js';
 import { toF58 } from '../../schemas/ids.js';
 
@@ -79,13 +80,13 @@ describe('startHttpServer', () => {
   });
 
   for (const mode of ['legacy', 'auto'] as const) {
-    it(`serves an SDK client (${mode} negotiation): four tools with output schemas, and get_job`, async () => {
+    it(`serves an SDK client (${mode} negotiation): the job tools with output schemas, and get_job`, async () => {
       const client = new Client({ name: 'http-test', version: '0' }, { versionNegotiation: { mode } });
       await client.connect(new StreamableHTTPClientTransport(new URL(http.url)));
       try {
         expect(client.getProtocolEra()).toBe(mode === 'auto' ? 'modern' : 'legacy');
         const { tools } = await client.listTools();
-        expect(tools.map((t) => t.name).sort()).toEqual(['get_job', 'job_timeline', 'queue_summary', 'search_jobs']);
+        expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['get_job', 'job_timeline', 'queue_summary', 'search_jobs']));
         for (const t of tools) expect(t.outputSchema).toMatchObject({ type: 'object' });
         const r = await client.callTool({ name: 'get_job', arguments: { job_id: toF58(BIG) } });
         expect(r.isError).toBeFalsy();
@@ -125,11 +126,72 @@ describe('startHttpServer', () => {
     expect(local.body).toContain('"serverInfo"');
   });
 
-  it('refuses non-loopback binds until authentication exists', async () => {
+  it('refuses non-loopback binds without authentication (test/int/mcpAuth.int.test.ts serves them with it)', async () => {
     for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.org']) {
       await expect(startHttpServer({ clickhouse: ch, database: DB }, { host, port: 0 })).rejects.toThrow(
         /non-loopback binds need authentication/,
       );
+    }
+  });
+
+  it('counts requests and tool calls by outcome, with latency histograms, at /metrics', async () => {
+    const metrics = new McpMetrics();
+    const ok = await startHttpServer({ clickhouse: ch, database: DB }, { port: 0, metrics });
+    const broken = await startHttpServer({ clickhouse: ch, database: 'no_such_db', logError: () => {} }, { port: 0, metrics });
+    try {
+      const calls = async (url: string, body: (c: Client) => Promise<unknown>) => {
+        const client = new Client({ name: 'metrics-test', version: '0' });
+        await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+        try {
+          await body(client);
+        } finally {
+          await client.close();
+        }
+      };
+      const outcomes: [string, string][] = [];
+      await calls(ok.url, async (c) => {
+        for (const args of [{ job_id: BIG }, { job_id: toF58(BIG) }, { job_id: '7' }, { cluster: 'nosuch', job_id: '1' }]) {
+          const r = await c.callTool({ name: 'get_job', arguments: args });
+          outcomes.push(['get_job', r.isError ? 'tool_error' : 'ok']);
+        }
+        const r = await c.callTool({ name: 'search_jobs', arguments: { user: 'alice' } });
+        outcomes.push(['search_jobs', r.isError ? 'tool_error' : 'ok']);
+      });
+      await calls(broken.url, async (c) => {
+        const r = await c.callTool({ name: 'search_jobs', arguments: {} });
+        expect(r.isError).toBe(true);
+        outcomes.push(['search_jobs', 'store_error']);
+      });
+      expect(outcomes.filter(([, o]) => o === 'ok')).toHaveLength(3);
+
+      const res = await fetch(new URL('/metrics', ok.url));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const text = await res.text();
+      const value = (series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? 0 : Number(line.slice(series.length + 1));
+      };
+      for (const tool of ['get_job', 'search_jobs']) {
+        const mine = outcomes.filter(([t]) => t === tool);
+        for (const outcome of ['ok', 'tool_error', 'store_error']) {
+          expect(value(`jobscribe_mcp_tool_calls_total{tool="${tool}",outcome="${outcome}"}`), `${tool} ${outcome}`).toBe(
+            mine.filter(([, o]) => o === outcome).length,
+          );
+        }
+        expect(value(`jobscribe_mcp_tool_duration_seconds_count{tool="${tool}"}`)).toBe(mine.length);
+        expect(value(`jobscribe_mcp_tool_duration_seconds_bucket{tool="${tool}",le="+Inf"}`)).toBe(mine.length);
+        const buckets = text.split('\n').filter((l) => l.startsWith(`jobscribe_mcp_tool_duration_seconds_bucket{tool="${tool}",`)).map((l) => Number(l.split(' ')[1]));
+        expect(buckets).toEqual(buckets.slice().sort((a, b) => a - b)); // cumulative
+        expect(value(`jobscribe_mcp_tool_duration_seconds_sum{tool="${tool}"}`)).toBeGreaterThan(0);
+      }
+      expect(text).toContain('# TYPE jobscribe_mcp_tool_duration_seconds histogram');
+      expect(value('jobscribe_mcp_http_requests_total{route="mcp",status="200"}')).toBeGreaterThanOrEqual(outcomes.length);
+      expect(value('jobscribe_mcp_auth_failures_total{reason="missing_token"}')).toBe(0);
+      expect(value('jobscribe_mcp_rate_limited_total')).toBe(0);
+    } finally {
+      await ok.close();
+      await broken.close();
     }
   });
 

@@ -11,6 +11,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { Identity } from '../../mcp/identity.js';
 import { readOnlySettings, settingsClause } from '../../mcp/sql.js';
 import { readModelStatements } from '../../schemas/clickhouse/ddl.js';
 import { toF58 } from '../../schemas/ids.js';
@@ -322,9 +323,10 @@ const key = (j: Job) => `${j.cluster}/${j.job_id}`;
 // ---- tests -------------------------------------------------------------------------------------------
 
 describe('tools/list', () => {
-  it('lists the four read-only tools, each with input and output schemas', async () => {
-    const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['get_job', 'job_timeline', 'queue_summary', 'search_jobs']);
+  it('lists the four job tools as read-only, each with input and output schemas', async () => {
+    const all = (await client.listTools()).tools;
+    const tools = all.filter((t) => ['get_job', 'job_timeline', 'queue_summary', 'search_jobs'].includes(t.name));
+    expect(tools).toHaveLength(4);
     for (const t of tools) {
       expect(t.description?.length).toBeGreaterThan(40);
       expect(t.annotations).toMatchObject({ readOnlyHint: true, openWorldHint: false });
@@ -602,9 +604,9 @@ describe('queue_summary', () => {
   });
 });
 
-/** A second client on a server with other deps (same chDB). */
-async function withServer<T>(deps: Partial<McpDeps>, body: (c: Client) => Promise<T>): Promise<T> {
-  const server = createJobscribeServer({ clickhouse: ch, database: DB, now: () => NOW_MS, logError: (m) => logged.push(m), ...deps });
+/** A second client on a server with other deps (same chDB), optionally for another identity. */
+async function withServer<T>(deps: Partial<McpDeps>, body: (c: Client) => Promise<T>, identity?: Identity): Promise<T> {
+  const server = createJobscribeServer({ clickhouse: ch, database: DB, now: () => NOW_MS, logError: (m) => logged.push(m), ...deps }, identity);
   const [c, s] = InMemoryTransport.createLinkedPair();
   await server.connect(s);
   const other = new Client({ name: 'mcp-tools-test-2', version: '0' });
@@ -649,5 +651,95 @@ describe('store failures', () => {
     expect(text).toMatch(/^search_jobs: the job store has no job tables yet; try again once jobscribe has recorded events \(ref [0-9a-f]{8}\)$/);
     const ref = /ref ([0-9a-f]{8})/.exec(text)![1]!;
     expect(logged.find((m) => m.includes(ref))).toMatch(/UNKNOWN_DATABASE|no_such_db/i);
+  });
+});
+
+describe('identity-scoped job details', () => {
+  const alice: Identity = { subject: 'alice-laptop', user: 'alice', roles: [] };
+  const dave: Identity = { subject: 'dave', user: 'dave', roles: ['approver'] };
+  const errorText = (r: CallToolResult) => (r.content[0]?.type === 'text' ? r.content[0].text : '');
+  const as = <T>(identity: Identity, body: (c: Client) => Promise<T>, deps: Partial<McpDeps> = {}) => withServer(deps, body, identity);
+
+  it("a plain user gets their own jobs' details and the same answer for another's job as for a missing one", async () => {
+    await as(alice, async (c) => {
+      expect((await c.callTool({ name: 'get_job', arguments: { job_id: BIG } })).structuredContent).toMatchObject({ job: { job_id: BIG, user: 'alice' } });
+      for (const tool of ['get_job', 'job_timeline']) {
+        const bobs = await c.callTool({ name: tool, arguments: { job_id: FAILED_ID } });
+        const missing = await c.callTool({ name: tool, arguments: { job_id: '999' } });
+        expect(bobs.isError).toBe(true);
+        expect(errorText(bobs)).toBe(errorText(missing).replace('999', FAILED_ID));
+        expect(errorText(bobs)).toContain("that you may read (it does not exist or is not yours: you see the details of alice's jobs only)");
+        // dave's id on two clusters: neither exists for alice, so no "several clusters" hint either
+        expect(errorText(await c.callTool({ name: tool, arguments: { job_id: '4242' } }))).toBe(errorText(missing).replace('999', '4242'));
+      }
+      const t: any = (await c.callTool({ name: 'job_timeline', arguments: { job_id: BIG } })).structuredContent;
+      expect(t.events).toHaveLength(eventsA.length);
+    });
+  });
+
+  it('search_jobs searches only the caller\'s jobs, and says so when asked for another user', async () => {
+    await as(alice, async (c) => {
+      const expected = current().filter((j) => j.user === 'alice').sort(byKeyDesc((j) => micros(j.t_submit))).map(key);
+      const { ids, total } = await (async () => {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let first: number | undefined;
+        do {
+          const page: any = (await c.callTool({ name: 'search_jobs', arguments: { limit: 1, ...(cursor && { cursor }) } })).structuredContent;
+          first ??= page.total_matching;
+          seen.push(...page.jobs.map((j: any) => `${j.cluster}/${j.job_id}`));
+          cursor = page.next_cursor;
+        } while (cursor);
+        return { ids: seen, total: first };
+      })();
+      expect(ids).toEqual(expected);
+      expect(total).toBe(expected.length);
+      const mine: any = (await c.callTool({ name: 'search_jobs', arguments: { user: 'alice', state: 'pending' } })).structuredContent;
+      expect(mine.jobs.map((j: any) => j.job_id)).toEqual(['557']);
+      const other = await c.callTool({ name: 'search_jobs', arguments: { user: 'bob' } });
+      expect(other.isError).toBe(true);
+      expect(errorText(other)).toBe(
+        "user 'bob': you may search only your own jobs (user alice); drop user or set it to alice, or use the aggregate tools (queue_summary and the like) for other users",
+      );
+    });
+  });
+
+  it('aggregates (queue_summary) answer center-wide, the same as for an admin', async () => {
+    for (const group_by of ['queue', 'user'] as const) {
+      const asAdmin = await ok('queue_summary', { group_by });
+      const asAlice = await as(alice, async (c) => (await c.callTool({ name: 'queue_summary', arguments: { group_by } })).structuredContent);
+      expect(asAlice).toEqual(asAdmin);
+    }
+  });
+
+  it('a user whose id exists on two clusters is asked to choose; admins and the `all` policy see every job', async () => {
+    await as(dave, async (c) => {
+      expect(errorText(await c.callTool({ name: 'get_job', arguments: { job_id: '4242' } }))).toBe(
+        'job 4242 exists on several clusters (quartz, tioga); pass cluster to choose one',
+      );
+    });
+    const admin: Identity = { subject: 'ops', roles: ['admin'] };
+    await as(admin, async (c) => {
+      expect((await c.callTool({ name: 'get_job', arguments: { job_id: FAILED_ID } })).structuredContent).toMatchObject({ job: { user: 'bob' } });
+    });
+    await as(
+      alice,
+      async (c) => {
+        expect((await c.callTool({ name: 'get_job', arguments: { job_id: FAILED_ID } })).structuredContent).toMatchObject({ job: { user: 'bob' } });
+        const bob: any = (await c.callTool({ name: 'search_jobs', arguments: { user: 'bob' } })).structuredContent;
+        expect(bob.total_matching).toBe(current().filter((j) => j.user === 'bob').length);
+      },
+      { jobDetails: 'all' },
+    );
+  });
+
+  it('an identity without a scheduler user reads no job details', async () => {
+    await as({ subject: 'robot', roles: [] }, async (c) => {
+      for (const [tool, args] of [['get_job', { job_id: BIG }], ['job_timeline', { job_id: BIG }], ['search_jobs', {}]] as const) {
+        const r = await c.callTool({ name: tool, arguments: args });
+        expect(r.isError).toBe(true);
+        expect(errorText(r)).toContain('this identity (robot) is not mapped to a scheduler user, so it may read no job details');
+      }
+    });
   });
 });
