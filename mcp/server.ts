@@ -2,20 +2,36 @@
  * The jobscribe MCP service: `createJobscribeServer(deps)` builds an McpServer with the read-only
  * job tools (get_job, search_jobs, job_timeline, queue_summary) over the `jobs` and `job_events`
  * tables. It does no I/O itself and is cheap, so transports may build one per request.
+ * Also the resources (resources.ts), prompts (prompts.ts), completions and the logging capability.
  *
  * Owns: the tools' contracts (schemas/tools), their SQL (fixed text, values as query_params,
  * read-only settings and time/row limits on every query) and the agent-facing error texts.
- * Leaves to others: transports (stdio.ts, http.ts wrap this factory), authentication and
- * authorization (not yet: http.ts refuses non-loopback binds), opening ClickHouse (deploy/).
+ * Leaves to others: transports (stdio.ts, http.ts wrap this factory), authentication (auth.ts:
+ * http.ts builds one server per request for its identity), opening ClickHouse (deploy/).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { McpServer } from '@modelcontextprotocol/server';
 import { LOCAL_IDENTITY, type Identity, type JobDetailsPolicy } from './identity.js';
+import type { ToolMetricsSink } from './metrics.js';
+import { leanToolSchemas } from './leanSchema.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
+import { registerClusterStatus } from './tools/clusterStatus.js';
+import { registerPrompts } from './prompts.js';
+import { registerResources } from './resources.js';
 import { registerJobTimeline } from './tools/jobTimeline.js';
 import { registerQueueSummary } from './tools/queueSummary.js';
 import { registerSearchJobs } from './tools/searchJobs.js';
+import type { CommandSender } from './commands.js';
+import { registerActionTools, type AuditEntry } from './tools/actions/index.js';
+import { registerFailureAnalysis } from './tools/failureAnalysis.js';
+import { registerThroughput } from './tools/throughput.js';
+import { registerUserSummary } from './tools/userSummary.js';
+import { registerUtilization, type CapacityConfig } from './tools/utilization.js';
+import { registerWaitTimeStats } from './tools/waitTimeStats.js';
+import type { RunSqlLimits } from './safeSql.js';
+import { registerDescribeSchema } from './tools/describeSchema.js';
+import { registerRunSql, runSqlLimits } from './tools/runSql.js';
 
 export interface McpDeps {
   clickhouse: ClickHouseClient;
@@ -26,6 +42,8 @@ export interface McpDeps {
     maxRows?: number;
     /** ClickHouse max_execution_time per query, seconds. Default 10. */
     maxExecutionTimeS?: number;
+    /** run_sql caps (mcp/safeSql.ts): rows 1000, bytes 262144, 30 s (at most 30), memory 1 GiB by default. */
+    sql?: Partial<RunSqlLimits>;
   };
   /** Milliseconds since the epoch; "now" for relative times and in-progress durations. */
   now?: () => number;
@@ -33,14 +51,43 @@ export interface McpDeps {
   logError?: (message: string) => void;
   /** Whose job details a non-admin identity may read. Default `own`. */
   jobDetails?: JobDetailsPolicy;
+  /** Receives every tool call's outcome and duration (http.ts passes its /metrics registry). */
+  metrics?: ToolMetricsSink;
+  /** The projector's lag on every events-topic partition, when this process has the event log
+   *  (deploy/: `projectorLagOf`); cluster_status reports projector lag as unknown without it. */
+  logLag?: () => Promise<LogPartitionLag[]>;
+  /** Size of each cluster, for `utilization`; clusters missing here get capacity inferred from jobs. */
+  capacity?: CapacityConfig;
+  /** Where the action tools send commands (mcp/commands.ts); without it they answer that this service cannot act. */
+  commands?: CommandSender;
+  /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
+  approvalThreshold?: number;
+  /** How long an action tool waits for the scribe's result before answering `pending`. Default 10 000 ms. */
+  actionTimeoutMs?: number;
+  /** Receives every action decision, sent or refused (mcp/tools/actions). Default: a JSON line on stderr. */
+  audit?: (entry: AuditEntry) => void;
+}
+
+/** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
+export interface LogPartitionLag {
+  topic: string;
+  partition: number;
+  /** Records published and not yet projected. */
+  lag: number;
+  committed?: string | null;
+  high_watermark?: string;
 }
 
 export const SERVER_INFO = { name: 'jobscribe', version: '0.1.0' } as const;
 
 const INSTRUCTIONS =
   'jobscribe records every job event of the HPC clusters it watches (Flux, Slurm). Use search_jobs to find jobs, ' +
-  'get_job for one job, job_timeline to explain its waits and failures, queue_summary for what is queued now. ' +
-  'Job ids are decimal strings or Flux f58 ids (ƒRcvRGc7); times are UTC ISO-8601. Data is read-only.';
+  'get_job for one job, job_timeline to explain its waits and failures, queue_summary for what is queued now; ' +
+  'wait_time_stats, throughput, failure_analysis, utilization and user_summary for trends over [since, until) ' +
+  '(ISO-8601 or relative like "-7d"); describe_schema then run_sql (one read-only SELECT) for anything else. ' +
+  'Job ids are decimal strings or Flux f58 ids (ƒRcvRGc7); times are UTC ISO-8601. ' +
+  'Actions (cancel_job, hold_job, release_job, set_urgency, signal_job, submit_job, cancel_jobs) go to the cluster as commands; ' +
+  'command_status reports them later.';
 
 /** Resolves defaults once; the tools see complete settings. */
 export function queryDeps(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): QueryDeps {
@@ -59,20 +106,59 @@ export function queryDeps(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): Q
     logError: deps.logError ?? ((m) => process.stderr.write(`${m}\n`)),
     identity,
     jobDetails: deps.jobDetails ?? 'own',
+    ...(deps.metrics && { metrics: deps.metrics }),
+  };
+}
+
+/**
+ * Store failures also go to a 2025-era client as a `notifications/message` at level error (first
+ * line only: tool, reference and cause; the stack stays in the server log); the SDK drops it
+ * below the level set with logging/setLevel. The 2026-07-28 revision has no session log level
+ * (a request asks for logs in its own _meta), so nothing unsolicited is sent there.
+ */
+function withClientLogging(q: QueryDeps, server: McpServer): QueryDeps {
+  return {
+    ...q,
+    logError: (message) => {
+      q.logError(message);
+      const version = server.server.getNegotiatedProtocolVersion();
+      if (version === undefined || version >= '2026-07-28') return;
+      const data = (message.split('\n', 1)[0] ?? '').slice(0, 500);
+      server.sendLoggingMessage({ level: 'error', logger: 'jobscribe', data }).catch(() => undefined);
+    },
   };
 }
 
 /** One server for one identity (LOCAL_IDENTITY: stdio, unauthenticated loopback HTTP). */
 export function createJobscribeServer(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): McpServer {
-  const q = queryDeps(deps, identity);
   const server = new McpServer(SERVER_INFO, {
     instructions: INSTRUCTIONS,
-    capabilities: { tools: { listChanged: false } },
+    capabilities: {
+      tools: { listChanged: false },
+      resources: { listChanged: false },
+      prompts: { listChanged: false },
+      completions: {},
+      logging: {},
+    },
     maxToolInputElements: 200,
   });
+  leanToolSchemas(server);
+  const q = withClientLogging(queryDeps(deps, identity), server);
   registerGetJob(server, q);
   registerSearchJobs(server, q);
   registerJobTimeline(server, q);
   registerQueueSummary(server, q);
+  registerWaitTimeStats(server, q);
+  registerThroughput(server, q);
+  registerFailureAnalysis(server, q);
+  registerUtilization(server, q, deps.capacity);
+  registerUserSummary(server, q);
+  registerClusterStatus(server, q, deps.logLag);
+  const sqlLimits = runSqlLimits(deps.limits?.sql);
+  registerDescribeSchema(server, q, sqlLimits);
+  registerRunSql(server, q, sqlLimits);
+  registerActionTools(server, q, deps);
+  registerResources(server, q, deps.logLag, sqlLimits);
+  registerPrompts(server, q);
   return server;
 }

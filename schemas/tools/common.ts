@@ -17,9 +17,9 @@ export const JOB_STATES = ['pending', 'running', 'completed', 'failed', 'cancele
 export const JobStateSchema = z.enum(JOB_STATES);
 export type JobState = z.infer<typeof JobStateSchema>;
 
-export const ClusterArgSchema = ClusterIdSchema.describe(
-  'Cluster name as jobscribe records it (e.g. "tioga"). Omit to look across all clusters.',
-);
+/** A cluster name; its pattern is checked but not published (cluster_status lists the names). */
+export const ClusterNameSchema = ClusterIdSchema.meta({ pattern: undefined });
+export const ClusterArgSchema = ClusterNameSchema.describe('cluster name; omit for all clusters');
 
 /** A job id argument: decimal, Flux f58 (ƒRcvRGc7 or fRcvRGc7) or 0x hex; never a JSON number. */
 export const JobIdArgSchema = z

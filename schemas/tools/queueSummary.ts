@@ -40,7 +40,9 @@ export const QueueCountsSchema = z.object({
   running: Int,
   pending_reasons: PendingReasonsSchema,
   oldest_pending: OldestPendingSchema.nullable(),
-});
+})
+  // groups and clusters share one definition in the published JSON Schema ($defs)
+  .meta({ id: 'QueueCounts' });
 export type QueueCounts = z.infer<typeof QueueCountsSchema>;
 
 export const QueueSummaryOutputSchema = z.object({

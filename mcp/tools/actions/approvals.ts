@@ -1,0 +1,99 @@
+/**
+ * `approve_command` / `reject_command`: the second person of a bulk action. An approve needs the
+ * `approver` role and a different subject than the requester; a reject, an approver or the
+ * requester (withdrawing). The decision is an `approval` record (signed like commands) on the
+ * command's cluster's commands topic; the scribe executes or ends the command and the tool
+ * answers what came of it. The scribe checks all of this again (scribe/commands.ts).
+ */
+import type { McpServer } from '@modelcontextprotocol/server';
+import { ApprovalSchema, FINAL_COMMAND_STATUSES } from '../../../schemas/commands/index.js';
+import { ActionAnswerSchema, ActionOutputSchema, DecisionInputSchema, type ActionOutput } from '../../../schemas/tools/actions.js';
+import { requesterOf } from '../../commands.js';
+import { toolResult } from '../../results.js';
+import {
+  ActionRefusal,
+  NO_SENDER,
+  audit,
+  isApprover,
+  loadActionRow,
+  outcomeFromRow,
+  runAction,
+  waitForAction,
+  type ActionDeps,
+  type ActionRow,
+} from './common.js';
+
+type DecisionKind = 'approve' | 'reject';
+
+/** Why `deps.identity` may not take this decision on `row` (undefined: it may). Pure. */
+export function decisionRefusal(deps: Pick<ActionDeps, 'identity'>, decision: DecisionKind, row: ActionRow, nowMs: number): string | undefined {
+  const id = deps.identity;
+  if (!row.approval_required) return `command ${row.command_id} needs no approval (it ran, or runs, without one)`;
+  if (row.status !== 'requested' && row.status !== 'awaiting_approval') {
+    return `command ${row.command_id} is already ${row.status}${row.reason ? ` (${row.reason})` : ''}; there is nothing to ${decision}`;
+  }
+  if (nowMs > Number(row.expires_ms)) return `command ${row.command_id} expired at ${new Date(Number(row.expires_ms)).toISOString()}; the requester may ask again`;
+  if (decision === 'approve' && row.requested_by === id.subject) {
+    return `you (${id.subject}) requested command ${row.command_id}; a different identity with the approver role must approve it`;
+  }
+  return undefined;
+}
+
+function registerDecision(server: McpServer, deps: ActionDeps, decision: DecisionKind): void {
+  const tool = `${decision}_command`;
+  server.registerTool(
+    tool,
+    {
+      title: decision === 'approve' ? 'Approve command' : 'Reject command',
+      description:
+        decision === 'approve'
+          ? "Approve another identity's command that awaits approval (bulk actions); it then executes. Needs the approver role."
+          : 'Reject a command that awaits approval (approvers), or withdraw your own.',
+      inputSchema: DecisionInputSchema,
+      outputSchema: ActionAnswerSchema,
+      annotations: { readOnlyHint: false, destructiveHint: decision === 'approve', idempotentHint: true, openWorldHint: false },
+    },
+    (input, ctx) =>
+      runAction(deps, tool, async () => {
+        const signal = ctx.mcpReq.signal;
+        const id = deps.identity;
+        const context = { command_id: input.command_id };
+        if (decision === 'approve' && !isApprover(id)) {
+          throw new ActionRefusal(`approve_command needs the approver role; ${id.subject} does not hold it`, 'not an approver', context);
+        }
+        if (!deps.commands) throw new ActionRefusal(NO_SENDER, 'no command sender', context);
+        const row = await loadActionRow(deps, input.command_id, signal);
+        // A plain user sees (and may withdraw) only their own commands: others read as missing.
+        if (!row || (!isApprover(id) && row.requested_by !== id.subject)) {
+          throw new ActionRefusal(`no command ${input.command_id} that you may ${decision} is recorded; check the command_id (list_actions)`, row ? 'not requester nor approver' : 'no such command', context);
+        }
+        const refusal = decisionRefusal(deps, decision, row, deps.now());
+        if (refusal) throw new ActionRefusal(refusal, refusal, { ...context, cluster: row.cluster });
+        const approval = ApprovalSchema.parse({
+          v: 1,
+          kind: 'approval',
+          command_id: row.command_id,
+          cluster: row.cluster,
+          decision,
+          by: requesterOf(id),
+          at: Math.round(deps.now()) / 1000,
+          ...(input.reason !== undefined && { reason: input.reason }),
+        });
+        await deps.commands.send(approval);
+        audit(deps, tool, { decision: 'sent', cluster: row.cluster, job_ids: row.job_ids, command_id: row.command_id, ...(input.reason && { reason: input.reason }) });
+        const after = await waitForAction(deps, row.command_id, FINAL_COMMAND_STATUSES, signal);
+        const outcome = outcomeFromRow(after ?? row);
+        if (outcome.status === 'awaiting_approval') {
+          outcome.status = 'pending';
+          outcome.next_step = `the ${row.cluster} scribe has not answered the ${decision} yet; call command_status with this command_id later`;
+        }
+        const out: ActionOutput = { command: outcome };
+        return toolResult(out);
+      }),
+  );
+}
+
+export function registerApprovals(server: McpServer, deps: ActionDeps): void {
+  registerDecision(server, deps, 'approve');
+  registerDecision(server, deps, 'reject');
+}

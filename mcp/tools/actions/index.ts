@@ -1,0 +1,37 @@
+/**
+ * The action tools (issue 7): single-job actions, submit, the bulk cancel, approvals, command
+ * status and the actions list. `registerActionTools` resolves their settings from McpDeps.
+ */
+import type { McpServer } from '@modelcontextprotocol/server';
+import type { McpDeps } from '../../server.js';
+import type { QueryDeps } from '../../sql.js';
+import { registerApprovals } from './approvals.js';
+import { registerCancelJobs } from './cancelJobs.js';
+import { DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_APPROVAL_THRESHOLD, defaultAudit, type ActionDeps } from './common.js';
+import { registerJobActions } from './jobActions.js';
+import { registerActionStatus } from './status.js';
+
+export { DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_APPROVAL_THRESHOLD, type AuditEntry } from './common.js';
+
+export function actionDeps(q: QueryDeps, deps: McpDeps): ActionDeps {
+  const approvalThreshold = deps.approvalThreshold ?? DEFAULT_APPROVAL_THRESHOLD;
+  const actionTimeoutMs = deps.actionTimeoutMs ?? DEFAULT_ACTION_TIMEOUT_MS;
+  if (!Number.isInteger(approvalThreshold) || approvalThreshold < 0) throw new Error(`approvalThreshold must be a whole number >= 0, got ${approvalThreshold}`);
+  if (!(actionTimeoutMs >= 0)) throw new Error(`actionTimeoutMs must be >= 0, got ${actionTimeoutMs}`);
+  return {
+    ...q,
+    ...(deps.commands && { commands: deps.commands }),
+    approvalThreshold,
+    actionTimeoutMs,
+    actionPollMs: Math.max(10, Math.min(250, actionTimeoutMs / 20)),
+    audit: deps.audit ?? defaultAudit,
+  };
+}
+
+export function registerActionTools(server: McpServer, q: QueryDeps, deps: McpDeps): void {
+  const a = actionDeps(q, deps);
+  registerJobActions(server, a);
+  registerCancelJobs(server, a);
+  registerApprovals(server, a);
+  registerActionStatus(server, a);
+}

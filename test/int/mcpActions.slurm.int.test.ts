@@ -1,0 +1,223 @@
+/**
+ * Agent actions against a REAL Slurm 22.05 (deploy/slurm/start-slurm.sh): the Slurm source's
+ * scribe with its command loop → embedded log → Projector → chDB, and the MCP server over an
+ * in-memory client. Jobs are submitted through submit_job, then held, released and canceled
+ * through the action tools (single and bulk), and what Slurm did is read back from `jobs` (the
+ * scribe's squeue polls) and from squeue itself. A user acting on someone else's job is refused
+ * by the MCP service before anything is sent.
+ *
+ * Skipped loudly when no cluster answers (started here when possible, as root, outside CI);
+ * fails under CI=true.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { createEmbeddedLog } from '../../log/embedded.js';
+import type { EventLog } from '../../log/eventLog.js';
+import { Projector } from '../../projector/consume.js';
+import { runScribe } from '../../scribe/scribe.js';
+import { runuserAs } from '../../scribe/slurm/actions.js';
+import { spawnRunner } from '../../scribe/slurm/commands.js';
+import { createSlurmSource } from '../../scribe/slurm/source.js';
+import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
+import type { Identity } from '../../mcp/identity.js';
+import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { Approval, Command } from '../../schemas/commands/index.js';
+import { openTestClickHouse, queryRows } from '../support/chdb.js';
+import { releaseSlurm, requireSlurm } from '../support/slurm.js';
+
+const DB = 'mcp_actions_slurm';
+const PREFIX = 'jobscribe';
+const CLUSTER = 'slurmact';
+const RUN = randomBytes(3).toString('hex');
+
+let env: Record<string, string> | undefined;
+let ch: Awaited<ReturnType<typeof openTestClickHouse>>;
+let log: EventLog;
+let scratch: string;
+let workdir: string;
+const ac = new AbortController();
+const running: Promise<unknown>[] = [];
+const clients: Client[] = [];
+const sends: (Command | Approval)[] = [];
+let deps: McpDeps;
+
+beforeAll(async () => {
+  env = await requireSlurm();
+  if (!env) return;
+  ch = await openTestClickHouse(DB);
+  scratch = mkdtempSync(join(tmpdir(), 'jobscribe-actions-slurm-'));
+  workdir = mkdtempSync(join(tmpdir(), 'jobscribe-actions-jobs-'));
+  chmodSync(workdir, 0o1777);
+  log = createEmbeddedLog(ch.client, ch.database, { pollIntervalMs: 20 });
+  let checkpoint: string | undefined;
+  running.push(new Projector({ clickhouse: ch.client, database: ch.database, log, topicPrefix: PREFIX }).run(ac.signal));
+  running.push(
+    runScribe({
+      cluster: CLUSTER,
+      source: createSlurmSource({ run: spawnRunner({ env }), pollIntervalMs: 1000, sacctIntervalS: 5, asUser: runuserAs, submitDir: workdir, log: () => undefined }),
+      log,
+      topicPrefix: PREFIX,
+      checkpoints: { load: () => checkpoint, save: (c) => void (checkpoint = c) },
+      scribeId: 'test',
+      version: '0',
+      signal: ac.signal,
+      commands: { ledgerPath: join(scratch, 'ledger.jsonl'), requireSignatures: false },
+    }),
+  );
+  const sender = createLogCommandSender({ log, topicPrefix: PREFIX });
+  const spy: CommandSender = { send: async (r) => (sends.push(r), sender.send(r)) };
+  deps = { clickhouse: ch.client, database: ch.database, commands: spy, approvalThreshold: 10, actionTimeoutMs: 30_000, audit: () => undefined };
+}, 600_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  ac.abort();
+  await Promise.allSettled(running);
+  await log?.close();
+  await ch?.cleanup();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  if (workdir) rmSync(workdir, { recursive: true, force: true });
+  await releaseSlurm();
+}, 120_000);
+
+beforeEach(({ skip }) => {
+  if (!env) skip();
+});
+
+async function clientAs(identity: Identity): Promise<Client> {
+  const server = createJobscribeServer(deps, identity);
+  const [c, s] = InMemoryTransport.createLinkedPair();
+  await server.connect(s);
+  const client = new Client({ name: 'actions-slurm-test', version: '0' });
+  await client.connect(c);
+  clients.push(client);
+  return client;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
+  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  if (r.isError) throw new Error(`${name}: ${JSON.stringify(r.content)}`);
+  return r.structuredContent as Record<string, any>;
+}
+
+async function refusal(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
+  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  expect(r.isError).toBe(true);
+  return (r.content as { text: string }[]).map((c) => c.text).join('\n');
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface Row {
+  user: string;
+  state: string;
+  sched_state: string;
+  held: boolean;
+}
+
+async function row(id: string): Promise<Row | undefined> {
+  const [r] = await queryRows<Row>(ch, `SELECT user, state, sched_state, held FROM ${DB}.jobs FINAL WHERE cluster = {c:String} AND job_id = {id:UInt64}`, {
+    c: CLUSTER,
+    id,
+  });
+  return r;
+}
+
+/** squeue's own word on a job: state and reason (Held jobs: JobHeldAdmin / JobHeldUser). */
+async function squeue(id: string, format = '%T|%r'): Promise<{ state: string; reason: string } | undefined> {
+  const r = await spawnRunner({ env: env! })(['squeue', '--noheader', '--states=all', `--jobs=${id}`, `--format=${format}`], { timeoutMs: 10_000 });
+  const line = r.stdout.trim().split('\n')[0];
+  if (r.code !== 0 || !line) return undefined;
+  const [state = '', reason = ''] = line.split('|');
+  return { state, reason };
+}
+
+const ADMIN: Identity = { subject: 'ops', roles: ['admin'] };
+/** A plain identity mapped to root, the owner of the jobs the admin submitted (the scribe runs as root). */
+const ROOT_USER: Identity = { subject: 'root-user', user: 'root', roles: [] };
+const NOBODY: Identity = { subject: 'nobody-user', user: 'nobody', roles: [] };
+
+describe('actions through the tool path on real Slurm', () => {
+  const ids = { later: '', held: '' };
+
+  it('submit_job submits; hold_job and release_job hold and release; a stranger is refused; cancel_job cancels', async () => {
+    const admin = await clientAs(ADMIN);
+    const submit = async (name: string, extra: Record<string, unknown>) => {
+      const out = (await call(admin, 'submit_job', { cluster: CLUSTER, submit: { name: `mcp-${RUN}-${name}`, command: 'sleep 300', workdir, ...extra } })).command;
+      expect(out.status, JSON.stringify(out)).toBe('accepted');
+      expect(out.results[0]).toMatchObject({ ok: true, job_id: expect.stringMatching(/^\d+$/) });
+      return out.results[0].job_id as string;
+    };
+    ids.later = await submit('later', { extra_args: ['--begin=now+3600'] });
+    ids.held = await submit('held', { hold: true });
+    for (const id of Object.values(ids)) await waitFor(`job ${id} in jobs`, async () => (await row(id))?.state === 'pending');
+    expect((await row(ids.later))!.user).toBe('root');
+    expect((await squeue(ids.held))?.reason).toMatch(/JobHeld/);
+
+    // admin: hold a pending job, then release it
+    const hold = (await call(admin, 'hold_job', { job_id: ids.later, cluster: CLUSTER })).command;
+    expect(hold.status, JSON.stringify(hold)).toBe('accepted');
+    expect((await squeue(ids.later))?.reason).toBe('JobHeldAdmin');
+    await waitFor('held in jobs', async () => (await row(ids.later))?.held === true);
+    const release = (await call(admin, 'release_job', { job_id: ids.later })).command;
+    expect(release.status, JSON.stringify(release)).toBe('accepted');
+    expect((await squeue(ids.later))?.reason).not.toMatch(/JobHeld/);
+    await waitFor('released in jobs', async () => (await row(ids.later))?.held === false);
+    // set_urgency is the Slurm priority
+    const urgency = (await call(admin, 'set_urgency', { job_id: ids.later, urgency: 1234 })).command;
+    expect(urgency.status, JSON.stringify(urgency)).toBe('accepted');
+    expect((await squeue(ids.later, '%Q'))?.state).toBe('1234');
+
+    // the owner (a plain identity): release its held job; the scribe re-checks ownership with squeue
+    const owner = await clientAs(ROOT_USER);
+    const ownRelease = (await call(owner, 'release_job', { job_id: ids.held })).command;
+    expect(ownRelease.status, JSON.stringify(ownRelease)).toBe('accepted');
+    expect((await squeue(ids.held))?.reason).not.toMatch(/JobHeld/);
+
+    // someone else: refused by the MCP service, nothing sent, the job untouched
+    const before = sends.length;
+    const stranger = await clientAs(NOBODY);
+    expect(await refusal(stranger, 'cancel_job', { job_id: ids.later })).toContain('does not exist or is not yours');
+    expect(await refusal(stranger, 'hold_job', { job_id: ids.later })).toContain('does not exist or is not yours');
+    expect(sends.length).toBe(before);
+    expect((await squeue(ids.later))?.state).toBe('PENDING');
+
+    // the owner cancels
+    const cancel = (await call(owner, 'cancel_job', { job_id: ids.later, note: 'not needed' })).command;
+    expect(cancel.status, JSON.stringify(cancel)).toBe('accepted');
+    await waitFor('canceled in jobs', async () => (await row(ids.later))?.state === 'canceled');
+    expect((await squeue(ids.later))?.state ?? 'CANCELLED').toBe('CANCELLED');
+  });
+
+  it('cancel_jobs: a dry run, then the confirmed bulk cancel of exactly those jobs', async () => {
+    const admin = await clientAs(ADMIN);
+    const more = (await call(admin, 'submit_job', { cluster: CLUSTER, submit: { name: `mcp-${RUN}-bulk`, command: 'sleep 300', workdir, hold: true } })).command;
+    expect(more.status).toBe('accepted');
+    const bulkId = more.results[0].job_id as string;
+    await waitFor(`job ${bulkId} in jobs`, async () => (await row(bulkId))?.state === 'pending');
+    const active = await queryRows<{ id: string }>(
+      ch,
+      `SELECT toString(job_id) AS id FROM ${DB}.jobs FINAL WHERE cluster = {c:String} AND state IN ('pending', 'running') AND positionCaseInsensitiveUTF8(name, {n:String}) > 0 ORDER BY job_id`,
+      { c: CLUSTER, n: `mcp-${RUN}-` },
+    );
+    expect(active.map((r) => r.id)).toEqual([ids.held, bulkId].sort((a, b) => Number(a) - Number(b)));
+    const filter = { cluster: CLUSTER, name: `mcp-${RUN}-` };
+    const dry = await call(admin, 'cancel_jobs', filter);
+    expect(dry).toMatchObject({ dry_run: true, count: active.length, approval_required: false });
+    expect(dry.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(active.map((r) => r.id));
+    const done = await call(admin, 'cancel_jobs', { ...filter, confirm: dry.confirm_token });
+    expect(done.command.status, JSON.stringify(done.command)).toBe('accepted');
+    expect(done.command.results.map((r: { job_id: string; ok: boolean }) => [r.job_id, r.ok])).toEqual(active.map((r) => [r.id, true]));
+    for (const { id } of active) await waitFor(`job ${id} canceled in jobs`, async () => (await row(id))?.state === 'canceled');
+  });
+});

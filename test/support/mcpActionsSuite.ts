@@ -1,0 +1,477 @@
+/**
+ * The agent-actions suite, run on one event log (the embedded log: mcpActions.int.test.ts; Kafka:
+ * mcpActions.kafka.int.test.ts). In one process: the simulated Flux cluster's scribe (with its
+ * command loop) → the log → Projector → chDB, and the MCP server over an in-memory SDK client
+ * per identity. Commands and approvals are signed by the MCP service and verified by the scribe
+ * (the scribe has keys, so it refuses unsigned commands).
+ *
+ * The simulator is pre-advanced (its events published as a scribe would) and then run "paused"
+ * (0.01 simulated seconds per second), so nothing but the actions changes the pending jobs while
+ * the tests run. Every expectation is read back from `jobs`, `actions`, the commands topic (a
+ * consumer reads it back) and what the MCP service handed its command sender.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { commandsTopic, eventsTopic, type EventLog, type LogRecord } from '../../log/eventLog.js';
+import { createKeyring } from '../../log/signing.js';
+import { Projector } from '../../projector/consume.js';
+import { runScribe } from '../../scribe/scribe.js';
+import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
+import { createSimSource, Simulator, type SimOptionsInput } from '../../scribe/sim/index.js';
+import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
+import type { Identity } from '../../mcp/identity.js';
+import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { AuditEntry } from '../../mcp/tools/actions/index.js';
+import type { Approval, Command } from '../../schemas/commands/index.js';
+import { openTestClickHouse, queryRows } from './chdb.js';
+
+export interface ActionsSuiteOptions {
+  database: string;
+  /** Topic prefix (unique per run on a shared broker). */
+  prefix: string;
+  /** The log to run on, or undefined to skip the suite (the caller already said why). */
+  openLog(ch: Awaited<ReturnType<typeof openTestClickHouse>>): Promise<{ log: EventLog; group: string; close(): Promise<void> } | undefined>;
+}
+
+export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
+  const DB = opts.database;
+  const PREFIX = opts.prefix;
+  const CLUSTER = 'simact';
+  const SIM: SimOptionsInput = {
+    cluster: CLUSTER,
+    seed: 21,
+    nodes: 2,
+    submitRate: 60,
+    maxJobs: 120,
+    speed: 0.01,
+    cancelPendingRate: 0,
+    cancelRunningRate: 0,
+    holdRate: 0,
+    expediteRate: 0,
+    dependencyRate: 0,
+    unsatisfiableRate: 0,
+    burstRate: 0,
+  };
+
+  let ch: Awaited<ReturnType<typeof openTestClickHouse>>;
+  let log: EventLog;
+  let opened: { log: EventLog; group: string; close(): Promise<void> } | undefined;
+  /** Every record on the commands topic, as a consumer reads them back. */
+  const seen: LogRecord[] = [];
+  /** Every record the MCP service handed its command sender. */
+  const sends: (Command | Approval)[] = [];
+  let scratch: string;
+  const ac = new AbortController();
+  let running: Promise<unknown>[] = [];
+  let deps: McpDeps;
+  const audits: AuditEntry[] = [];
+  const clients: Client[] = [];
+  const keyring = createKeyring({ '*': { active: 'k1', keys: { k1: randomBytes(32).toString('base64') } } });
+
+  beforeAll(async () => {
+    ch = await openTestClickHouse(DB);
+    scratch = mkdtempSync(join(tmpdir(), 'jobscribe-actions-'));
+    opened = await opts.openLog(ch);
+    if (!opened) return;
+    log = opened.log;
+    running.push(
+      log.consume({
+        group: `${opened.group}-peek`,
+        topics: [commandsTopic(PREFIX, CLUSTER)],
+        start: { from: 'earliest' },
+        signal: ac.signal,
+        eachBatch: async (b) => void seen.push(...b.records),
+      }),
+    );
+
+    // The cluster so far: 120 jobs submitted in 15 simulated minutes, 2 nodes busy, most pending.
+    const sim = new Simulator(SIM);
+    const backlog = sim.advanceTo(sim.time + 900);
+    const origin = { cluster: CLUSTER, scheduler: 'flux' as const, scribe: { id: 'test', version: '0' } };
+    const topic = eventsTopic(PREFIX, CLUSTER);
+    for (let i = 0; i < backlog.length; i += 2000) {
+      await log.publish(topic, backlog.slice(i, i + 2000).map((e) => toLogMessage(toEnvelope(origin, e, Date.now() / 1000))));
+    }
+    let checkpoint: string | undefined = sim.checkpoint();
+
+    const projector = new Projector({ clickhouse: ch.client, database: ch.database, log, topicPrefix: PREFIX, group: opened.group });
+    running.push(projector.run(ac.signal));
+    running.push(
+      runScribe({
+        cluster: CLUSTER,
+        source: createSimSource(SIM),
+        log,
+        topicPrefix: PREFIX,
+        checkpoints: { load: () => checkpoint, save: (c) => void (checkpoint = c) },
+        scribeId: 'test',
+        version: '0',
+        signal: ac.signal,
+        keyring,
+        commands: { ledgerPath: join(scratch, 'ledger.jsonl'), requireSignatures: true },
+      }),
+    );
+    deps = {
+      clickhouse: ch.client,
+      database: ch.database,
+      commands: spy(createLogCommandSender({ log, topicPrefix: PREFIX, keyring })),
+      approvalThreshold: 2,
+      actionTimeoutMs: 20_000,
+      audit: (e) => audits.push(e),
+    };
+    await waitFor('the backlog projected', async () => (await jobCount()) === new Set(backlog.map((e) => e.job_id)).size);
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    ac.abort();
+    await Promise.allSettled(running);
+    running = [];
+    await opened?.close();
+    await ch?.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  }, 60_000);
+
+  beforeEach(({ skip }) => {
+    if (!opened) skip();
+  });
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  async function clientAs(identity: Identity, over: Partial<McpDeps> = {}): Promise<Client> {
+    const server = createJobscribeServer({ ...deps, ...over }, identity);
+    const [c, s] = InMemoryTransport.createLinkedPair();
+    await server.connect(s);
+    const client = new Client({ name: 'actions-test', version: '0' });
+    await client.connect(c);
+    clients.push(client);
+    return client;
+  }
+
+  async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  }
+
+  function structured<T = Record<string, any>>(r: CallToolResult): T {
+    if (r.isError) throw new Error(`tool error: ${JSON.stringify(r.content)}`);
+    return r.structuredContent as T;
+  }
+
+  function errorText(r: CallToolResult): string {
+    expect(r.isError).toBe(true);
+    return (r.content as { text: string }[]).map((c) => c.text).join('\n');
+  }
+
+  async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function jobCount(): Promise<number> {
+    const [r] = await queryRows<{ n: string }>(ch, `SELECT count() AS n FROM ${DB}.jobs FINAL WHERE cluster = {c:String}`, { c: CLUSTER });
+    return Number(r?.n ?? 0);
+  }
+
+  interface JobRowT {
+    job_id_s: string;
+    user: string;
+    state: string;
+    urgency: number;
+    held: boolean;
+    exception_type: string;
+    exception_note: string;
+  }
+
+  async function job(id: string): Promise<JobRowT> {
+    const [r] = await queryRows<JobRowT>(
+      ch,
+      `SELECT toString(job_id) AS job_id_s, user, state, urgency, held, exception_type, exception_note
+         FROM ${DB}.jobs FINAL WHERE cluster = {c:String} AND job_id = {id:UInt64}`,
+      { c: CLUSTER, id },
+    );
+    if (!r) throw new Error(`no job ${id}`);
+    return r;
+  }
+
+  async function pendingJobs(): Promise<JobRowT[]> {
+    return queryRows<JobRowT>(
+      ch,
+      `SELECT toString(job_id) AS job_id_s, user, state, urgency, held, exception_type, exception_note
+         FROM ${DB}.jobs FINAL WHERE cluster = {c:String} AND state = 'pending' ORDER BY job_id`,
+      { c: CLUSTER },
+    );
+  }
+
+  interface ActionRowT {
+    command_id: string;
+    action: string;
+    job_ids: string[];
+    requested_by: string;
+    requested_user: string;
+    approval_required: boolean;
+    approved_by: string;
+    status: string;
+    reason: string;
+    results: string;
+  }
+
+  async function actionRow(commandId: string): Promise<ActionRowT | undefined> {
+    const [r] = await queryRows<ActionRowT>(
+      ch,
+      `SELECT command_id, action, job_ids, requested_by, requested_user, approval_required, approved_by, status, reason, results
+         FROM ${DB}.actions FINAL WHERE command_id = {id:String}`,
+      { id: commandId },
+    );
+    return r;
+  }
+
+  function spy(sender: CommandSender): CommandSender {
+    return { send: async (r) => (sends.push(r), sender.send(r)) };
+  }
+
+  /** The record of `kind` for a command, once the consumer has read it back from the commands topic. */
+  async function recordOnTopic(commandId: string, kind: 'command' | 'approval'): Promise<Record<string, any>> {
+    const find = () => seen.map((r) => JSON.parse(r.value) as Record<string, any>).find((r) => r.command_id === commandId && r.kind === kind);
+    await waitFor(`the ${kind} of ${commandId} on the commands topic`, async () => find() !== undefined);
+    return find()!;
+  }
+
+  const ADMIN: Identity = { subject: 'ops', roles: ['admin'] };
+  const APPROVER: Identity = { subject: 'carol', user: 'carol', roles: ['approver'] };
+  const userIdentity = (user: string, roles: string[] = []): Identity => ({ subject: `sub-${user}`, user, roles });
+
+  /** Pending jobs grouped by owner, the owner with most first. */
+  async function pendingByUser(exclude: Set<string> = new Set()): Promise<[string, JobRowT[]][]> {
+    const byUser = new Map<string, JobRowT[]>();
+    for (const j of await pendingJobs()) if (!exclude.has(j.job_id_s)) byUser.set(j.user, [...(byUser.get(j.user) ?? []), j]);
+    return [...byUser].sort((a, b) => b[1].length - a[1].length);
+  }
+
+  const touched = new Set<string>();
+
+  // ---- the tests ------------------------------------------------------------------------------------
+
+  describe('tools/list', () => {
+    it('lists the action tools with fitting annotations, input and output schemas, each within the token budget', async () => {
+      const { tools } = await (await clientAs(ADMIN)).listTools();
+      const expected: Record<string, { destructiveHint?: boolean; idempotentHint?: boolean; readOnlyHint: boolean }> = {
+        cancel_job: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+        hold_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+        release_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+        set_urgency: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+        signal_job: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+        submit_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+        cancel_jobs: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+        approve_command: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
+        reject_command: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+        command_status: { readOnlyHint: true },
+        list_actions: { readOnlyHint: true },
+      };
+      for (const [name, annotations] of Object.entries(expected)) {
+        const t = tools.find((x) => x.name === name);
+        expect(t, name).toBeDefined();
+        expect(t!.annotations, name).toMatchObject({ ...annotations, openWorldHint: false });
+        expect(t!.outputSchema?.type, name).toBe('object');
+        expect(t!.inputSchema.additionalProperties, name).toBe(false);
+        // Token estimate (JSON length / 4): the read tools keep 450 (mcpAnalytics.int.test.ts); an
+        // action's outcome schema is larger, so 500 here (the bulk cancel's dry run adds its job list: 800).
+        expect(JSON.stringify(t).length / 4, name).toBeLessThanOrEqual(name === 'cancel_jobs' ? 800 : 500);
+        if (process.env.JOBSCRIBE_SHOW_TOOL_SIZES) process.stderr.write(`${name}: ~${Math.round(JSON.stringify(t).length / 4)} tokens\n`);
+      }
+    });
+  });
+
+  describe('single-job actions through the MCP client change the simulated jobs', () => {
+    it('an owner cancels their pending job: the answer, jobs and actions agree', async () => {
+      const [[user, jobs]] = (await pendingByUser()) as [[string, JobRowT[]]];
+      const target = jobs.at(-1)!;
+      touched.add(target.job_id_s);
+      const client = await clientAs(userIdentity(user));
+      const before = sends.length;
+
+      const out = structured<{ command: any }>(await call(client, 'cancel_job', { job_id: target.job_id_s, note: 'not needed' })).command;
+      expect(out.status).toBe('accepted');
+      expect(out.cluster).toBe(CLUSTER);
+      expect(out.job_ids).toEqual([target.job_id_s]);
+      expect(out.results).toEqual([expect.objectContaining({ job_id: target.job_id_s, ok: true })]);
+      expect(out.requested_by).toBe(`sub-${user}`);
+
+      expect(sends.length).toBe(before + 1);
+      const sent = (await recordOnTopic(out.command_id, 'command')) as Command;
+      expect(sent).toMatchObject({ kind: 'command', command_id: out.command_id, action: 'cancel', job_ids: [target.job_id_s], on_behalf_of: user, approval_required: false });
+      expect(sent.signature?.key_id).toBe('k1');
+
+      await waitFor('the cancel in jobs', async () => (await job(target.job_id_s)).state === 'canceled');
+      const row = await job(target.job_id_s);
+      expect(row.exception_type).toBe('cancel');
+      expect(row.exception_note).toBe('not needed');
+      // The result (events topic) and the command (commands topic) are folded in either order.
+      await waitFor('the command folded into actions', async () => (await actionRow(out.command_id))?.requested_by !== '');
+      const action = await actionRow(out.command_id);
+      expect(action).toMatchObject({ action: 'cancel', status: 'accepted', requested_by: `sub-${user}`, requested_user: user, job_ids: [target.job_id_s] });
+
+      // command_status reports the same row later.
+      const status = structured<{ command: any }>(await call(client, 'command_status', { command_id: out.command_id })).command;
+      expect(status).toMatchObject({ command_id: out.command_id, status: 'accepted' });
+    });
+
+    it('hold, set_urgency and release (admin) move urgency and held as the scheduler reports', async () => {
+      const [[, jobs]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const target = jobs.at(-1)!;
+      touched.add(target.job_id_s);
+      const admin = await clientAs(ADMIN);
+
+      const held = structured<{ command: any }>(await call(admin, 'hold_job', { job_id: target.job_id_s, cluster: CLUSTER })).command;
+      expect(held.status).toBe('accepted');
+      expect(held.results[0].response).toMatchObject({ urgency: 0, old_urgency: target.urgency });
+      await waitFor('held in jobs', async () => (await job(target.job_id_s)).held === true);
+      expect((await job(target.job_id_s)).urgency).toBe(0);
+
+      const urg = structured<{ command: any }>(await call(admin, 'set_urgency', { job_id: target.job_id_s, urgency: 25 })).command;
+      expect(urg.status).toBe('accepted');
+      expect(urg.results[0].response).toMatchObject({ urgency: 25, old_urgency: 0 });
+      await waitFor('urgency 25 in jobs', async () => (await job(target.job_id_s)).urgency === 25);
+      expect((await job(target.job_id_s)).held).toBe(false);
+
+      const rel = structured<{ command: any }>(await call(admin, 'release_job', { job_id: target.job_id_s })).command;
+      expect(rel.status).toBe('accepted');
+      await waitFor('urgency 16 in jobs', async () => (await job(target.job_id_s)).urgency === 16);
+      expect((await job(target.job_id_s)).state).toBe('pending');
+
+      for (const c of [held, urg, rel]) expect((await actionRow(c.command_id))?.status).toBe('accepted');
+    });
+
+    it('a plain user is refused (by the MCP service) on another user\'s job, and on urgency above 16 by the scheduler', async () => {
+      const groups = await pendingByUser(touched);
+      const [owner, ownerJobs] = groups[0]!;
+      const [other] = groups.find(([u]) => u !== owner)!;
+      const target = ownerJobs.at(-1)!;
+      const before = sends.length;
+      const auditsBefore = audits.length;
+
+      const intruder = await clientAs(userIdentity(other));
+      const text = errorText(await call(intruder, 'cancel_job', { job_id: target.job_id_s }));
+      expect(text).toContain('does not exist or is not yours');
+      // The same words as for a job that does not exist.
+      const missing = errorText(await call(intruder, 'cancel_job', { job_id: '999999999999' }));
+      expect(missing.replace(/999999999999/g, target.job_id_s)).toBe(text);
+      expect(sends.length).toBe(before);
+      expect((await job(target.job_id_s)).state).toBe('pending');
+      const refusal = audits.slice(auditsBefore).find((a) => a.tool === 'cancel_job' && a.job_ids?.[0] === target.job_id_s);
+      expect(refusal).toMatchObject({ decision: 'refused', subject: `sub-${other}`, reason: expect.stringContaining('not owner') });
+      // A Flux urgency above 31 is refused before anything is sent.
+      expect(errorText(await call(await clientAs(ADMIN), 'set_urgency', { job_id: target.job_id_s, urgency: 40 }))).toContain('0..31');
+      expect(sends.length).toBe(before);
+
+      // An owner may not expedite: the scheduler refuses, and the answer says so.
+      touched.add(target.job_id_s);
+      const self = await clientAs(userIdentity(owner));
+      const out = structured<{ command: any }>(await call(self, 'set_urgency', { job_id: target.job_id_s, urgency: 31 })).command;
+      expect(out.status).toBe('rejected');
+      expect(out.results[0]).toMatchObject({ ok: false, code: 'not_permitted' });
+      expect((await job(target.job_id_s)).urgency).toBe(target.urgency);
+    });
+  });
+
+  describe('bulk cancel: dry run, confirmation token, approval by a second identity', () => {
+    it('runs only with an unchanged set, waits for an approver, and never for the requester\'s own approval', async () => {
+      const [[user]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const jobs = (await pendingJobs()).filter((j) => j.user === user);
+      expect(jobs.length).toBeGreaterThan(2); // above the approval threshold of 2
+      const requester = await clientAs(userIdentity(user, ['approver']));
+      const filter = { cluster: CLUSTER, user, state: 'pending' };
+      const before = sends.length;
+
+      const dry = structured(await call(requester, 'cancel_jobs', filter));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: true });
+      expect((dry.jobs as { job_id: string }[]).map((j) => j.job_id).sort()).toEqual(jobs.map((j) => j.job_id_s).sort());
+      expect(sends.length).toBe(before);
+
+      // The token confirms exactly this filter and set: another filter, or someone else, is refused.
+      const narrower = errorText(await call(requester, 'cancel_jobs', { ...filter, name: 'x', confirm: dry.confirm_token }));
+      expect(narrower).toContain('does not match');
+      const admin = await clientAs(ADMIN);
+      expect(errorText(await call(admin, 'cancel_jobs', { ...filter, confirm: dry.confirm_token }))).toContain('does not match');
+      expect(errorText(await call(requester, 'cancel_jobs', { ...filter, confirm: 'garbage' }))).toContain('not a confirm_token');
+      expect(sends.length).toBe(before);
+
+      const sent = structured(await call(requester, 'cancel_jobs', { ...filter, confirm: dry.confirm_token }));
+      expect(sent).toMatchObject({ dry_run: false, count: jobs.length, approval_required: true });
+      const command = sent.command;
+      expect(command.status).toBe('awaiting_approval');
+      expect([...command.job_ids].sort()).toEqual(jobs.map((j) => j.job_id_s).sort());
+
+      // Nothing happens without an approval: the scribe parks the command.
+      await waitFor('awaiting_approval in actions', async () => (await actionRow(command.command_id))?.status === 'awaiting_approval');
+      for (const j of jobs) expect((await job(j.job_id_s)).state).toBe('pending');
+
+      // The requester cannot approve their own command, even holding the approver role; a plain
+      // user cannot approve at all.
+      expect(errorText(await call(requester, 'approve_command', { command_id: command.command_id }))).toContain('a different identity with the approver role');
+      const plain = await clientAs(userIdentity('someone'));
+      expect(errorText(await call(plain, 'approve_command', { command_id: command.command_id }))).toContain('needs the approver role');
+      expect(sends.filter((r) => r.kind === 'approval')).toEqual([]);
+
+      const approver = await clientAs(APPROVER);
+      const done = structured<{ command: any }>(await call(approver, 'approve_command', { command_id: command.command_id, reason: 'ok' })).command;
+      expect(done.status).toBe('accepted');
+      expect(done.approved_by).toBe('carol');
+      expect(done.results.map((r: { job_id: string }) => r.job_id).sort()).toEqual(jobs.map((j) => j.job_id_s).sort());
+      expect(done.results.every((r: { ok: boolean }) => r.ok)).toBe(true);
+      const approval = (await recordOnTopic(command.command_id, 'approval')) as Approval;
+      expect(approval).toMatchObject({ kind: 'approval', decision: 'approve', command_id: command.command_id, by: { subject: 'carol' } });
+      expect(approval.signature?.key_id).toBe('k1');
+
+      await waitFor('every job canceled', async () => (await Promise.all(jobs.map((j) => job(j.job_id_s)))).every((j) => j.state === 'canceled'));
+      expect(await actionRow(command.command_id)).toMatchObject({ status: 'accepted', approved_by: 'carol', approval_required: true });
+
+      // A second approve of a finished command is refused by the MCP service.
+      expect(errorText(await call(approver, 'approve_command', { command_id: command.command_id }))).toContain('already accepted');
+
+      // list_actions: an approver sees it; the plain user sees none of it.
+      const listed = structured(await call(approver, 'list_actions', { cluster: CLUSTER }));
+      expect(listed.actions.map((a: { command_id: string }) => a.command_id)).toContain(command.command_id);
+      expect(structured(await call(plain, 'list_actions', {})).actions).toEqual([]);
+      for (const j of jobs) touched.add(j.job_id_s);
+    });
+
+    it('reject_command ends a bulk command with nothing done', async () => {
+      const [[user]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const jobs = (await pendingJobs()).filter((j) => j.user === user);
+      expect(jobs.length).toBeGreaterThan(2);
+      const requester = await clientAs(userIdentity(user));
+      const filter = { cluster: CLUSTER, user };
+      const dry = structured(await call(requester, 'cancel_jobs', filter));
+      const sent = structured(await call(requester, 'cancel_jobs', { ...filter, confirm: dry.confirm_token }));
+      expect(sent.command.status).toBe('awaiting_approval');
+      await waitFor('awaiting_approval in actions', async () => (await actionRow(sent.command.command_id))?.status === 'awaiting_approval');
+      const approver = await clientAs(APPROVER);
+      const out = structured<{ command: any }>(await call(approver, 'reject_command', { command_id: sent.command.command_id, reason: 'too broad' })).command;
+      expect(out.status).toBe('rejected');
+      expect(out.reason).toContain('too broad');
+      for (const j of jobs) expect((await job(j.job_id_s)).state).toBe('pending');
+    });
+  });
+
+  describe('without a scribe answer or an event log', () => {
+    it('answers pending with the command id after the wait, and says when it cannot send at all', async () => {
+      const [[user, jobs]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const captured: (Command | Approval)[] = [];
+      const blackhole: CommandSender = { send: async (r) => void captured.push(r) };
+      const client = await clientAs(userIdentity(user), { commands: blackhole, actionTimeoutMs: 100 });
+      const out = structured<{ command: any }>(await call(client, 'hold_job', { job_id: jobs[0]!.job_id_s })).command;
+      expect(out.status).toBe('pending');
+      expect(out.command_id).toBe((captured[0] as Command).command_id);
+      expect(out.next_step).toContain('command_status');
+
+      const noLog = await clientAs(userIdentity(user), { commands: undefined });
+      expect(errorText(await call(noLog, 'hold_job', { job_id: jobs[0]!.job_id_s }))).toContain('no event log to send commands to');
+    });
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * The MCP side of actions, pure parts: the bulk-cancel confirmation token (bound to the asker,
+ * the filters, the job id set and an expiry) and the authorization decision (own jobs unless
+ * admin). The flows around them run end to end in test/int/mcpActions*.int.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { checkConfirmationToken, confirmationToken, type BulkPlan } from '../../mcp/commands.js';
+import { authorizeJobAction, onBehalfOf } from '../../mcp/tools/actions/common.js';
+
+const secret = randomBytes(32);
+const plan: BulkPlan = {
+  subject: 'alice',
+  filter: { cluster: 'tioga', user: 'alice', queue: null, states: ['pending', 'running'], name: null },
+  jobIds: ['3', '1', '2'],
+};
+const NOW = 1_800_000_000;
+
+describe('confirmation token', () => {
+  const token = confirmationToken(plan, NOW + 300, secret);
+
+  it('confirms the same plan (job order does not matter) until it expires', () => {
+    expect(checkConfirmationToken(token, { ...plan, jobIds: ['1', '2', '3'] }, NOW, secret)).toEqual({ ok: true });
+    expect(checkConfirmationToken(token, plan, NOW + 300, secret)).toEqual({ ok: true });
+    expect(checkConfirmationToken(token, plan, NOW + 301, secret)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('refuses a changed set, other filters, another asker, another secret, a moved expiry', () => {
+    const mismatch = { ok: false, reason: 'mismatch' };
+    expect(checkConfirmationToken(token, { ...plan, jobIds: ['1', '2'] }, NOW, secret)).toEqual(mismatch);
+    expect(checkConfirmationToken(token, { ...plan, jobIds: ['1', '2', '3', '4'] }, NOW, secret)).toEqual(mismatch);
+    expect(checkConfirmationToken(token, { ...plan, filter: { ...plan.filter, queue: 'debug' } }, NOW, secret)).toEqual(mismatch);
+    expect(checkConfirmationToken(token, { ...plan, subject: 'bob' }, NOW, secret)).toEqual(mismatch);
+    expect(checkConfirmationToken(token, plan, NOW, randomBytes(32))).toEqual(mismatch);
+    const [, mac] = token.split('.');
+    expect(checkConfirmationToken(`${NOW + 9999}.${mac}`, plan, NOW, secret)).toEqual(mismatch);
+  });
+
+  it('refuses what is not a token', () => {
+    for (const t of ['', 'abc', `${NOW}.short`, `x.${'a'.repeat(43)}`]) {
+      expect(checkConfirmationToken(t, plan, NOW, secret)).toEqual({ ok: false, reason: 'malformed' });
+    }
+  });
+});
+
+describe('authorizeJobAction', () => {
+  it('lets an admin act on any job (with the scribe\'s authority) and a user on their own only', () => {
+    expect(authorizeJobAction({ subject: 'ops', roles: ['admin'] }, 'alice')).toEqual({ ok: true });
+    expect(onBehalfOf({ subject: 'ops', user: 'root', roles: ['admin'] })).toBeUndefined();
+    expect(authorizeJobAction({ subject: 's', user: 'alice', roles: [] }, 'alice')).toEqual({ ok: true });
+    expect(onBehalfOf({ subject: 's', user: 'alice', roles: [] })).toBe('alice');
+    expect(authorizeJobAction({ subject: 's', user: 'alice', roles: ['approver'] }, 'bob')).toEqual({ ok: false, reason: expect.stringContaining('not owner') });
+    expect(authorizeJobAction({ subject: 's', roles: [] }, 'bob')).toEqual({ ok: false, reason: expect.stringContaining('no scheduler user') });
+  });
+});
