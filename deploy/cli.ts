@@ -50,6 +50,7 @@ const HELP: Record<ConfigKey, string> = {
   mcpRateLimit: 'MCP HTTP: requests per minute per identity (0: no limit)',
   mcpRateBurst: 'MCP HTTP: burst of requests an idle identity may make',
   mcpJobDetails: 'MCP: job details a non-admin identity may read: own or all',
+  mcpCapacity: 'MCP utilization: capacity per cluster as JSON {"name": {"nodes": N, "cores": N, "gpus": N}}',
   mcpApprovalThreshold: 'MCP actions: bulk actions on more jobs than this need an approver',
   mcpActionTimeout: 'MCP actions: seconds to wait for the scheduler before answering pending',
   cluster: 'cluster name',
@@ -76,7 +77,7 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 /** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
 const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
-const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpApprovalThreshold', 'mcpActionTimeout'];
+const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpActionTimeout'];
 const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {

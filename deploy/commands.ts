@@ -66,6 +66,7 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
     clickhouse: stores.ch.client,
     database: config.database,
     logLag: projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix),
+    ...(config.mcpCapacity && { capacity: config.mcpCapacity }),
     // Actions go to the clusters' commands topics of this same log (their scribes execute them).
     ...mcpActionDeps(config, stores.log),
   };

@@ -46,7 +46,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   try {
     const logLag = projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix);
     http = await startHttpServer(
-      { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...mcpActionDeps(config, stores.log) },
+      { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log) },
       mcpHttpOptions(config, logger),
     );
   } catch (err) {

@@ -10,6 +10,13 @@ import { ClusterIdSchema } from './ids.js';
 const port = z.coerce.number().int('must be a whole number').min(0).max(65535);
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a SQL identifier: letters, digits, "_"');
 
+const count = z.number().int('must be a whole number').min(0);
+const CapacitySchema = z.record(
+  ClusterIdSchema,
+  z.strictObject({ nodes: count, cores: count, gpus: count.optional() }, { error: 'each cluster needs {"nodes": N, "cores": N, "gpus"?: N}' }),
+  { error: 'must be JSON such as {"tioga": {"nodes": 32, "cores": 2048, "gpus": 128}}' },
+);
+
 export const ConfigSchema = z.object({
   /** Where the embedded ClickHouse, the embedded log and scribe checkpoints live. */
   dataDir: z.string().min(1).default('.data'),
@@ -68,6 +75,20 @@ export const ConfigSchema = z.object({
   mcpRateLimit: z.coerce.number().int('must be a whole number').min(0).default(600),
   /** MCP HTTP: requests an idle identity may make at once before mcpRateLimit applies. */
   mcpRateBurst: z.coerce.number().int('must be a whole number').min(1).default(100),
+  /**
+   * MCP utilization: each cluster's capacity, e.g. {"tioga": {"nodes": 32, "cores": 2048, "gpus": 128}}
+   * (JSON; a flag or env value is JSON text). Clusters without an entry use the capacity their jobs show.
+   */
+  mcpCapacity: z
+    .preprocess((v) => {
+      if (typeof v !== 'string') return v;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        return v; // not JSON: the schema says what is expected
+      }
+    }, CapacitySchema)
+    .optional(),
   /** MCP: whose job details a non-admin identity may read: `own` jobs only, or `all`. */
   mcpJobDetails: z.enum(['own', 'all']).default('own'),
   /** MCP actions: a bulk action on more jobs than this waits for a second identity's approval (approve_command). */

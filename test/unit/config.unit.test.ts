@@ -28,6 +28,14 @@ describe('loadConfig', () => {
     expect(c.simSpeed).toBe(10);
   });
 
+  it('takes cluster capacity as JSON from a flag or as an object from the file, and refuses a bad one', () => {
+    const cap = { tioga: { nodes: 32, cores: 2048, gpus: 128 } };
+    expect(loadConfig({ env: {}, flags: { mcpCapacity: JSON.stringify(cap) } }).mcpCapacity).toEqual(cap);
+    expect(loadConfig({ env: {}, configFile: configFile({ mcpCapacity: cap }) }).mcpCapacity).toEqual(cap);
+    expect(() => loadConfig({ env: {}, flags: { mcpCapacity: '{tioga' } })).toThrow(/mcpCapacity.*must be JSON/s);
+    expect(() => loadConfig({ env: { JOBSCRIBE_MCP_CAPACITY: '{"tioga": {"nodes": 2}}' } })).toThrow(/mcpCapacity/);
+  });
+
   it('reads the config file named by JOBSCRIBE_CONFIG', () => {
     const file = configFile({ database: 'center' });
     expect(loadConfig({ env: { JOBSCRIBE_CONFIG: file } }).database).toBe('center');
