@@ -11,7 +11,21 @@
  *       job-ingest.submit (J signed with mech none), attr.get, and unknown topics with ENOSYS,
  *   (d) records every request (topic, payload bytes, whole message bytes),
  *   (e) drops a connection after N journal responses, and restarts on the same path with its
- *       state (what happened so far) intact, like a broker restart.
+ *       state (what happened so far) intact, like a broker restart,
+ *   (f) with `jobInfo`: answers job-info.lookup like flux-core 0.88's job-info module:
+ *       {"id":I,"keys":[...],"flags":F} → {"id":I,"eventlog":"<one JSON event per line, each
+ *       ending in \n>"} (also "jobspec" / "R" as JSON text, or decoded with flag 1); the eventlog
+ *       is the job's stored events so far (journal-only `annotations` / `invalidate` never reach
+ *       it). A job with no eventlog (unknown, not yet happened, invalidated, or only submitted
+ *       through this fake) → errnum 2 "invalid job id"; a missing key → errnum 2 "<key>: key not
+ *       found". Without `jobInfo` the topic gets ENOSYS, as from an instance without job-info.
+ *   (g) with `actionEvents`: the job-manager's side effects happen as new journal entries (sent
+ *       live and kept for later backlogs): a raise posts `exception` {type, severity, note,
+ *       userid} and, with severity 0 on a job holding no resources, `clean` (the job is then
+ *       inactive: raise → errnum 2 "unknown job id", urgency → EINVAL "job is inactive"); an
+ *       urgency posts `urgency` {userid, urgency} then `priority` {priority} (the default
+ *       priority plugin: 0 hold → 0, 31 expedite → 4294967295, else the urgency), and is
+ *       refused with EINVAL once resources are allocated. Timestamps are the wall clock.
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -50,6 +64,10 @@ export interface FakeFluxBrokerOptions {
   uid?: number;
   /** Topics answered with an error instead: errnum (38 ENOSYS "No service matching …", 1 EPERM, …). */
   fail?: Record<string, number>;
+  /** Serve job-info.lookup from the stored events (default false: ENOSYS, no job-info module). */
+  jobInfo?: boolean;
+  /** Post the journal events raise / urgency cause (default false: answer only). */
+  actionEvents?: boolean;
 }
 
 interface Entry {
@@ -76,6 +94,11 @@ interface Conn {
 
 const SENTINEL = '{"id":-1,"events":[]}';
 const JOURNAL_ONLY = new Set(['annotations', 'invalidate']);
+/** job-info.lookup flags: FLUX_JOB_LOOKUP_JSON_DECODE | FLUX_JOB_LOOKUP_CURRENT. */
+const LOOKUP_JSON_DECODE = 1;
+const LOOKUP_VALID_FLAGS = 1 | 2;
+/** The default priority plugin: hold → FLUX_JOB_PRIORITY_MIN, expedite → FLUX_JOB_PRIORITY_MAX. */
+const priorityOf = (urgency: number): number => (urgency === 0 ? 0 : urgency === 31 ? 4294967295 : urgency);
 
 /** A journal line → id (exact), events and the raw text of each part. */
 function parseLine(text: string): Entry {
@@ -102,6 +125,11 @@ export class FakeFluxBroker {
   private readonly dropPlan: (number | undefined)[] = [];
   private readonly urgency = new Map<string, number>();
   private readonly known = new Set<string>();
+  /** Per job: its stored eventlog lines (what job-info.lookup returns), jobspec and R text. */
+  private readonly stored = new Map<string, { events: string[]; jobspec?: string; R?: string }>();
+  private readonly allocated = new Set<string>();
+  private readonly inactive = new Set<string>();
+  private lastTimestamp = 0;
   private advancing = false;
   private nextJobId = 4_000_000_000_000n;
 
@@ -184,14 +212,62 @@ export class FakeFluxBroker {
   }
 
   private noteHappened(e: Entry): void {
-    for (const ev of e.events) {
+    let s = this.stored.get(e.id);
+    if (!s) this.stored.set(e.id, (s = { events: [] }));
+    e.events.forEach((ev, k) => {
+      const ts = (ev as { timestamp?: unknown }).timestamp;
+      if (typeof ts === 'number' && ts > this.lastTimestamp) this.lastTimestamp = ts;
+      if (!JOURNAL_ONLY.has(ev.name)) s.events.push(e.eventTexts[k]!);
       if (ev.name === 'submit') {
         this.known.add(e.id);
         const u = ev.context?.urgency;
         this.urgency.set(e.id, typeof u === 'number' ? u : 16);
       }
-      if (ev.name === 'invalidate') this.known.delete(e.id);
+      if (ev.name === 'urgency' && typeof ev.context?.urgency === 'number') this.urgency.set(e.id, ev.context.urgency);
+      if (ev.name === 'alloc') this.allocated.add(e.id);
+      if (ev.name === 'free') this.allocated.delete(e.id);
+      if (ev.name === 'clean') this.inactive.add(e.id);
+      if (ev.name === 'invalidate') {
+        this.known.delete(e.id);
+        this.stored.delete(e.id);
+      }
+    });
+    if (e.jobspecText && this.stored.has(e.id)) s.jobspec = e.jobspecText;
+    if (e.RText && this.stored.has(e.id)) s.R = e.RText;
+  }
+
+  /** The job-manager posts events on a job now: new journal entries (one event each), sent live. */
+  private post(id: string, events: { name: string; context?: Record<string, unknown> }[]): void {
+    for (const ev of events) {
+      // Wall clock, never behind what already happened (the fixtures may be "in the future").
+      this.lastTimestamp = Math.max(Date.now() / 1000, this.lastTimestamp + 1e-6);
+      const text = `{"id":${id},"events":[${JSON.stringify({ timestamp: this.lastTimestamp, name: ev.name, ...(ev.context && { context: ev.context }) })}]}`;
+      const e = parseLine(text);
+      this.history.splice(this.position++, 0, e);
+      this.noteHappened(e);
+      for (const sub of [...this.subscribers]) this.sendJournal(sub, e.text);
     }
+  }
+
+  /** The job-info.lookup answer for a request body (payload text or [errnum, message]). */
+  private lookup(text: string, body: Record<string, unknown>): string | [number, string] {
+    const id = /"id"\s*:\s*(\d+)/.exec(text)?.[1];
+    const keys = body.keys;
+    const flags = body.flags;
+    if (!id || !Array.isArray(keys) || !keys.every((k) => typeof k === 'string') || typeof flags !== 'number') return [71, 'Protocol error'];
+    if (flags & ~LOOKUP_VALID_FLAGS) return [71, 'invalid flag'];
+    const s = this.stored.get(id);
+    if (!s || s.events.length === 0) return [2, 'invalid job id'];
+    let out = `{"id":${id}`;
+    const done = new Set<string>();
+    for (const key of keys as string[]) {
+      if (done.has(key)) continue;
+      done.add(key);
+      const value = key === 'eventlog' ? s.events.map((t) => t + '\n').join('') : key === 'jobspec' ? s.jobspec : key === 'R' ? s.R : undefined;
+      if (value === undefined) return [2, `${key}: key not found`];
+      out += `,${JSON.stringify(key)}:${key !== 'eventlog' && flags & LOOKUP_JSON_DECODE ? value : JSON.stringify(value)}`;
+    }
+    return out + '}';
   }
 
   private async autoAdvance(): Promise<void> {
@@ -304,21 +380,49 @@ export class FakeFluxBroker {
         }
         return;
       }
-      case 'job-manager.raise':
       case 'job-manager.kill':
         return this.known.has(idOf()) ? reply() : reply('unknown job id', 2);
+      case 'job-manager.raise': {
+        const id = idOf();
+        const events = this.opts.actionEvents === true;
+        if (!this.known.has(id) || (events && this.inactive.has(id))) return reply('unknown job id', 2);
+        reply();
+        if (events) {
+          const b = body();
+          const severity = Number(b.severity);
+          this.post(id, [{ name: 'exception', context: { type: b.type, severity, note: typeof b.note === 'string' ? b.note : '', userid: this.connectionUid() } }]);
+          if (severity === 0 && !this.allocated.has(id)) this.post(id, [{ name: 'clean' }]);
+        }
+        return;
+      }
       case 'job-manager.urgency': {
         const id = idOf();
         if (!this.known.has(id)) return reply('unknown job id', 2);
+        const events = this.opts.actionEvents === true;
+        if (events && this.inactive.has(id)) return reply('job is inactive', 22);
+        if (events && this.allocated.has(id)) return reply('urgency cannot be changed once resources are allocated', 22);
         const old = this.urgency.get(id) ?? 16;
-        this.urgency.set(id, Number(body().urgency));
-        return reply(`{"old_urgency":${old}}`);
+        const urgency = Number(body().urgency);
+        this.urgency.set(id, urgency);
+        reply(`{"old_urgency":${old}}`);
+        if (events) {
+          this.post(id, [
+            { name: 'urgency', context: { userid: this.connectionUid(), urgency } },
+            { name: 'priority', context: { priority: priorityOf(urgency) } },
+          ]);
+        }
+        return;
+      }
+      case 'job-info.lookup': {
+        if (!this.opts.jobInfo) return reply(`No service matching ${msg.topic} is registered`, 38);
+        const answer = this.lookup(text, body());
+        return typeof answer === 'string' ? reply(answer) : reply(answer[1], answer[0]);
       }
       case 'job-ingest.submit': {
         const J = body().J;
         const un = typeof J === 'string' ? signNoneUnwrap(J) : undefined;
         if (!un) return reply('could not unwrap jobspec: Invalid argument', 22);
-        const uid = this.opts.uid ?? process.getuid?.() ?? 0;
+        const uid = this.connectionUid();
         if (un.userid !== uid) return reply(`signer=${un.userid} != requestor=${uid}`, 1);
         try {
           JSON.parse(un.payload);
@@ -332,11 +436,16 @@ export class FakeFluxBroker {
       }
       case 'attr.get':
         return body().name === 'security.owner'
-          ? reply(`{"value":"${this.opts.uid ?? process.getuid?.() ?? 0}","flags":1}`)
+          ? reply(`{"value":"${this.connectionUid()}","flags":1}`)
           : reply('No such file or directory', 2);
       default:
         return reply(`No service matching ${msg.topic} is registered`, 38);
     }
+  }
+
+  /** The uid the broker sees on connections (the requester of every RPC here). */
+  private connectionUid(): number {
+    return this.opts.uid ?? process.getuid?.() ?? 0;
   }
 
   private respond(conn: Conn, req: FluxMessage, payload: string | undefined, errnum: number): void {
