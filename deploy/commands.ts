@@ -26,10 +26,11 @@ function untilShutdown(logger: Logger): { signal: AbortSignal; dispose(): void }
 }
 
 export async function runScribeCommand(config: Config, logger: Logger): Promise<number> {
+  const signing = signingPolicy(config);
   const stores = await openScribeLog(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   try {
-    const stats = await runScribe(scribeOptions(config, stores.log, signal, logger));
+    const stats = await runScribe(scribeOptions(config, stores.log, signing, signal, logger));
     logger.info(`scribe stopped after publishing ${stats.published} events`);
     return 0;
   } finally {
@@ -39,6 +40,7 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
 }
 
 export async function runProjectCommand(config: Config, logger: Logger): Promise<number> {
+  const signing = signingPolicy(config);
   const stores = await openStores(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   const projector = new Projector({
@@ -46,7 +48,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
     database: config.database,
     log: stores.log,
     topicPrefix: config.topicPrefix,
-    signing: signingPolicy(config),
+    signing,
   });
   projector.on('batch', (b) => logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`));
   const stopReporting = reportLag(stores.log, projector.group, config.topicPrefix, logger, () => `projected ${projector.totals.events} events`);
@@ -61,6 +63,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 }
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
+  const signing = signingPolicy(config);
   const stores = await openStores(config, logger);
   const deps = {
     clickhouse: stores.ch.client,
@@ -68,7 +71,7 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
     logLag: projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix),
     ...(config.mcpCapacity && { capacity: config.mcpCapacity }),
     // Actions go to the clusters' commands topics of this same log (their scribes execute them).
-    ...mcpActionDeps(config, stores.log),
+    ...mcpActionDeps(config, stores.log, signing),
   };
   const { signal, dispose } = untilShutdown(logger);
   try {
@@ -113,6 +116,7 @@ export function replayStart(flags: ReplayFlags): StartPosition {
 
 export async function runReplayCommand(config: Config, logger: Logger, flags: ReplayFlags): Promise<number> {
   const start = replayStart(flags);
+  const signing = signingPolicy(config);
   const stores = await openStores(config, logger);
   const { signal, dispose } = untilShutdown(logger);
   const bar = progressBar(process.stderr, flags.rebuild ? 'rebuild' : 'replay');
@@ -127,7 +131,7 @@ export async function runReplayCommand(config: Config, logger: Logger, flags: Re
       swap: flags.swap,
       signal,
       onProgress: (p) => bar.update(p),
-      signing: signingPolicy(config),
+      signing,
     });
     bar.done();
     const where = flags.rebuild ? (result.swapped ? 'into fresh tables, swapped in' : `into tables with suffix ${result.suffix}`) : 'into the live tables';

@@ -143,7 +143,7 @@ export function describeSource(config: Config): string {
 }
 
 /** The scribe of the configured cluster and source, publishing to `log`. */
-export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal, logger?: Logger): ScribeOptions {
+export function scribeOptions(config: Config, log: EventLog, signing: SignaturePolicy, signal: AbortSignal, logger?: Logger): ScribeOptions {
   const source = createSource(config);
   const opts: ScribeOptions = {
     cluster: config.cluster,
@@ -155,8 +155,7 @@ export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal
     version: VERSION,
     signal,
   };
-  const { keyring } = signingPolicy(config);
-  if (keyring) opts.keyring = keyring;
+  if (signing.keyring) opts.keyring = signing.keyring;
   // The scribe executes its cluster's commands (scribe/commands.ts) when its source can act.
   if (source.act) {
     opts.commands = {
@@ -171,20 +170,15 @@ export function scribeOptions(config: Config, log: EventLog, signal: AbortSignal
   return opts;
 }
 
-/** Signature keys and policy from `signingKeys` / `requireSignatures` (the keys file is read once per path). */
+/** Signature keys and policy from `signingKeys` / `requireSignatures`; reads the keys file (compute it once per command). */
 export function signingPolicy(config: Config): SignaturePolicy {
   const policy: SignaturePolicy = { require: config.requireSignatures };
   if (config.requireSignatures && !config.signingKeys) {
     throw new ConfigError('invalid setting requireSignatures (--require-signatures / JOBSCRIBE_REQUIRE_SIGNATURES): needs signingKeys (--signing-keys FILE), the keys to check signatures with');
   }
-  if (config.signingKeys) {
-    let keyring = keyrings.get(config.signingKeys);
-    if (!keyring) keyrings.set(config.signingKeys, (keyring = loadKeyring(config.signingKeys)));
-    policy.keyring = keyring;
-  }
+  if (config.signingKeys) policy.keyring = loadKeyring(config.signingKeys);
   return policy;
 }
-const keyrings = new Map<string, ReturnType<typeof loadKeyring>>();
 
 /** Logs projector progress and per-partition lag every `everyMs`; returns a stop function. */
 export function reportLag(log: EventLog, group: string, topicPrefix: string, logger: Logger, progress: () => string, everyMs = 10_000): () => void {
@@ -202,10 +196,9 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
   return () => clearInterval(timer);
 }
 
-/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
 /** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
-export function mcpActionDeps(config: Config, log: EventLog): Pick<McpDeps, 'commands' | 'approvalThreshold' | 'actionTimeoutMs'> {
-  const { keyring } = signingPolicy(config);
+export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'approvalThreshold' | 'actionTimeoutMs'> {
+  const { keyring } = signing;
   return {
     commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
     approvalThreshold: config.mcpApprovalThreshold,
@@ -213,6 +206,7 @@ export function mcpActionDeps(config: Config, log: EventLog): Pick<McpDeps, 'com
   };
 }
 
+/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
 export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptions {
   const { mcpOauthIssuer: issuer, mcpOauthJwksUrl: jwksUrl } = config;
   if ((issuer === undefined) !== (jwksUrl === undefined)) {

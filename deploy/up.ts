@@ -16,6 +16,7 @@ import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
   const clusters = upClusters(config); // before opening anything: a bad --sim-clusters exits 2
+  const signing = signingPolicy(config); // likewise a bad signingKeys file; --sim-clusters share it
   const stores = await openStores(config, logger);
   const ac = new AbortController();
   const removeHandlers = onShutdown((sig) => {
@@ -23,7 +24,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     ac.abort();
   });
   const { client, database } = stores.ch;
-  const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix, signing: signingPolicy(config) });
+  const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix, signing });
   let published = 0;
   const failures: Error[] = [];
   const fail = (what: string) => (err: Error) => {
@@ -35,7 +36,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
 
   const projecting = projector.run(ac.signal).catch(fail('projector'));
   const scribing = clusters.map((c) =>
-    runScribe({ ...scribeOptions(c, stores.log, ac.signal, logger), onPublished: (n) => (published += n) })
+    runScribe({ ...scribeOptions(c, stores.log, signing, ac.signal, logger), onPublished: (n) => (published += n) })
       .then(() => {
         if (!ac.signal.aborted) logger.info(`the ${c.cluster} source has no more events; still serving`);
       })
@@ -46,7 +47,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   try {
     const logLag = projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix);
     http = await startHttpServer(
-      { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log) },
+      { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
       mcpHttpOptions(config, logger),
     );
   } catch (err) {

@@ -89,10 +89,16 @@ export function commandsTopic(prefix: string, cluster: string): string {
   return `${prefix}.${cluster}.commands`;
 }
 
+/** Matches every cluster's topics of the given kinds under a prefix. */
+export function topicPattern(prefix: string, kinds: ('events' | 'commands')[]): RegExp {
+  const p = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const k = kinds.length === 1 ? kinds[0] : `(${kinds.join('|')})`;
+  return new RegExp(`^${p}\\.[a-z0-9][a-z0-9_-]*\\.${k}$`);
+}
+
 /** Matches every cluster's events topic under a prefix. */
 export function eventsTopicPattern(prefix: string): RegExp {
-  const p = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${p}\\.[a-z0-9][a-z0-9_-]*\\.events$`);
+  return topicPattern(prefix, ['events']);
 }
 
 export function clusterOfTopic(topic: string): string | undefined {

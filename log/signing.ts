@@ -15,7 +15,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SigningKeysFileSchema, type SigningKeysFile } from '../schemas/commands/index.js';
-import type { RecordSignature } from '../schemas/envelope/index.js';
+import { formatIssues, type RecordSignature } from '../schemas/envelope/index.js';
 import { ConfigError } from '../schemas/errors.js';
 
 export interface Keyring {
@@ -51,13 +51,17 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The bytes a record's signature covers: its canonical JSON without `signature`. */
-export function signedText(record: Record<string, unknown>): string {
+function signedText(record: Record<string, unknown>): string {
   const { signature: _omit, ...rest } = record;
   return canonicalJson(rest);
 }
 
+function hmacDigest(secret: Buffer, text: string): Buffer {
+  return createHmac('sha256', secret).update(text, 'utf8').digest();
+}
+
 function hmac(secret: Buffer, text: string): string {
-  return createHmac('sha256', secret).update(text, 'utf8').digest('base64url');
+  return hmacDigest(secret, text).toString('base64url');
 }
 
 /** A keyring from the parsed keys file. */
@@ -89,8 +93,7 @@ export function loadKeyring(path: string): Keyring {
   }
   const parsed = SigningKeysFileSchema.safeParse(data);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ConfigError(`signingKeys: ${path} is not a valid keys file: ${issues}`);
+    throw new ConfigError(`signingKeys: ${path} is not a valid keys file: ${formatIssues(parsed.error, Infinity)}`);
   }
   return createKeyring(parsed.data);
 }
@@ -139,7 +142,7 @@ export function verifyRecord(record: Record<string, unknown>, keyring: Keyring, 
   } catch (err) {
     return { ok: false, reason: `cannot canonicalize: ${(err as Error).message}` };
   }
-  const want = Buffer.from(hmac(secret, text), 'base64url');
+  const want = hmacDigest(secret, text);
   const got = Buffer.from(given, 'base64url');
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
     return { ok: false, reason: `bad signature by key "${keyId}" (forged or altered record)` };

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
+import { topicPattern, type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
 import type { SignaturePolicy } from '../log/signing.js';
 import { actionKey, projectActions, type ActionRow } from './tables/actions.js';
 import { retry } from '../log/retry.js';
@@ -16,12 +16,6 @@ import type { JobRow } from './tables/jobs.js';
 import { insertRows, jobInsertRow, loadActions, loadJobs, tableNames, type TableNames } from './write.js';
 
 export const PROJECTOR_GROUP = 'jobscribe-projector';
-
-/** Every cluster's events and commands topics under a prefix (commands feed `actions`). */
-export function projectedTopicsPattern(prefix: string): RegExp {
-  const p = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${p}\\.[a-z0-9][a-z0-9_-]*\\.(events|commands)$`);
-}
 
 export interface ProjectorOptions {
   clickhouse: ClickHouseClient;
@@ -66,7 +60,8 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
   run(signal: AbortSignal, start: StartPosition = { from: 'committed' }, stopAtEnd = false): Promise<void> {
     return this.opts.log.consume({
       group: this.group,
-      topics: projectedTopicsPattern(this.opts.topicPrefix),
+      // every cluster's events and commands topics (commands feed `actions`)
+      topics: topicPattern(this.opts.topicPrefix, ['events', 'commands']),
       start,
       stopAtEnd,
       signal,

@@ -15,15 +15,20 @@ export function fileCheckpointStore(path: string): CheckpointStore {
     load: () => (existsSync(path) ? readFileSync(path, 'utf8') : undefined),
     save(checkpoint) {
       mkdirSync(dirname(path), { recursive: true });
-      const tmp = `${path}.tmp`;
-      const fd = openSync(tmp, 'w');
-      try {
-        writeSync(fd, checkpoint);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
+      writeFileAtomic(path, checkpoint);
     },
   };
+}
+
+/** Replaces a file atomically: writes `<path>.tmp`, fsyncs it, renames it over `path`. */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }

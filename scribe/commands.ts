@@ -20,10 +20,10 @@
  * fsynced before each step it records. A command found "executing" after a crash is not run
  * again: it ends as failed ("interrupted").
  *
- * Pure parts (`authorizeJob`, `approvalDecision`, `summarize`, `actionArgs`) are exported for
- * tests; everything with I/O is in `runCommandLoop` and `CommandLedger`.
+ * Pure parts (`authorizeJob`, `approvalDecision`, `summarize`, `actionArgs`) are kept apart from
+ * the I/O, which is all in `runCommandLoop` and `CommandLedger`.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import {
@@ -41,6 +41,7 @@ import { commandsTopic, eventsTopic, type Batch, type EventLog } from '../log/ev
 import { retry } from '../log/retry.js';
 import { checkSignature, maybeSign, type SignaturePolicy } from '../log/signing.js';
 import type { ActionRequest, ActionResult, SchedulerSource } from './source.js';
+import { writeFileAtomic } from './checkpoint.js';
 
 export function commandsGroup(cluster: string): string {
   return `jobscribe-scribe-${cluster}-commands`;
@@ -61,7 +62,7 @@ export interface LedgerEntry {
 }
 
 /** Ledger entries are kept this long past their command's expiry. */
-export const LEDGER_RETENTION_S = 7 * 24 * 3600;
+const LEDGER_RETENTION_S = 7 * 24 * 3600;
 
 /** Append-only JSON lines, last line per command id wins; compacted when opened. */
 export class CommandLedger {
@@ -71,6 +72,7 @@ export class CommandLedger {
     private readonly path: string,
     now = Date.now() / 1000,
   ) {
+    mkdirSync(dirname(path), { recursive: true });
     if (!existsSync(path)) return;
     let lines = 0;
     for (const line of readFileSync(path, 'utf8').split('\n')) {
@@ -99,7 +101,6 @@ export class CommandLedger {
 
   /** Records a step durably (fsync) before the caller acts on it. */
   put(entry: LedgerEntry): void {
-    mkdirSync(dirname(this.path), { recursive: true });
     const fd = openSync(this.path, 'a');
     try {
       writeSync(fd, JSON.stringify(entry) + '\n');
@@ -111,22 +112,14 @@ export class CommandLedger {
   }
 
   private rewrite(): void {
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, [...this.entries.values()].map((e) => JSON.stringify(e) + '\n').join(''));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
+    writeFileAtomic(this.path, [...this.entries.values()].map((e) => JSON.stringify(e) + '\n').join(''));
   }
 }
 
 // ------------------------------------------------------------------------------ pure rules
 
 /** The scheduler user a command acts as: on_behalf_of, else the requester's mapped user. */
-export function actingUser(c: Pick<Command, 'on_behalf_of' | 'requested_by'>): string | undefined {
+function actingUser(c: Pick<Command, 'on_behalf_of' | 'requested_by'>): string | undefined {
   return c.on_behalf_of ?? c.requested_by.user;
 }
 
@@ -135,7 +128,7 @@ export function isAdmin(c: Pick<Command, 'requested_by'>): boolean {
 }
 
 /** May this command act on a job the scheduler says `owner` owns? */
-export function authorizeJob(c: Pick<Command, 'on_behalf_of' | 'requested_by'>, owner: string): { ok: true } | { ok: false; reason: string } {
+function authorizeJob(c: Pick<Command, 'on_behalf_of' | 'requested_by'>, owner: string): { ok: true } | { ok: false; reason: string } {
   if (isAdmin(c)) return { ok: true };
   const user = actingUser(c);
   if (user === undefined) return { ok: false, reason: `not owner: ${c.requested_by.subject} has no scheduler user and is not an admin` };
@@ -144,7 +137,7 @@ export function authorizeJob(c: Pick<Command, 'on_behalf_of' | 'requested_by'>, 
 }
 
 /** What an approval record means for an awaiting command. */
-export function approvalDecision(c: Pick<Command, 'requested_by' | 'expires_at'>, a: Pick<Approval, 'decision' | 'by' | 'at' | 'reason'>, now: number):
+function approvalDecision(c: Pick<Command, 'requested_by' | 'expires_at'>, a: Pick<Approval, 'decision' | 'by' | 'at' | 'reason'>, now: number):
   | { kind: 'execute' }
   | { kind: 'reject'; reason: string }
   | { kind: 'ignore'; reason: string } {
@@ -170,7 +163,7 @@ export function signalNumber(sig: string | number | undefined): number | undefin
 }
 
 /** The command's arguments as SchedulerSource.act takes them for `action`. */
-export function actionArgs(c: Pick<Command, 'action' | 'args'>): Record<string, unknown> | { invalid: string } {
+function actionArgs(c: Pick<Command, 'action' | 'args'>): Record<string, unknown> | { invalid: string } {
   const a = c.args ?? {};
   switch (c.action) {
     case 'cancel':
@@ -192,7 +185,7 @@ export function actionArgs(c: Pick<Command, 'action' | 'args'>): Record<string, 
 }
 
 /** One job's outcome from an ActionResult. */
-export function jobResult(jobId: string, r: ActionResult): JobActionResult {
+function jobResult(jobId: string, r: ActionResult): JobActionResult {
   if (r.ok) {
     const out: JobActionResult = { job_id: r.job_id ?? jobId, ok: true };
     if (r.detail) out.response = r.detail;
@@ -205,7 +198,7 @@ export function jobResult(jobId: string, r: ActionResult): JobActionResult {
  * The command's status from its jobs' outcomes: accepted when any job was acted on (results
  * say which were not), rejected when every job was refused for want of permission, else failed.
  */
-export function summarize(results: JobActionResult[]): { status: CommandStatus; reason?: string } {
+function summarize(results: JobActionResult[]): { status: CommandStatus; reason?: string } {
   if (results.length === 0) return { status: 'failed', reason: 'no jobs' };
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return { status: 'accepted' };

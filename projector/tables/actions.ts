@@ -61,7 +61,7 @@ export function isFinal(status: ActionStatus): boolean {
 }
 
 /** The row of a command known only by id (its other records have not been folded yet). */
-export function emptyActionRow(cluster: string, commandId: string): ActionRow {
+function emptyActionRow(cluster: string, commandId: string): ActionRow {
   return {
     cluster,
     command_id: commandId,

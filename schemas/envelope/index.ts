@@ -7,6 +7,14 @@ import { EnvelopeSchema, type Envelope } from './v1/envelope.js';
 
 export * from './v1/envelope.js';
 
+/** Zod issues as `path: message` joined by "; " (at most `max`), the root path shown as (root). */
+export function formatIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, max: number): string {
+  return error.issues
+    .slice(0, max)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
 /** Parses one log message value (JSON text) into the current envelope, or says why not. */
@@ -24,11 +32,7 @@ export function decodeEnvelope(text: string): DecodeResult {
   if (version !== 1) return { ok: false, reason: `unknown envelope version ${JSON.stringify(version)}` };
   const parsed = EnvelopeSchema.safeParse(data);
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    return { ok: false, reason: `invalid envelope: ${issues}` };
+    return { ok: false, reason: `invalid envelope: ${formatIssues(parsed.error, 5)}` };
   }
   return { ok: true, envelope: parsed.data };
 }

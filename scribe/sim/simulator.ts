@@ -205,6 +205,15 @@ function priorityOf(urgency: number): number {
   return urgency === 31 ? FLUX_PRIORITY_MAX : urgency;
 }
 
+/** Takes `nextBatch(65536, t)` until it comes back empty, handing each event to `each`. */
+export function takeBatchesUntil(source: { nextBatch(max: number, until?: number): SourceEvent[] }, t: number, each: (e: SourceEvent) => void): void {
+  for (;;) {
+    const batch = source.nextBatch(65536, t);
+    if (batch.length === 0) return;
+    for (const e of batch) each(e);
+  }
+}
+
 export class Simulator {
   readonly options: SimOptions;
   readonly cluster: SimCluster;
@@ -364,11 +373,7 @@ export class Simulator {
   /** All events up to `t` (s); the clock then reads max(now, t) (capped at untilTime). */
   advanceTo(t: number): SourceEvent[] {
     const all: SourceEvent[] = [];
-    for (;;) {
-      const b = this.nextBatch(65536, t);
-      if (b.length === 0) break;
-      for (const e of b) all.push(e);
-    }
+    takeBatchesUntil(this, t, (e) => all.push(e));
     this.setClock(t);
     return all;
   }

@@ -25,12 +25,12 @@
 import type { ActionRequest, ActionResult, OwnerResult, SourceEvent } from '../source.js';
 import { applyPoll, emptyTrackerState, jobsNeedingAccounting, type TrackerState } from '../slurm/diff.js';
 import { slurmActionCommand, type SlurmActionRequest } from '../slurm/actions.js';
-import { SACCT_FIELDS } from '../slurm/poller.js';
+import { SACCT_FIELDS, sacctTimeArg } from '../slurm/poller.js';
 import { decodeWaitStatus, type SacctJob, type SacctLine, type SqueueJob } from '../../schemas/slurm/squeue.js';
 import { unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import type { SimCluster } from './cluster.js';
 import { parseSimOptions, type SimOptions, type SimOptionsInput } from './options.js';
-import { Simulator, type ResultTally, type SimStats } from './simulator.js';
+import { Simulator, takeBatchesUntil, type ResultTally, type SimStats } from './simulator.js';
 
 /** Seconds a finished job stays in squeue (Slurm's MinJobAge default). */
 export const MIN_JOB_AGE_S = 300;
@@ -39,7 +39,7 @@ export const FIRST_SLURM_JOB_ID = 1001;
 /** priority/basic: the first job's priority; each later job gets one less. */
 const BASE_PRIORITY = 4294901760;
 /** The priority an expedited (urgency 31) job gets. */
-export const TOP_PRIORITY = 4294967293;
+const TOP_PRIORITY = 4294967293;
 
 /** One simulated Slurm job (plain JSON: checkpoints hold these as they are). */
 export interface SlurmSimJob {
@@ -137,7 +137,6 @@ export interface SlurmSimStats extends SimStats {
   slurmStates: Record<string, number>;
 }
 
-const iso = (s: number): string => new Date(Math.floor(s) * 1000).toISOString().slice(0, 19);
 const pad = (n: number): string => String(n).padStart(2, '0');
 /** sacct's Timelimit: "01:00:00", "1-00:00:00". */
 export function sacctDuration(minutes: number): string {
@@ -273,11 +272,7 @@ export class SlurmSimulator {
   /** All events up to `t` (s). */
   advanceTo(t: number): SourceEvent[] {
     const all: SourceEvent[] = [];
-    for (;;) {
-      const b = this.nextBatch(65536, t);
-      if (b.length === 0) break;
-      for (const e of b) all.push(e);
-    }
+    takeBatchesUntil(this, t, (e) => all.push(e));
     this.setClock(t);
     return all;
   }
@@ -293,11 +288,7 @@ export class SlurmSimulator {
   // Flux events → virtual Slurm
 
   private drain(t: number): void {
-    for (;;) {
-      const batch = this.sim.nextBatch(65536, t);
-      if (batch.length === 0) return;
-      for (const e of batch) this.apply(e);
-    }
+    takeBatchesUntil(this.sim, t, (e) => this.apply(e));
   }
 
   private index(j: SlurmSimJob): void {
@@ -652,11 +643,11 @@ export class SlurmSimulator {
       ExitCode: j.exit,
       DerivedExitCode: '0:0',
       Reason: j.acctReason,
-      Submit: iso(j.sub),
-      Eligible: j.elig ? iso(j.elig) : 'Unknown',
+      Submit: sacctTimeArg(j.sub),
+      Eligible: j.elig ? sacctTimeArg(j.elig) : 'Unknown',
       // a job cancelled once eligible gets Start = End in accounting, one never eligible None
-      Start: ran ? iso(j.start) : j.elig ? iso(j.end) : 'None',
-      End: iso(j.end),
+      Start: ran ? sacctTimeArg(j.start) : j.elig ? sacctTimeArg(j.end) : 'None',
+      End: sacctTimeArg(j.end),
       Timelimit: sacctDuration(j.tl),
       NodeList: ran ? j.nodes : 'None assigned',
       NNodes: String(j.nnodes),
@@ -676,10 +667,10 @@ export class SlurmSimulator {
       JobID: `${jobId}.batch`,
       State: j.batchState,
       ExitCode: j.batchExit,
-      Submit: iso(j.start),
-      Eligible: iso(j.start),
-      Start: iso(j.start),
-      End: iso(j.end),
+      Submit: sacctTimeArg(j.start),
+      Eligible: sacctTimeArg(j.start),
+      Start: sacctTimeArg(j.start),
+      End: sacctTimeArg(j.end),
       NodeList: j.nodes.split(',')[0] ?? '',
       NNodes: '1',
       NCPUS: String(j.ncpus),

@@ -235,7 +235,7 @@ export async function executeSlurmAction(req: SlurmActionRequest, opts: SlurmAct
 }
 
 /** Argv that lists one job (the owner check before acting for a user). */
-export function slurmOwnerArgv(jobId: string): string[] {
+function slurmOwnerArgv(jobId: string): string[] {
   return ['squeue', '--json', `--jobs=${jobId}`];
 }
 

@@ -12,10 +12,11 @@
  */
 import { z } from 'zod';
 import type { SourceEvent } from '../source.js';
+import { formatIssues } from '../../schemas/envelope/index.js';
 import { SlurmError } from './commands.js';
 import type { TrackerState } from './diff.js';
 
-export const SLURM_CHECKPOINT_VERSION = 1;
+const SLURM_CHECKPOINT_VERSION = 1;
 
 const n0 = z.number().finite().min(0);
 const JobTrackSchema = z.object({
@@ -79,11 +80,7 @@ export function decodeCheckpoint(text: string): SlurmCheckpoint {
   }
   const parsed = CheckpointSchema.safeParse(data);
   if (!parsed.success) {
-    const why = parsed.error.issues
-      .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new SlurmError(`Slurm checkpoint is invalid: ${why}`, { code: 'slurm_checkpoint', retriable: false });
+    throw new SlurmError(`Slurm checkpoint is invalid: ${formatIssues(parsed.error, 3)}`, { code: 'slurm_checkpoint', retriable: false });
   }
   const { v: _v, pending = [], ...state } = parsed.data;
   return { state: state as TrackerState, pending: pending as SourceEvent[] };

@@ -117,7 +117,7 @@ export async function runQuery(run: CommandRunner, argv: readonly string[], opts
   return r.stdout;
 }
 
-export function firstLine(s: string): string {
+function firstLine(s: string): string {
   return (
     s
       .split('\n')

@@ -40,7 +40,7 @@ export const SACCT_FIELDS = [
   'JobName', // last: a name containing "|" is joined back by the parser
 ] as const;
 
-export const SQUEUE_ARGV = ['squeue', '--json', '--all'] as const;
+const SQUEUE_ARGV = ['squeue', '--json', '--all'] as const;
 const SACCT_BASE = ['sacct', '--parsable2', '--allusers', `--format=${SACCT_FIELDS.join(',')}`] as const;
 const SACCT_ENV = { TZ: 'UTC' };
 const LOOKUP_CHUNK = 200;
@@ -83,11 +83,6 @@ export class SlurmPoller {
 
   constructor(private readonly opts: SlurmPollerOptions) {
     this.accounting = opts.accounting === false ? 'off' : 'unknown';
-  }
-
-  /** Whether sacct is in use (after the first poll in 'auto' mode). */
-  get accountingMode(): 'unknown' | 'on' | 'off' {
-    return this.accounting;
   }
 
   async poll(state: TrackerState, now: number, signal?: AbortSignal): Promise<{ events: SourceEvent[]; state: TrackerState }> {

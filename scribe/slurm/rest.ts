@@ -36,6 +36,8 @@ export interface SlurmRestOptions {
 
 interface RestAnswer {
   status: number;
+  /** The response text as received ("" when empty). */
+  text: string;
   body: Record<string, unknown>;
   errors: Array<{ error?: string; description?: string }>;
 }
@@ -71,7 +73,7 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
       parsed = { errors: [{ error: text.slice(0, 200) || `HTTP ${res.status}` }] };
     }
     const errors = Array.isArray(parsed.errors) ? (parsed.errors as RestAnswer['errors']) : [];
-    return { status: res.status, body: parsed, errors };
+    return { status: res.status, text, body: parsed, errors };
   }
 
   const errorText = (a: RestAnswer) => a.errors.map((e) => e.error || e.description || '').filter(Boolean).join('; ') || `HTTP ${a.status}`;
@@ -86,7 +88,7 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
       }
       if (a.status === 401 || a.status === 403) throw new SlurmError(`slurmrestd refused the token (HTTP ${a.status})`, { code: 'slurm_rest_auth', retriable: false });
       if (a.status !== 200 || a.errors.length > 0) throw new SlurmError(`slurmrestd ${base}/jobs: ${errorText(a)}`, { code: 'slurm_rest' });
-      return JSON.stringify(a.body);
+      return a.text || '{}'; // the poller parses it (an empty body reads as {})
     },
 
     async act(req) {

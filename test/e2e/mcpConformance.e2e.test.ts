@@ -87,8 +87,8 @@ beforeAll(async () => {
   if (!(await prerequisite('MCP conformance', async () => ('problem' in found ? found.problem : undefined)))) return;
   toolsNode = (found as { path: string }).path;
   data = await prepareSimDataDir();
-  // One run of the suite makes a few hundred requests in seconds, above the default per-identity
-  // burst; rate limiting has its own tests, so it is off here.
+  // Unauthenticated loopback: no rate limit applies (it limits authenticated identities), so the
+  // suite's few hundred requests in seconds go through.
   server = startCli(['mcp', '--http', '--http-port', '0', '--log-level', 'warn', '--data-dir', data.dir]);
   url = (await server.waitFor(/MCP endpoint: (http:\/\/\S+\/mcp)/, 60_000))[1]!;
 }, 180_000);

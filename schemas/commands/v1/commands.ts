@@ -17,7 +17,8 @@
  */
 import { z } from 'zod';
 import { ClusterIdSchema, JobIdSchema } from '../../ids.js';
-import { MAX_EPOCH_SECONDS, RecordSignatureSchema } from '../../envelope/v1/envelope.js';
+import { EpochSecondsSchema, RecordSignatureSchema, ScribeIdentitySchema } from '../../envelope/v1/envelope.js';
+import { formatIssues } from '../../envelope/index.js';
 
 export const COMMANDS_VERSION = 1 as const;
 
@@ -34,8 +35,6 @@ export type Action = z.infer<typeof ActionSchema>;
 /** Roles that change what an identity may do. */
 export const ROLE_ADMIN = 'admin';
 export const ROLE_APPROVER = 'approver';
-
-const EpochSecondsSchema = z.number().finite().min(0).max(MAX_EPOCH_SECONDS, 'is after 2299-12-31 (seconds, not milliseconds?)');
 
 /** Who asked (or approved): the MCP identity, its scheduler user when mapped, and its roles. */
 export const RequesterSchema = z.object({
@@ -126,7 +125,7 @@ export const CommandResultSchema = z.object({
   reason: z.string().max(4096).optional(),
   results: z.array(JobActionResultSchema),
   at: EpochSecondsSchema,
-  scribe: z.object({ id: z.string().min(1), version: z.string().min(1) }),
+  scribe: ScribeIdentitySchema,
   signature: RecordSignatureSchema.optional(),
 });
 export type CommandResult = z.infer<typeof CommandResultSchema>;
@@ -179,11 +178,7 @@ export function decodeCommandRecord(text: string, expect: readonly CommandRecord
   if (json.v !== COMMANDS_VERSION) return { ok: false, reason: `unknown ${kind} version ${JSON.stringify(json.v)}`, json };
   const parsed = SCHEMA_OF[kind as CommandRecord['kind']].safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    return { ok: false, reason: `invalid ${kind}: ${issues}`, json };
+    return { ok: false, reason: `invalid ${kind}: ${formatIssues(parsed.error, 5)}`, json };
   }
   return { ok: true, record: parsed.data as CommandRecord, json };
 }

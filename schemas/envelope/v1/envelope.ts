@@ -32,7 +32,7 @@ export const ScribeIdentitySchema = z.object({
 /** 2299-12-31T23:59:59Z, the last second a ClickHouse DateTime64 holds. */
 export const MAX_EPOCH_SECONDS = 10_413_791_999;
 /** Seconds since the epoch, within what the read model can store (a later time would stall the projector). */
-const EpochSecondsSchema = z.number().finite().min(0).max(MAX_EPOCH_SECONDS, 'is after 2299-12-31, which ClickHouse cannot store (seconds, not milliseconds?)');
+export const EpochSecondsSchema = z.number().finite().min(0).max(MAX_EPOCH_SECONDS, 'is after 2299-12-31, which ClickHouse cannot store (seconds, not milliseconds?)');
 
 export const EnvelopeSchema = z.object({
   v: z.literal(ENVELOPE_VERSION),
