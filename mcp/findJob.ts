@@ -32,25 +32,51 @@ export function jobScope(deps: QueryDeps): JobScope | undefined {
   return { user: filter.user };
 }
 
+/** A job id looked up in `jobs`: the decimal id, its label for messages, and the rows found (by cluster). */
+export interface JobLookup<T> {
+  id: string;
+  label: string;
+  rows: T[];
+}
+
+/**
+ * The rows of `jobs` (FINAL, `columns` selected, ordered by cluster) for a job id, optionally on
+ * one cluster and of one user. An id that does not parse is thrown as `refuse(message)`.
+ */
+export async function lookupJobRows<T>(
+  deps: QueryDeps,
+  columns: string,
+  args: { job_id: string; cluster?: string | undefined; user?: string | undefined },
+  signal?: AbortSignal,
+  refuse: (message: string) => Error = (message) => new ToolInputError(message),
+): Promise<JobLookup<T>> {
+  const id = parseJobId(args.job_id);
+  if (id === undefined) throw refuse(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
+  const rows = await selectRows<T>(
+    deps,
+    `SELECT ${columns}
+     FROM {db:Identifier}.jobs FINAL
+     WHERE job_id = {job_id:UInt64}${args.cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}${args.user !== undefined ? ' AND user = {scope_user:String}' : ''}
+     ORDER BY cluster
+     LIMIT 100`,
+    { job_id: id, ...(args.cluster !== undefined && { cluster: args.cluster }), ...(args.user !== undefined && { scope_user: args.user }) },
+    signal,
+  );
+  return { id, label: describeJobId(args.job_id, id), rows };
+}
+
+/** The refusal of a job id found on several clusters when no cluster was given. */
+export function onSeveralClusters(label: string, clusters: readonly string[]): string {
+  return `job ${label} exists on several clusters (${clusters.join(', ')}); pass cluster to choose one`;
+}
+
 export async function findJob(
   deps: QueryDeps,
   args: { cluster?: string | undefined; job_id: string },
   signal?: AbortSignal,
 ): Promise<JobDetailRow> {
-  const id = parseJobId(args.job_id);
-  if (id === undefined) throw new ToolInputError(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
   const scope = jobScope(deps);
-  const rows = await selectRows<JobDetailRow>(
-    deps,
-    `SELECT ${JOB_DETAIL_COLUMNS}
-     FROM {db:Identifier}.jobs FINAL
-     WHERE job_id = {job_id:UInt64}${scope ? ' AND user = {scope_user:String}' : ''}
-     ORDER BY cluster
-     LIMIT 100`,
-    { job_id: id, ...(scope && { scope_user: scope.user }) },
-    signal,
-  );
-  const label = describeJobId(args.job_id, id);
+  const { id, label, rows } = await lookupJobRows<JobDetailRow>(deps, JOB_DETAIL_COLUMNS, { job_id: args.job_id, user: scope?.user }, signal);
   const clusters = rows.map((r) => r.cluster);
   // Same words whether the job is missing or someone else's.
   const notYours = scope ? ` that you may read (it does not exist or is not yours: you see the details of ${scope.user}'s jobs only)` : '';
@@ -62,8 +88,6 @@ export async function findJob(
   }
   const [only, ...more] = rows;
   if (!only) throw new ToolInputError(`no job ${label} on any cluster${notYours}; try search_jobs`);
-  if (more.length) {
-    throw new ToolInputError(`job ${label} exists on several clusters (${clusters.join(', ')}); pass cluster to choose one`);
-  }
+  if (more.length) throw new ToolInputError(onSeveralClusters(label, clusters));
   return only;
 }

@@ -46,16 +46,27 @@ interface StandardWithJson {
   '~standard': { jsonSchema?: JsonSchemaConverter } & Record<string, unknown>;
 }
 
+/** Lean JSON Schemas already converted, per original schema, by `${io} ${JSON.stringify(options)}`. */
+const LEAN_CACHE = new WeakMap<object, Map<string, unknown>>();
+
 /** The same schema (validation and types unchanged) publishing lean JSON Schema. */
 export function leanSchema<S>(schema: S): S {
   const std = (schema as unknown as StandardWithJson)['~standard'];
   const json = std.jsonSchema;
   if (!json) return schema;
+  // tools/list converts every tool's schemas on every call: convert once per (io, options), hand out copies.
+  const cached = (io: 'input' | 'output', o: unknown): unknown => {
+    let bySchema = LEAN_CACHE.get(schema as object);
+    if (!bySchema) LEAN_CACHE.set(schema as object, (bySchema = new Map()));
+    const key = `${io} ${JSON.stringify(o) ?? ''}`;
+    if (!bySchema.has(key)) bySchema.set(key, leanJsonSchema(json[io](o), io));
+    return structuredClone(bySchema.get(key));
+  };
   const lean = {
     ...std,
     jsonSchema: {
-      input: (o: unknown) => leanJsonSchema(json.input(o), 'input'),
-      output: (o: unknown) => leanJsonSchema(json.output(o), 'output'),
+      input: (o: unknown) => cached('input', o),
+      output: (o: unknown) => cached('output', o),
     },
   };
   return new Proxy(schema as object, {

@@ -7,8 +7,8 @@
  */
 import { completable, type GetPromptResult, type McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { ClusterIdSchema, parseJobId } from '../schemas/ids.js';
-import { parseTimeArg } from '../schemas/tools/common.js';
+import { ClusterIdSchema } from '../schemas/ids.js';
+import { JobIdArgSchema, TimeArgSchema } from '../schemas/tools/common.js';
 import { completeClusters, completeJobIds, completeUsers, safeCompletion } from './resources.js';
 import type { QueryDeps } from './sql.js';
 
@@ -76,10 +76,7 @@ export function registerPrompts(server: McpServer, deps: QueryDeps): void {
       argsSchema: z.object({
         cluster: clusterArgSchema(),
         job_id: completable(
-          z
-            .string()
-            .refine((s) => parseJobId(s) !== undefined, { error: 'job_id must be a decimal or f58 Flux job id such as "1234567" or "ƒRcvRGc7"' })
-            .describe('job id: decimal or Flux f58 (ƒRcvRGc7)'),
+          JobIdArgSchema.describe('job id: decimal or Flux f58 (ƒRcvRGc7)'),
           (value: string, context) => safeCompletion(deps, 'job id', () => completeJobIds(deps, context?.arguments?.cluster || undefined, value)),
         ),
       }),
@@ -106,12 +103,7 @@ export function registerPrompts(server: McpServer, deps: QueryDeps): void {
         user: completable(z.string().min(1).max(256).describe('scheduler user name'), (value: string) =>
           safeCompletion(deps, 'user', () => completeUsers(deps, value)),
         ),
-        window: z
-          .string()
-          .refine((s) => parseTimeArg(s, 0) !== undefined, {
-            error: 'window must be a start time: relative like "-7d", "-24h", "-2w" or ISO-8601 like "2024-05-01"',
-          })
-          .optional()
+        window: TimeArgSchema.optional()
           .describe(`start of the window: "-7d" (default), "-24h", "-2w" or an ISO-8601 date`),
       }),
     },

@@ -9,7 +9,6 @@
  * another user's job answers like a missing one (findJob restricts the lookup, existence never
  * leaks); a store failure is logged with a reference and answered with one line (as results.ts).
  */
-import { randomUUID } from 'node:crypto';
 import {
   ProtocolError,
   ProtocolErrorCode,
@@ -21,8 +20,8 @@ import {
 import { JOB_STATES, type JobState } from '../schemas/tools/common.js';
 import { ClusterIdSchema, toF58 } from '../schemas/ids.js';
 import { findJob } from './findJob.js';
-import { canReadJob, jobDetailsUserFilter } from './identity.js';
-import { ToolInputError } from './results.js';
+import { jobDetailsUserFilter } from './identity.js';
+import { logStoreFailure, ToolInputError } from './results.js';
 import { jobDetail } from './rows.js';
 import type { RunSqlLimits } from './safeSql.js';
 import { describeSchema } from './schemaDoc.js';
@@ -40,7 +39,6 @@ export const CLUSTER_TEMPLATE = 'jobscribe://cluster/{name}';
 export const JOB_TEMPLATE = 'jobscribe://job/{cluster}/{id}';
 
 export const clusterUri = (name: string) => `jobscribe://cluster/${name}`;
-export const jobUri = (cluster: string, id: string) => `jobscribe://job/${cluster}/${encodeURIComponent(id)}`;
 
 function json(uri: URL, value: unknown): ReadResourceResult {
   return { contents: [{ uri: uri.href, mimeType: JSON_MIME, text: JSON.stringify(value) }] };
@@ -63,9 +61,7 @@ async function readResource(deps: QueryDeps, uri: URL, body: () => Promise<ReadR
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     if (err instanceof ToolInputError) throw new ResourceNotFoundError(uri.href, err.message);
-    const ref = randomUUID().slice(0, 8);
-    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    deps.logError(`jobscribe mcp: resources/read ${uri.href} failed (ref ${ref}): ${detail}`);
+    const ref = logStoreFailure(deps, `resources/read ${uri.href}`, err);
     throw new ProtocolError(ProtocolErrorCode.InternalError, `${uri.href}: the job store could not answer; try again later (ref ${ref})`);
   }
 }
@@ -288,12 +284,8 @@ export function registerResources(
         const cluster = variable(vars.cluster);
         const id = variable(vars.id);
         if (!ClusterIdSchema.safeParse(cluster).success) throw new ResourceNotFoundError(uri.href, `'${cluster}' is not a cluster name; read ${CLUSTERS_URI}`);
+        // findJob restricts the lookup to what the identity may read (jobScope).
         const row = await findJob(deps, { cluster, job_id: id }, ctx.mcpReq.signal);
-        // findJob already restricts the lookup to what the identity may read; this is the backstop.
-        if (!canReadJob(deps.identity, row.user, deps.jobDetails)) {
-          await ctx.mcpReq.log('warning', { denied: uri.href, subject: deps.identity.subject }, 'jobscribe.resources').catch(() => undefined);
-          throw new ResourceNotFoundError(uri.href, `no job ${id} on ${cluster} that you may read`);
-        }
         return json(uri, { job: jobDetail(row) });
       }),
   );

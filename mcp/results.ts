@@ -39,11 +39,17 @@ export async function runTool(deps: QueryDeps, tool: string, body: () => Promise
     return done(result, result.isError ? 'tool_error' : 'ok');
   } catch (err) {
     if (err instanceof ToolInputError) return done(toolError(err.message), 'tool_error');
-    const ref = randomUUID().slice(0, 8);
-    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    deps.logError(`jobscribe mcp: ${tool} failed (ref ${ref}): ${detail}`);
+    const ref = logStoreFailure(deps, tool, err);
     return done(toolError(`${tool}: ${storeFailureHint(err, deps)} (ref ${ref})`), 'store_error');
   }
+}
+
+/** Logs a store failure of `what` in full under a fresh reference, and returns the reference (for the one-line answer). */
+export function logStoreFailure(deps: Pick<QueryDeps, 'logError'>, what: string, err: unknown): string {
+  const ref = randomUUID().slice(0, 8);
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  deps.logError(`jobscribe mcp: ${what} failed (ref ${ref}): ${detail}`);
+  return ref;
 }
 
 function storeFailureHint(err: unknown, deps: QueryDeps): string {

@@ -21,6 +21,7 @@
  * Leaves to others: running the query and the tool contract (mcp/tools/runSql.ts), the column
  * documentation (schemas/clickhouse/columns.ts).
  */
+import { settingsClause } from './sql.js';
 
 /** Longest SQL text accepted (characters). */
 export const MAX_SQL_LENGTH = 20_000;
@@ -247,7 +248,6 @@ export const DENIED_FUNCTIONS = [
 const DENIED_CALLS = new Map<string, string>();
 for (const f of DENIED_FUNCTIONS) DENIED_CALLS.set(f.toLowerCase(), 'reads files, other tables or server state, or sleeps');
 for (const f of TABLE_FUNCTIONS) DENIED_CALLS.set(f.toLowerCase(), 'is a table function');
-for (const prefix of ['dictGet', 'dictHas', 'dictIsIn']) DENIED_CALLS.set(prefix.toLowerCase(), 'reads dictionaries');
 const isDictFunction = (lower: string) => lower.startsWith('dictget') || lower.startsWith('dicthas') || lower.startsWith('dictisin');
 
 /** Names nobody may mention, bare or quoted, in any case. */
@@ -565,22 +565,21 @@ export function guardStatementText(sql: string): string | undefined {
 
 /** The read-only SETTINGS clause of every run_sql statement. Values are ours, never the agent's. */
 export function runSqlSettingsClause(limits: RunSqlLimits): string {
-  const settings: Array<[string, number | string]> = [
-    ['readonly', 1],
-    ['allow_ddl', 0],
-    ['allow_introspection_functions', 0],
-    ['max_execution_time', Math.min(30, limits.maxExecutionTimeS)],
-    ['timeout_overflow_mode', 'throw'],
-    ['max_memory_usage', limits.maxMemoryBytes],
-    ['max_result_rows', limits.maxRows + 1],
+  return settingsClause({
+    readonly: 1,
+    allow_ddl: 0,
+    allow_introspection_functions: 0,
+    max_execution_time: Math.min(30, limits.maxExecutionTimeS),
+    timeout_overflow_mode: 'throw',
+    max_memory_usage: limits.maxMemoryBytes,
+    max_result_rows: limits.maxRows + 1,
     // chDB 3.4 did not enforce max_result_bytes on these results (measured); the running byte
     // count below is what bounds them. Kept as a backstop for ClickHouse servers.
-    ['max_result_bytes', limits.maxBytes * 64],
-    ['result_overflow_mode', 'throw'],
-    ['output_format_json_quote_64bit_integers', 1],
-    ['output_format_json_quote_denormals', 1],
-  ];
-  return `SETTINGS ${settings.map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join(', ')}`;
+    max_result_bytes: limits.maxBytes * 64,
+    result_overflow_mode: 'throw',
+    output_format_json_quote_64bit_integers: 1,
+    output_format_json_quote_denormals: 1,
+  });
 }
 
 /**

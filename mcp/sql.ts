@@ -32,7 +32,7 @@ export function readOnlySettings(limits: QueryLimits): ClickHouseSettings {
 }
 
 /** Renders a settings bundle as a `SETTINGS` clause. Names and values are ours, never user input. */
-export function settingsClause(settings: ClickHouseSettings): string {
+export function settingsClause(settings: ClickHouseSettings | Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(settings)) {
     if (value === undefined) continue;

@@ -5,8 +5,7 @@
  * on tools/list, so each description word costs tokens in every session.
  */
 import { z } from 'zod';
-import { ClusterIdSchema } from '../ids.js';
-import { TimeArgSchema } from './common.js';
+import { ClusterNameSchema, TimeArgSchema } from './common.js';
 
 /** Time bucket widths; buckets are aligned to UTC hours, days and Monday-started weeks. */
 export const BUCKETS = ['hour', 'day', 'week'] as const;
@@ -50,18 +49,12 @@ const name = (what: string) =>
 
 export const UserArgSchema = name('user name');
 export const QueueArgSchema = name('queue (Flux queue / Slurm partition)');
-export const ClusterFilterSchema = z
-  .string({ error: 'must be a string: a cluster name' })
-  .refine((s) => ClusterIdSchema.safeParse(s).success, {
-    error: 'a cluster name is 1-63 of a-z, 0-9, "-", "_", starting with a letter or digit',
-  });
-
 export const BucketSchema = z.enum(BUCKETS, { error: `must be one of ${BUCKETS.join(', ')}` });
 
 /** cluster, user, queue and the [since, until) window; `since` defaults to `defaultSince`. */
 export function filterShape(defaultSince: string) {
   return {
-    cluster: ClusterFilterSchema.optional(),
+    cluster: ClusterNameSchema.optional(),
     user: UserArgSchema.optional(),
     queue: QueueArgSchema.optional(),
     since: TimeArgSchema.default(defaultSince),
@@ -79,8 +72,9 @@ export const topSchema = (def: number, max: number) =>
     .default(def);
 
 /**
- * Output times: plain strings (UTC ISO-8601, microseconds). Not z.iso.datetime(): its JSON Schema
- * pattern alone is ~400 characters in every tool definition.
+ * Output times: plain strings (UTC ISO-8601, microseconds). Not IsoTimeSchema: its
+ * `format: date-time` would turn every row tuple's `type: [string, number]` into an anyOf, in
+ * every tool definition.
  */
 export const TimeOutSchema = z.string();
 

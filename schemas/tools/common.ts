@@ -6,11 +6,8 @@
 import { z } from 'zod';
 import { ClusterIdSchema, parseJobId } from '../ids.js';
 
-/**
- * An integer, declared without zod's default ±2^53 bounds: those add ~50 characters to the JSON
- * Schema of every integer field, and tool definitions are loaded into every agent's context.
- */
-export const Int = z.number().int().meta({ minimum: undefined, maximum: undefined });
+/** An integer. (mcp/leanSchema.ts drops zod's default ±2^53 bounds from the published JSON Schema.) */
+export const Int = z.number().int();
 
 /** Unified job states (one vocabulary for every scheduler); the same words as `jobs.state`. */
 export const JOB_STATES = ['pending', 'running', 'completed', 'failed', 'canceled', 'timeout'] as const;
@@ -34,11 +31,12 @@ export const JobIdArgSchema = z
   })
   .describe('Job id: decimal ("1234567") or Flux f58 ("ƒRcvRGc7"; ASCII "fRcvRGc7" works too).');
 
-/** Output times (no description: agents know date-time): UTC ISO-8601 with the stored fractional seconds, e.g. 2024-05-01T10:00:00.123456Z. */
-export const IsoTimeSchema = z.iso
-  .datetime()
-  // `format: date-time` says it all; zod's ~400-character pattern would repeat for every time field.
-  .meta({ pattern: undefined });
+/**
+ * Output times (no description: agents know date-time): UTC ISO-8601 with the stored fractional
+ * seconds, e.g. 2024-05-01T10:00:00.123456Z. `format: date-time` says it all; mcp/leanSchema.ts
+ * drops zod's ~400-character pattern next to it.
+ */
+export const IsoTimeSchema = z.iso.datetime();
 
 const ISO_RE =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;

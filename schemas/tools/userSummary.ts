@@ -3,12 +3,12 @@
  * most recent failures.
  */
 import { z } from 'zod';
-import { TimeArgSchema } from './common.js';
-import { ClusterFilterSchema, TimeOutSchema, UserArgSchema, WaitStatsSchema, WindowOutShape, topSchema } from './analytics.js';
+import { ClusterNameSchema, TimeArgSchema } from './common.js';
+import { TimeOutSchema, UserArgSchema, WaitStatsSchema, WindowOutShape, topSchema } from './analytics.js';
 
 export const UserSummaryInputSchema = z.strictObject({
   user: UserArgSchema,
-  cluster: ClusterFilterSchema.optional(),
+  cluster: ClusterNameSchema.optional(),
   since: TimeArgSchema.default('-7d'),
   until: TimeArgSchema.default('now'),
   failures: topSchema(5, 20),

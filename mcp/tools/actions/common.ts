@@ -12,12 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { CommandSchema, FINAL_COMMAND_STATUSES, ROLE_ADMIN, ROLE_APPROVER, type Command, type CommandArgs } from '../../../schemas/commands/index.js';
-import { parseJobId } from '../../../schemas/ids.js';
 import type { ActionOutcome } from '../../../schemas/tools/actions.js';
 import { requesterOf, type CommandSender } from '../../commands.js';
-import type { Identity } from '../../identity.js';
+import { lookupJobRows, onSeveralClusters } from '../../findJob.js';
+import { hasRole, type Identity } from '../../identity.js';
 import { runTool, ToolInputError } from '../../results.js';
-import { describeJobId } from '../../rows.js';
 import { selectRows, type QueryDeps } from '../../sql.js';
 
 /** One decision of the MCP service about an action request. */
@@ -100,11 +99,11 @@ export function runAction(deps: ActionDeps, tool: string, body: () => Promise<Ca
 }
 
 export function isAdmin(identity: Identity): boolean {
-  return identity.roles.includes(ROLE_ADMIN);
+  return hasRole(identity, ROLE_ADMIN);
 }
 
 export function isApprover(identity: Identity): boolean {
-  return identity.roles.includes(ROLE_APPROVER);
+  return hasRole(identity, ROLE_APPROVER);
 }
 
 export type Decision = { ok: true } | { ok: false; reason: string };
@@ -154,20 +153,14 @@ export async function findActionJob(
   signal?: AbortSignal,
 ): Promise<ActionJobRow> {
   requireActor(deps.identity);
-  const id = parseJobId(args.job_id);
-  if (id === undefined) throw new ActionRefusal(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
-  const rows = await selectRows<ActionJobRow>(
+  const { id, label, rows } = await lookupJobRows<ActionJobRow>(
     deps,
-    `SELECT cluster, scheduler, toString(job_id) AS job_id_s, user, state
-     FROM {db:Identifier}.jobs FINAL
-     WHERE job_id = {job_id:UInt64}${args.cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}
-     ORDER BY cluster
-     LIMIT 100`,
-    { job_id: id, ...(args.cluster !== undefined && { cluster: args.cluster }) },
+    'cluster, scheduler, toString(job_id) AS job_id_s, user, state',
+    { job_id: args.job_id, cluster: args.cluster },
     signal,
+    (message) => new ActionRefusal(message),
   );
   const mine = rows.filter((r) => authorizeJobAction(deps.identity, r.user).ok);
-  const label = describeJobId(args.job_id, id);
   const where = args.cluster !== undefined ? `on ${args.cluster}` : 'on any cluster';
   if (mine.length === 0) {
     const whose = isAdmin(deps.identity) ? '' : ` that you may act on (it does not exist or is not yours: you may act on ${deps.identity.user}'s jobs only)`;
@@ -179,7 +172,7 @@ export async function findActionJob(
     );
   }
   if (mine.length > 1) {
-    throw new ActionRefusal(`job ${label} exists on several clusters (${mine.map((r) => r.cluster).join(', ')}); pass cluster to choose one`);
+    throw new ActionRefusal(onSeveralClusters(label, mine.map((r) => r.cluster)));
   }
   const job = mine[0]!;
   if (FINISHED.has(job.state)) {
