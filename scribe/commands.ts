@@ -43,6 +43,8 @@ import { checkSignature, maybeSign, type SignaturePolicy } from '../log/signing.
 import type { ActionRequest, ActionResult, SchedulerSource } from './source.js';
 import { writeFileAtomic } from './checkpoint.js';
 
+type DecidedBy = NonNullable<CommandResult['decided_by']>;
+
 export function commandsGroup(cluster: string): string {
   return `jobscribe-scribe-${cluster}-commands`;
 }
@@ -355,30 +357,31 @@ export class CommandExecutor {
       this.opts.onWarning?.(`commands: ignored ${a.decision} of ${a.command_id}: ${d.reason}`);
       return;
     }
+    const decidedBy = { decision: a.decision, subject: a.by.subject, at: a.at };
     if (d.kind === 'reject') {
-      await this.finish(c, 'rejected', d.reason, [], entry.command);
+      await this.finish(c, 'rejected', d.reason, [], entry.command, decidedBy);
       return;
     }
-    await this.execute(c, entry.command);
+    await this.execute(c, entry.command, decidedBy);
   }
 
-  private async execute(c: Command, json: Record<string, unknown>): Promise<void> {
+  private async execute(c: Command, json: Record<string, unknown>, decidedBy?: DecidedBy): Promise<void> {
     this.opts.ledger.put({ command_id: c.command_id, state: 'executing', command: json, expires_at: c.expires_at, at: this.now() });
     const results: JobActionResult[] = [];
     const act = this.opts.source.act?.bind(this.opts.source);
     const args = actionArgs(c);
     if (!act) {
-      await this.finish(c, 'failed', `unsupported: the ${this.opts.source.scheduler} source of this scribe takes no actions`, []);
+      await this.finish(c, 'failed', `unsupported: the ${this.opts.source.scheduler} source of this scribe takes no actions`, [], undefined, decidedBy);
       return;
     }
     if ('invalid' in args) {
-      await this.finish(c, 'rejected', `invalid: ${args.invalid as string}`, []);
+      await this.finish(c, 'rejected', `invalid: ${args.invalid as string}`, [], undefined, decidedBy);
       return;
     }
     const user = actingUser(c);
     if (c.action === 'submit') {
       if (!isAdmin(c) && user === undefined) {
-        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as`, []);
+        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as`, [], undefined, decidedBy);
         return;
       }
       const req: ActionRequest = { action: 'submit', args };
@@ -389,7 +392,7 @@ export class CommandExecutor {
       for (const jobId of c.job_ids) results.push(await this.actOnJob(c, jobId, args, user, act));
     }
     const { status, reason } = summarize(results);
-    await this.finish(c, status, reason, results);
+    await this.finish(c, status, reason, results, undefined, decidedBy);
   }
 
   private async actOnJob(
@@ -428,15 +431,22 @@ export class CommandExecutor {
   }
 
   /** Records the final result (before publishing it), then publishes it. */
-  private async finish(c: Command, status: CommandStatus, reason: string | undefined, results: JobActionResult[], json?: Record<string, unknown>): Promise<void> {
-    const result = this.result(c.command_id, status, reason, results);
+  private async finish(
+    c: Command,
+    status: CommandStatus,
+    reason: string | undefined,
+    results: JobActionResult[],
+    json?: Record<string, unknown>,
+    decidedBy?: DecidedBy,
+  ): Promise<void> {
+    const result = this.result(c.command_id, status, reason, results, decidedBy);
     const entry: LedgerEntry = { command_id: c.command_id, state: 'done', result, expires_at: c.expires_at, at: this.now() };
     if (json) entry.command = json;
     this.opts.ledger.put(entry);
     await this.publish(result);
   }
 
-  private result(commandId: string, status: CommandStatus, reason: string | undefined, results: JobActionResult[]): CommandResult {
+  private result(commandId: string, status: CommandStatus, reason: string | undefined, results: JobActionResult[], decidedBy?: DecidedBy): CommandResult {
     const r: CommandResult = {
       v: 1,
       kind: 'command-result',
@@ -448,6 +458,7 @@ export class CommandExecutor {
       scribe: this.opts.scribe,
     };
     if (reason !== undefined) r.reason = reason;
+    if (decidedBy) r.decided_by = decidedBy;
     return maybeSign(r, this.opts.signing.keyring, this.opts.cluster);
   }
 

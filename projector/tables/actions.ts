@@ -10,7 +10,9 @@
  *                   as the scribe ignores them; the log keeps them)
  *   command-result  awaiting_approval, then the first final status (accepted | rejected |
  *                   failed) sticks: a later final result (a redelivered command past its
- *                   expiry, a forged copy) never overwrites it
+ *                   expiry, a forged copy) never overwrites it; its `decided_by` (the
+ *                   approval the scribe acted on) fills approved_by/at or rejected_by as the
+ *                   approval record would, whichever of the two is folded first
  *
  * `version` grows by one per folded record, so the row written last is the one kept.
  * Times are DateTime64(3) text, as the table stores and returns them.
@@ -133,8 +135,11 @@ function foldApproval(row: ActionRow, a: Approval): ActionRow {
 
 function foldResult(row: ActionRow, r: CommandResult): ActionRow {
   if (isFinal(row.status) || RANK[r.status] < RANK[row.status]) return row;
+  const d = r.decided_by;
   return {
     ...row,
+    ...(d?.decision === 'approve' && { approved_by: d.subject, approved_at: dt(d.at) }),
+    ...(d?.decision === 'reject' && { rejected_by: d.subject }),
     status: r.status,
     reason: r.reason ?? '',
     results: JSON.stringify(r.results),

@@ -418,6 +418,7 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       await action(expiring.command_id, (a) => a.status === 'awaiting_approval');
       await send({ ...approval(rejected, 'reject', who('bob', ['approver'])), reason: 'too broad' });
       expect(await final(rejected.command_id)).toMatchObject({ status: 'rejected', rejected_by: 'bob@site', reason: 'rejected by approver bob@site: too broad' });
+      expect(results.get(rejected.command_id)!.at(-1)!.decided_by).toMatchObject({ decision: 'reject', subject: 'bob@site' });
       await waitUntil(async () => Date.now() / 1000 > expiring.expires_at + 0.2, { what: 'the command to expire', intervalMs: 50 });
       await send(approval(expiring, 'approve', who('bob', ['approver'])));
       expect((await final(expiring.command_id)).reason).toMatch(/^approval expired/);

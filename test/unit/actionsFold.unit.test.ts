@@ -112,4 +112,18 @@ describe('actions fold', () => {
     expect(out.get(actionKey('alpha', ID))).toMatchObject({ status: 'accepted', action: 'cancel', version: 2 });
     expect(out.get(actionKey('alpha', other.command_id))).toMatchObject({ status: 'requested', version: 1 });
   });
+
+  it("a result that says who decided fills approved_by / rejected_by before the approval record is folded (the two travel on different topics)", () => {
+    const decided = (status: CommandResult['status'], decision: 'approve' | 'reject', at: number): CommandResult => ({
+      ...result(status, at + 1),
+      decided_by: { decision, subject: 'bob@site', at },
+    });
+    const approved = fold([cmd, decided('accepted', 'approve', 1_800_000_100)]);
+    expect(approved).toMatchObject({ status: 'accepted', approved_by: 'bob@site', approved_at: iso(1_800_000_100), rejected_by: '' });
+    // The approval record arriving afterwards changes nothing but the version.
+    expect(evolveAction(approved, approve('bob@site', ['approver']))).toEqual({ ...approved, version: approved.version + 1 });
+
+    const rejected = fold([cmd, decided('rejected', 'reject', 1_800_000_200)]);
+    expect(rejected).toMatchObject({ status: 'rejected', rejected_by: 'bob@site', approved_by: '', approved_at: null });
+  });
 });

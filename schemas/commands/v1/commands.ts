@@ -124,6 +124,12 @@ export const CommandResultSchema = z.object({
   status: CommandStatusSchema,
   reason: z.string().max(4096).optional(),
   results: z.array(JobActionResultSchema),
+  /**
+   * The approval the scribe decided an approval_required command on (approve → executed, reject →
+   * rejected), so the result alone says who decided: it travels on the events topic and may be
+   * folded before the approval record itself.
+   */
+  decided_by: z.object({ decision: z.enum(['approve', 'reject']), subject: z.string().min(1).max(256), at: EpochSecondsSchema }).optional(),
   at: EpochSecondsSchema,
   scribe: ScribeIdentitySchema,
   signature: RecordSignatureSchema.optional(),
