@@ -21,7 +21,7 @@
  * Leaves to others: running the query and the tool contract (mcp/tools/runSql.ts), the column
  * documentation (schemas/clickhouse/columns.ts).
  */
-import { settingsClause } from './sql.js';
+import { settingsClause, sqlStringLiteral } from './sql.js';
 
 /** Longest SQL text accepted (characters). */
 export const MAX_SQL_LENGTH = 20_000;
@@ -563,9 +563,17 @@ export function guardStatementText(sql: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Row filters ClickHouse applies wherever a table is read (`additional_table_filters`: joins,
+ * subqueries, CTEs, IN sets alike), by qualified table name → boolean SQL expression. Ours,
+ * never the agent's: this is how a plain user's run_sql sees only their own rows.
+ */
+export type RowFilters = Readonly<Record<string, string>>;
+
 /** The read-only SETTINGS clause of every run_sql statement. Values are ours, never the agent's. */
-export function runSqlSettingsClause(limits: RunSqlLimits): string {
-  return settingsClause({
+export function runSqlSettingsClause(limits: RunSqlLimits, rowFilters: RowFilters = {}): string {
+  const filters = Object.entries(rowFilters);
+  const clause = settingsClause({
     readonly: 1,
     allow_ddl: 0,
     allow_introspection_functions: 0,
@@ -580,15 +588,18 @@ export function runSqlSettingsClause(limits: RunSqlLimits): string {
     output_format_json_quote_64bit_integers: 1,
     output_format_json_quote_denormals: 1,
   });
+  if (filters.length === 0) return clause;
+  return `${clause}, additional_table_filters = {${filters.map(([table, expr]) => `${sqlStringLiteral(table)}: ${sqlStringLiteral(expr)}`).join(', ')}}`;
 }
 
 /**
  * The statement that runs: the query as a subquery (FORMAT / INTO OUTFILE inside are syntax
  * errors), at most maxRows + 1 rows, a running in-memory byte count that drops rows once it passes
  * twice the byte cap (so an oversized answer is cut in ClickHouse, not in this process), the total
- * row count, and the read-only SETTINGS clause. Throws when `guardStatementText` refuses the text.
+ * row count, and the read-only SETTINGS clause (with the identity's row filters). Throws when
+ * `guardStatementText` refuses the text.
  */
-export function executionSql(sql: string, limits: RunSqlLimits): string {
+export function executionSql(sql: string, limits: RunSqlLimits, rowFilters: RowFilters = {}): string {
   const problem = guardStatementText(sql);
   if (problem) throw new Error(`run_sql execution layer refused the statement: ${problem}`);
   return [
@@ -598,7 +609,7 @@ export function executionSql(sql: string, limits: RunSqlLimits): string {
     sql,
     `) LIMIT ${limits.maxRows + 1})`,
     `) WHERE ${BYTES_COLUMN} <= ${limits.maxBytes * 2}`,
-    runSqlSettingsClause(limits),
+    runSqlSettingsClause(limits, rowFilters),
   ].join('\n');
 }
 

@@ -31,6 +31,11 @@ export function readOnlySettings(limits: QueryLimits): ClickHouseSettings {
   };
 }
 
+/** A ClickHouse string literal of a value of ours (backslash and quote escaped). */
+export function sqlStringLiteral(value: string): string {
+  return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
 /** Renders a settings bundle as a `SETTINGS` clause. Names and values are ours, never user input. */
 export function settingsClause(settings: ClickHouseSettings | Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [];
@@ -38,7 +43,7 @@ export function settingsClause(settings: ClickHouseSettings | Record<string, str
     if (value === undefined) continue;
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad setting name ${name}`);
     if (typeof value === 'number' || typeof value === 'boolean') parts.push(`${name} = ${Number(value)}`);
-    else parts.push(`${name} = '${String(value).replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`);
+    else parts.push(`${name} = ${sqlStringLiteral(String(value))}`);
   }
   return parts.length ? `SETTINGS ${parts.join(', ')}` : '';
 }

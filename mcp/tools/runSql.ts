@@ -2,13 +2,15 @@
  * `run_sql`: one agent-written SELECT over the read-model tables, through the layers of
  * mcp/safeSql.ts: the validator (`validateSelect`), then the execution layer (`executeSelect`:
  * the wrapper with LIMIT, running byte count and the read-only SETTINGS clause), then the caps
- * (`capResult`). Restricted identities (a plain user under the `own` job-details policy) are
- * refused: free SQL would show them every user's job rows.
+ * (`capResult`). What an identity may read is `sqlScope`: an admin every read-model table; a
+ * plain user under the `own` job-details policy only their own jobs' rows of `jobs` and
+ * `job_events` and their own commands in `actions` (ClickHouse row filters applied wherever the
+ * query reads those tables), and no `dead_letters` (raw records of anyone's jobs).
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import { READ_MODEL_TABLES } from '../../schemas/clickhouse/ddl.js';
 import { RunSqlInputSchema, RunSqlOutputSchema, type RunSqlOutput } from '../../schemas/tools/runSql.js';
-import { jobDetailsUserFilter } from '../identity.js';
+import { hasRole, jobDetailsUserFilter, type Identity, type JobDetailsPolicy } from '../identity.js';
 import { ToolInputError, runTool, toolResult } from '../results.js';
 import {
   BYTES_COLUMN,
@@ -16,13 +18,40 @@ import {
   ROWS_COLUMN,
   capResult,
   executionSql,
+  stringLiteral,
   validateSelect,
+  type RowFilters,
   type RunSqlLimits,
 } from '../safeSql.js';
 import type { QueryDeps } from '../sql.js';
 
 /** The tables run_sql may read: the read-model tables (never the event log's own tables). */
 export const RUN_SQL_TABLES: readonly string[] = READ_MODEL_TABLES;
+
+/** What run_sql lets one identity read: tables, and row filters on them (`refused` when nothing). */
+export type SqlScope = { tables: readonly string[]; rowFilters: RowFilters } | { refused: string };
+
+/**
+ * The tables and rows an identity's run_sql reads. Pure. Job rows follow the job-details policy
+ * (as get_job and search_jobs do); `actions` rows follow list_actions (admins and approvers see
+ * every command, others their own); `dead_letters` is for admins.
+ */
+export function sqlScope(identity: Identity, policy: JobDetailsPolicy, database: string): SqlScope {
+  if (hasRole(identity, 'admin')) return { tables: RUN_SQL_TABLES, rowFilters: {} };
+  const jobs = jobDetailsUserFilter(identity, policy);
+  if (jobs && 'none' in jobs) {
+    return { refused: `run_sql: ${identity.subject} maps to no scheduler user, so it may read no job rows; use the summary tools (queue_summary, wait_time_stats, …)` };
+  }
+  const rowFilters: Record<string, string> = {};
+  if (jobs) {
+    const user = stringLiteral(jobs.user);
+    rowFilters[`${database}.jobs`] = `user = ${user}`;
+    // By the job's owner in `jobs`, not the event's own user field (not every event carries one).
+    rowFilters[`${database}.job_events`] = `(cluster, job_id) IN (SELECT cluster, job_id FROM \`${database}\`.jobs WHERE user = ${user})`;
+  }
+  if (!hasRole(identity, 'approver')) rowFilters[`${database}.actions`] = `requested_by = ${stringLiteral(identity.subject)}`;
+  return { tables: RUN_SQL_TABLES.filter((t) => t !== 'dead_letters'), rowFilters };
+}
 
 /** run_sql limits from McpDeps.limits, defaults filled in and checked. */
 export function runSqlLimits(given: Partial<RunSqlLimits> = {}): RunSqlLimits {
@@ -46,8 +75,8 @@ export interface SelectAnswer {
  * The execution layer on its own: runs `sql` (validated or not) wrapped by `executionSql`.
  * Throws when the text guard refuses it; ClickHouse errors propagate.
  */
-export async function executeSelect(deps: QueryDeps, sql: string, limits: RunSqlLimits, signal?: AbortSignal): Promise<SelectAnswer> {
-  const rs = await deps.clickhouse.query({ query: executionSql(sql, limits), format: 'JSON', abort_signal: signal });
+export async function executeSelect(deps: QueryDeps, sql: string, limits: RunSqlLimits, signal?: AbortSignal, rowFilters?: RowFilters): Promise<SelectAnswer> {
+  const rs = await deps.clickhouse.query({ query: executionSql(sql, limits, rowFilters), format: 'JSON', abort_signal: signal });
   const json = await rs.json<Record<string, unknown>>();
   const columns = (json.meta ?? []).filter((c) => c.name !== BYTES_COLUMN && c.name !== ROWS_COLUMN);
   return { columns, rows: json.data, rowsBeforeLimit: Number(json.rows_before_limit_at_least ?? 0) };
@@ -69,7 +98,7 @@ function sqlErrorText(err: unknown, limits: RunSqlLimits): string | undefined {
 }
 
 export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSqlLimits): void {
-  const tables = RUN_SQL_TABLES;
+  const tables = RUN_SQL_TABLES; // an admin's; sqlScope narrows them per identity
   server.registerTool(
     'run_sql',
     {
@@ -77,31 +106,28 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
       description:
         `One ClickHouse SELECT over ${tables.join(', ')} (columns: describe_schema). Read-only, ` +
         `at most ${limits.maxRows} rows / ${limits.maxBytes} bytes (truncated: true says when cut), ` +
-        `${limits.maxExecutionTimeS} s. Prefer the dedicated tools; use this for questions they do not answer.`,
+        `${limits.maxExecutionTimeS} s; rows limited to what you may read (as get_job). Prefer the dedicated tools; use this for questions they do not answer.`,
       inputSchema: RunSqlInputSchema,
       outputSchema: RunSqlOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args, ctx) =>
       runTool(deps, 'run_sql', async () => {
-        if (jobDetailsUserFilter(deps.identity, deps.jobDetails) !== undefined) {
-          throw new ToolInputError(
-            'run_sql is open to admins only here (free SQL would show every user\'s jobs); use search_jobs, get_job or the summary tools',
-          );
-        }
+        const scope = sqlScope(deps.identity, deps.jobDetails, deps.database);
+        if ('refused' in scope) throw new ToolInputError(scope.refused);
         if (args.max_rows !== undefined && args.max_rows > limits.maxRows) {
           throw new ToolInputError(`max_rows: at most ${limits.maxRows} (it may lower the cap, not raise it)`);
         }
         if (args.max_bytes !== undefined && args.max_bytes > limits.maxBytes) {
           throw new ToolInputError(`max_bytes: at most ${limits.maxBytes} (it may lower the cap, not raise it)`);
         }
-        const checked = validateSelect(args.sql, { database: deps.database, tables });
+        const checked = validateSelect(args.sql, { database: deps.database, tables: scope.tables });
         if (!checked.ok) throw new ToolInputError(`sql: ${checked.error}`);
         const maxRows = args.max_rows ?? limits.maxRows;
         const maxBytes = args.max_bytes ?? limits.maxBytes;
         let answer: SelectAnswer;
         try {
-          answer = await executeSelect(deps, checked.sql, { ...limits, maxRows, maxBytes }, ctx.mcpReq.signal);
+          answer = await executeSelect(deps, checked.sql, { ...limits, maxRows, maxBytes }, ctx.mcpReq.signal, scope.rowFilters);
         } catch (err) {
           const text = sqlErrorText(err, limits);
           if (text) throw new ToolInputError(`sql: ${text}`);

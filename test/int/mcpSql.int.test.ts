@@ -133,12 +133,9 @@ describe('run_sql refuses the hostile bank', () => {
     expect(await fails('run_sql', { sql: 'SELECT 1', max_bytes: 262145 })).toContain('max_bytes: at most 262144');
     expect(await fails('run_sql', { sql: 'SELECT 1', max_rows: 0 })).toContain('max_rows: must be a whole number of rows > 0');
     expect(await fails('run_sql', {})).toContain('sql: required');
-    const plain = await connect({}, { subject: 'bob', user: 'bob', roles: [] });
-    expect(await fails('run_sql', { sql: 'SELECT 1' }, plain)).toContain('run_sql is open to admins only');
-    const open = await connect({ jobDetails: 'all' }, { subject: 'bob', user: 'bob', roles: [] });
-    expect((await ok('run_sql', { sql: 'SELECT 1 AS one' }, open)).rows).toEqual([{ one: 1 }]);
-    await plain.close();
-    await open.close();
+    const nobody = await connect({}, { subject: 'svc-bot', roles: [] });
+    expect(await fails('run_sql', { sql: 'SELECT 1' }, nobody)).toContain('svc-bot maps to no scheduler user, so it may read no job rows');
+    await nobody.close();
   });
 
   it('shows ClickHouse errors of a checked query as a fix-it line', async () => {
@@ -207,6 +204,79 @@ describe('run_sql answers', () => {
       expect(out.rows.length, sql).toBeGreaterThan(0);
       expect(out.rows, sql).toEqual(await direct(same));
     }
+  });
+});
+
+describe('run_sql for plain users: only the rows they may read, wherever the query reads a table', () => {
+  let owner: string;
+  let mine: number;
+  let myEvents: number;
+  let plain: Client;
+  const clients: Client[] = [];
+  const as = async (identity: Identity, deps: Partial<McpDeps> = {}) => {
+    const c = await connect(deps, identity);
+    clients.push(c);
+    return c;
+  };
+  const one = async (sql: string, c: Client) => (await ok('run_sql', { sql }, c)).rows;
+
+  beforeAll(async () => {
+    // The user with the most jobs, and their counts, straight from the tables.
+    const [top] = await direct(`SELECT user, count() AS n FROM ${DB}.jobs FINAL GROUP BY user ORDER BY n DESC, user LIMIT 1`);
+    owner = String(top!.user);
+    mine = Number(top!.n);
+    const [ev] = await direct(
+      `SELECT count() AS n FROM ${DB}.job_events FINAL WHERE (cluster, job_id) IN (SELECT cluster, job_id FROM ${DB}.jobs FINAL WHERE user = '${owner}')`,
+    );
+    myEvents = Number(ev!.n);
+    const [all] = await direct(`SELECT count() AS n FROM ${DB}.jobs FINAL`);
+    expect(mine).toBeGreaterThan(0);
+    expect(Number(all!.n)).toBeGreaterThan(mine); // other users' jobs exist to be hidden
+    await rm.ch.client.command({
+      query: `INSERT INTO ${DB}.actions (cluster, command_id, action, requested_by, requested_user, status, version) VALUES
+        ('alpha', 'c-own', 'cancel', '${owner}@site', '${owner}', 'accepted', 1), ('alpha', 'c-other', 'hold', 'eve@site', 'eve', 'accepted', 1)`,
+    });
+    plain = await as({ subject: `${owner}@site`, user: owner, roles: [] });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await rm.ch.client.command({ query: `DELETE FROM ${DB}.actions WHERE command_id IN ('c-own', 'c-other')` });
+  });
+
+  it('jobs and job_events hold only their own jobs, through subqueries, CTEs, joins and IN', async () => {
+    expect(await one('SELECT DISTINCT user FROM jobs FINAL', plain)).toEqual([{ user: owner }]);
+    expect(await one('SELECT count() AS n FROM jobs FINAL', plain)).toEqual([{ n: String(mine) }]);
+    expect(await one('SELECT count() AS n FROM job_events FINAL', plain)).toEqual([{ n: String(myEvents) }]);
+    const hidden = [
+      `SELECT count() AS n FROM (SELECT * FROM jobs FINAL) WHERE user != '${owner}'`,
+      `WITH everyone AS (SELECT user FROM jobs) SELECT count() AS n FROM everyone WHERE user != '${owner}'`,
+      `SELECT (SELECT count() FROM jobs WHERE user != '${owner}') AS n`,
+      `SELECT count() AS n FROM job_events e JOIN jobs j ON e.cluster = j.cluster AND e.job_id = j.job_id WHERE j.user != '${owner}'`,
+      `SELECT count() AS n FROM job_events WHERE (cluster, job_id) NOT IN (SELECT cluster, job_id FROM jobs)`,
+      `SELECT count() AS n FROM (SELECT user FROM jobs UNION ALL SELECT user FROM job_events) WHERE user != '${owner}' AND user != ''`,
+    ];
+    for (const sql of hidden) expect(await one(sql, plain), sql).toEqual([{ n: '0' }]);
+    // The same queries as an admin do see other users' rows (the filters are what hides them).
+    expect(Number((await one(hidden[0]!, client))[0]!.n)).toBeGreaterThan(0);
+  });
+
+  it("actions: their own commands only (approvers and admins see every one); dead_letters is for admins", async () => {
+    const ids = 'SELECT command_id FROM actions FINAL WHERE command_id IN (\'c-own\', \'c-other\') ORDER BY command_id';
+    expect(await one(ids, plain)).toEqual([{ command_id: 'c-own' }]);
+    const approver = await as({ subject: 'ann@site', user: 'ann', roles: ['approver'] });
+    expect(await one(ids, approver)).toEqual([{ command_id: 'c-other' }, { command_id: 'c-own' }]);
+    expect(await fails('run_sql', { sql: 'SELECT count() FROM dead_letters' }, plain)).toMatch(/^sql: table dead_letters is not available: run_sql reads only the tables job_events, jobs, actions/);
+    expect((await ok('run_sql', { sql: 'SELECT count() AS n FROM dead_letters' })).rows).toHaveLength(1);
+  });
+
+  it('a user name that is SQL is a value, not SQL; the jobDetails "all" policy opens jobs but not actions', async () => {
+    const sly = await as({ subject: 'sly', user: "x' OR 1 = 1 OR user != '", roles: [] });
+    expect(await one('SELECT count() AS n FROM jobs', sly)).toEqual([{ n: '0' }]);
+    expect(await one('SELECT count() AS n FROM job_events', sly)).toEqual([{ n: '0' }]);
+    const open = await as({ subject: `${owner}@site`, user: owner, roles: [] }, { jobDetails: 'all' });
+    const [all] = await direct(`SELECT count() AS n FROM ${DB}.jobs FINAL`);
+    expect(await one('SELECT count() AS n FROM jobs FINAL', open)).toEqual([{ n: String(all!.n) }]);
+    expect(await one("SELECT command_id FROM actions WHERE command_id IN ('c-own', 'c-other')", open)).toEqual([{ command_id: 'c-own' }]);
   });
 });
 
