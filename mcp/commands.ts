@@ -11,12 +11,12 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { commandsTopic, type EventLog } from '../log/eventLog.js';
 import { canonicalJson, maybeSign, type Keyring } from '../log/signing.js';
-import { commandRecordMessage, type Approval, type Command, type Requester } from '../schemas/commands/index.js';
+import { commandRecordMessage, type Approval, type Command, type Refusal, type Requester } from '../schemas/commands/index.js';
 import type { Identity } from './identity.js';
 
 /** Sends a command or approval record to its cluster's commands topic. */
 export interface CommandSender {
-  send(record: Command | Approval): Promise<void>;
+  send(record: Command | Approval | Refusal): Promise<void>;
 }
 
 export interface LogCommandSenderOptions {

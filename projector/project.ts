@@ -68,7 +68,7 @@ function signatureProblem(record: LogRecord, signing: SignaturePolicy, topicClus
 }
 
 function validateCommandRecord(record: LogRecord, topicCluster: string | undefined, commandsTopic: boolean): CommandRecord | string {
-  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval'] : ['command-result']);
+  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval', 'refusal'] : ['command-result']);
   if (!decoded.ok) return decoded.reason;
   const r = decoded.record;
   if (topicCluster !== undefined && r.cluster !== topicCluster) {

@@ -14,6 +14,7 @@
  *   approval  an `approve` by another subject with the `approver` role executes an awaiting
  *             command; a `reject` (by an approver or the requester) ends it as rejected.
  *             Approvals from anyone else are ignored (the projector still audits them).
+ *   refusal   the MCP service's record of a request it refused: ignored (audit only).
  *
  * Only then does the log commit the batch. Awaiting commands past their expiry are rejected by
  * a sweep. The ledger is an append-only JSON-lines file in the scribe's checkpoint directory,
@@ -269,7 +270,7 @@ export class CommandExecutor {
   async handleBatch(batch: Batch): Promise<void> {
     for (const record of batch.records) {
       if (this.opts.signal.aborted) throw new Error('stopping');
-      const decoded = decodeCommandRecord(record.value, ['command', 'approval']);
+      const decoded = decodeCommandRecord(record.value, ['command', 'approval', 'refusal']);
       if (!decoded.ok) {
         await this.refuseUndecodable(decoded.json, decoded.reason, record.key);
         continue;
@@ -277,6 +278,7 @@ export class CommandExecutor {
       const r = decoded.record;
       if (r.kind === 'command') await this.onCommand(r, decoded.json);
       else if (r.kind === 'approval') await this.onApproval(r, decoded.json);
+      // a refusal is the MCP service's audit record of a request it never sent: nothing to do
     }
     await this.sweep();
   }

@@ -34,7 +34,7 @@ export type SqlScope = { tables: readonly string[]; rowFilters: RowFilters } | {
 /**
  * The tables and rows an identity's run_sql reads. Pure. Job rows follow the job-details policy
  * (as get_job and search_jobs do); `actions` rows follow list_actions (admins and approvers see
- * every command, others their own); `dead_letters` is for admins.
+ * every row, others their own commands, not the service's refusals); `dead_letters` is for admins.
  */
 export function sqlScope(identity: Identity, policy: JobDetailsPolicy, database: string): SqlScope {
   if (hasRole(identity, 'admin')) return { tables: RUN_SQL_TABLES, rowFilters: {} };
@@ -49,7 +49,7 @@ export function sqlScope(identity: Identity, policy: JobDetailsPolicy, database:
     // By the job's owner in `jobs`, not the event's own user field (not every event carries one).
     rowFilters[`${database}.job_events`] = `(cluster, job_id) IN (SELECT cluster, job_id FROM \`${database}\`.jobs WHERE user = ${user})`;
   }
-  if (!hasRole(identity, 'approver')) rowFilters[`${database}.actions`] = `requested_by = ${stringLiteral(identity.subject)}`;
+  if (!hasRole(identity, 'approver')) rowFilters[`${database}.actions`] = `requested_by = ${stringLiteral(identity.subject)} AND status != 'refused'`;
   return { tables: RUN_SQL_TABLES.filter((t) => t !== 'dead_letters'), rowFilters };
 }
 

@@ -14,6 +14,9 @@
  *                   approval the scribe acted on) fills approved_by/at or rejected_by as the
  *                   approval record would, whichever of the two is folded first
  *
+ *   refusal         a request the MCP service refused (nothing was sent): the request
+ *                   columns, status 'refused', the reason; final at once
+ *
  * `version` grows by one per folded record, so the row written last is the one kept.
  * Times are DateTime64(3) text, as the table stores and returns them.
  */
@@ -24,10 +27,11 @@ import {
   type Command,
   type CommandRecord,
   type CommandResult,
+  type Refusal,
 } from '../../schemas/commands/index.js';
 import { millisToDateTime64 } from '../../schemas/clickhouse/time.js';
 
-export type ActionStatus = 'requested' | CommandResult['status'];
+export type ActionStatus = 'requested' | CommandResult['status'] | 'refused';
 
 export interface ActionRow {
   cluster: string;
@@ -56,10 +60,10 @@ export interface ActionRow {
 const EPOCH = millisToDateTime64(0);
 const dt = (seconds: number) => millisToDateTime64(seconds * 1000);
 
-const RANK: Record<ActionStatus, number> = { requested: 1, awaiting_approval: 2, accepted: 3, rejected: 3, failed: 3 };
+const RANK: Record<ActionStatus, number> = { requested: 1, awaiting_approval: 2, accepted: 3, rejected: 3, failed: 3, refused: 3 };
 
 export function isFinal(status: ActionStatus): boolean {
-  return (FINAL_COMMAND_STATUSES as readonly string[]).includes(status);
+  return status === 'refused' || (FINAL_COMMAND_STATUSES as readonly string[]).includes(status);
 }
 
 /** The row of a command known only by id (its other records have not been folded yet). */
@@ -103,7 +107,25 @@ export function evolveAction(prior: ActionRow | undefined, r: CommandRecord): Ac
       return foldApproval(row, r);
     case 'command-result':
       return foldResult(row, r);
+    case 'refusal':
+      return foldRefusal(row, r);
   }
+}
+
+function foldRefusal(row: ActionRow, r: Refusal): ActionRow {
+  return {
+    ...row,
+    action: r.action,
+    job_ids: r.job_ids,
+    requested_by: r.requested_by.subject,
+    requested_user: r.requested_by.user ?? '',
+    requested_roles: r.requested_by.roles,
+    issued_at: dt(r.at),
+    expires_at: dt(r.at),
+    status: 'refused',
+    reason: `refused by the MCP service (${r.tool}): ${r.reason}`,
+    result_at: dt(r.at),
+  };
 }
 
 function foldCommand(row: ActionRow, c: Command): ActionRow {

@@ -1,7 +1,8 @@
 -- One row per command (an action an agent asked for): the fold of its command, approval and
--- command-result records (projector/tables/actions.ts). `version` orders the records of one
+-- command-result records (projector/tables/actions.ts); also one per request the MCP service
+-- refused (a refusal record: status refused). `version` orders the records of one
 -- command (requested < awaiting approval < approval < final result): the furthest along wins.
--- status: requested | awaiting_approval | accepted | rejected | failed. Query with FINAL.
+-- status: requested | awaiting_approval | accepted | rejected | failed | refused. Query with FINAL.
 CREATE TABLE IF NOT EXISTS {db}.actions{suffix}
 (
     cluster             LowCardinality(String),

@@ -114,7 +114,7 @@ export const TABLE_DOCS: Record<ReadModelTable, TableDoc> = {
       approved_by: "approver identity, '' when none",
       approved_at: 'approval time, null when none',
       rejected_by: "identity that rejected it, '' when none",
-      status: 'requested | awaiting_approval | accepted | rejected | failed',
+      status: 'requested | awaiting_approval | accepted | rejected | failed | refused (by the MCP service, nothing sent)',
       reason: "why it was rejected or failed, '' otherwise",
       results: "per-job results from the scheduler, JSON text",
       result_at: 'time of the final result, null before',

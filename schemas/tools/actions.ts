@@ -79,7 +79,7 @@ export const DecisionInputSchema = z.strictObject({
   reason: z.string().max(1024).optional().describe('kept with the decision'),
 });
 
-export const ACTION_ROW_STATUSES = ['requested', 'awaiting_approval', 'accepted', 'rejected', 'failed'] as const;
+export const ACTION_ROW_STATUSES = ['requested', 'awaiting_approval', 'accepted', 'rejected', 'failed', 'refused'] as const;
 
 export const ListActionsInputSchema = z.strictObject({
   cluster: ClusterNameSchema.optional(),
@@ -91,8 +91,8 @@ export type ListActionsInput = z.infer<typeof ListActionsInputSchema>;
 
 // ---- outputs -------------------------------------------------------------------------------
 
-/** pending: not answered yet (ask command_status later); the others as in `actions.status`. */
-export const OUTCOME_STATUSES = ['pending', 'awaiting_approval', 'accepted', 'rejected', 'failed'] as const;
+/** pending: not answered yet (ask command_status later); the others as in `actions.status` (refused: by the MCP service, nothing sent). */
+export const OUTCOME_STATUSES = ['pending', 'awaiting_approval', 'accepted', 'rejected', 'failed', 'refused'] as const;
 
 export const JobActionResultOutSchema = z.object({
   job_id: z.string(),

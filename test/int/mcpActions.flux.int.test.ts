@@ -119,7 +119,7 @@ beforeAll(async () => {
   );
   running.push(new Projector({ clickhouse: ch.client, database: ch.database, log, topicPrefix: PREFIX, signing: { keyring, require: true } }).run(ac.signal));
   const sender = createLogCommandSender({ log, topicPrefix: PREFIX, keyring });
-  const spy: CommandSender = { send: async (r) => (sends.push(r), sender.send(r)) };
+  const spy: CommandSender = { send: async (r) => (r.kind !== 'refusal' && sends.push(r), sender.send(r)) };
   deps = { clickhouse: ch.client, database: ch.database, commands: spy, approvalThreshold: 2, actionTimeoutMs: 20_000, audit: (e) => audits.push(e) };
   await waitFor('the three pending jobs in jobs', async () => {
     const rows = await Promise.all([A, B, C].map(jobOrUndefined));

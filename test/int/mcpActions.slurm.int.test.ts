@@ -69,7 +69,7 @@ beforeAll(async () => {
     }),
   );
   const sender = createLogCommandSender({ log, topicPrefix: PREFIX });
-  const spy: CommandSender = { send: async (r) => (sends.push(r), sender.send(r)) };
+  const spy: CommandSender = { send: async (r) => (r.kind !== 'refusal' && sends.push(r), sender.send(r)) };
   deps = { clickhouse: ch.client, database: ch.database, commands: spy, approvalThreshold: 10, actionTimeoutMs: 30_000, audit: () => undefined };
 }, 600_000);
 

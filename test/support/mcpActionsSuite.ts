@@ -26,7 +26,7 @@ import { createLogCommandSender, type CommandSender } from '../../mcp/commands.j
 import type { Identity } from '../../mcp/identity.js';
 import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';
-import type { Approval, Command } from '../../schemas/commands/index.js';
+import type { Approval, Command, Refusal } from '../../schemas/commands/index.js';
 import { openTestClickHouse, queryRows } from './chdb.js';
 
 export interface ActionsSuiteOptions {
@@ -232,7 +232,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   }
 
   function spy(sender: CommandSender): CommandSender {
-    return { send: async (r) => (sends.push(r), sender.send(r)) };
+    return { send: async (r) => (r.kind !== 'refusal' && sends.push(r), sender.send(r)) };
   }
 
   /** The record of `kind` for a command, once the consumer has read it back from the commands topic. */
@@ -365,6 +365,31 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
       expect((await job(target.job_id_s)).state).toBe('pending');
       const refusal = audits.slice(auditsBefore).find((a) => a.tool === 'cancel_job' && a.job_ids?.[0] === target.job_id_s);
       expect(refusal).toMatchObject({ decision: 'refused', subject: `sub-${other}`, reason: expect.stringContaining('not owner') });
+      // The refusal is also a signed `refusal` record on the job's cluster's commands topic (no
+      // scribe acts on it), and a row of `actions` that admins see and the intruder does not.
+      const refusedOnTopic = () =>
+        seen.map((r) => JSON.parse(r.value) as Record<string, any>).filter((r) => r.kind === 'refusal' && r.requested_by.subject === `sub-${other}`);
+      await waitFor('the refusal record on the commands topic', async () => refusedOnTopic().length > 0);
+      const record = refusedOnTopic().find((r) => r.job_ids[0] === target.job_id_s)!;
+      expect(record).toMatchObject({ cluster: CLUSTER, tool: 'cancel_job', action: 'cancel', signature: { key_id: 'k1' } });
+      expect(refusedOnTopic().filter((r) => r.job_ids[0] === '999999999999')).toEqual([]); // no cluster to record it on
+      const admin = await clientAs(ADMIN);
+      let listed: any;
+      await waitFor('the refusal in list_actions', async () => {
+        const { actions } = structured<{ actions: any[] }>(await call(admin, 'list_actions', { status: 'refused' }));
+        listed = actions.find((x) => x.command_id === record.command_id);
+        return listed !== undefined;
+      });
+      expect(listed).toMatchObject({
+        status: 'refused',
+        action: 'cancel',
+        requested_by: `sub-${other}`,
+        job_ids: [target.job_id_s],
+        reason: `refused by the MCP service (cancel_job): not owner: the job belongs to ${owner}, not ${other}`,
+      });
+      const own = structured<{ actions: any[] }>(await call(intruder, 'list_actions', {})).actions;
+      expect(own.map((x) => x.command_id)).not.toContain(record.command_id);
+      expect(errorText(await call(intruder, 'command_status', { command_id: record.command_id }))).toContain('that you may see is recorded yet');
       // A Flux urgency above 31 is refused before anything is sent.
       expect(errorText(await call(await clientAs(ADMIN), 'set_urgency', { job_id: target.job_id_s, urgency: 40 }))).toContain('0..31');
       expect(sends.length).toBe(before);
@@ -462,7 +487,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   describe('without a scribe answer or an event log', () => {
     it('answers pending with the command id after the wait, and says when it cannot send at all', async () => {
       const [[user, jobs]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
-      const captured: (Command | Approval)[] = [];
+      const captured: (Command | Approval | Refusal)[] = [];
       const blackhole: CommandSender = { send: async (r) => void captured.push(r) };
       const client = await clientAs(userIdentity(user), { commands: blackhole, actionTimeoutMs: 100 });
       const out = structured<{ command: any }>(await call(client, 'hold_job', { job_id: jobs[0]!.job_id_s })).command;

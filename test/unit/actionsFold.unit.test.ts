@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { evolveAction, projectActions, actionKey, type ActionRow } from '../../projector/tables/actions.js';
-import type { Approval, Command, CommandRecord, CommandResult } from '../../schemas/commands/index.js';
+import type { Approval, Command, CommandRecord, CommandResult, Refusal } from '../../schemas/commands/index.js';
 
 const ID = '7d3a3c2e-5b1f-4c55-9a53-2d6f1b0c9e11';
 const cmd: Command = {
@@ -125,5 +125,36 @@ describe('actions fold', () => {
 
     const rejected = fold([cmd, decided('rejected', 'reject', 1_800_000_200)]);
     expect(rejected).toMatchObject({ status: 'rejected', rejected_by: 'bob@site', approved_by: '', approved_at: null });
+  });
+
+  it('a refusal by the MCP service is a final row of its own: who asked, what, why', () => {
+    const refusal: Refusal = {
+      v: 1,
+      kind: 'refusal',
+      command_id: ID,
+      cluster: 'alpha',
+      action: 'cancel',
+      job_ids: ['12'],
+      requested_by: { subject: 'eve@site', user: 'eve', roles: ['user'] },
+      tool: 'cancel_job',
+      reason: 'not owner: the job belongs to alice, not eve',
+      at: 1_800_000_300.5,
+    };
+    const row = fold([refusal]);
+    expect(row).toMatchObject({
+      action: 'cancel',
+      job_ids: ['12'],
+      requested_by: 'eve@site',
+      requested_user: 'eve',
+      requested_roles: ['user'],
+      issued_at: iso(1_800_000_300.5),
+      status: 'refused',
+      reason: 'refused by the MCP service (cancel_job): not owner: the job belongs to alice, not eve',
+      result_at: iso(1_800_000_300.5),
+      approved_by: '',
+      version: 1,
+    });
+    // Final: a (forged) result for the same id does not turn it into something else.
+    expect(evolveAction(row, result('accepted', 1_800_000_400)).status).toBe('refused');
   });
 });

@@ -6,17 +6,19 @@
  * (sent or refused) leaves.
  *
  * Refusals are tool errors (ActionRefusal) with the same words whether a job is missing or not
- * the caller's; the audit line keeps the real reason. A refused request never reaches the log,
- * so it is not in `actions` (the audit line is its record).
+ * the caller's; the audit line keeps the real reason. A refusal that concerns a cluster is also
+ * published as a `refusal` record on that cluster's commands topic (no scribe acts on it), so
+ * `actions` shows attempts beside commands; those rows are for admins and approvers
+ * (list_actions), as their reasons tell whose a job is.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/server';
-import { CommandSchema, FINAL_COMMAND_STATUSES, ROLE_ADMIN, ROLE_APPROVER, type Command, type CommandArgs } from '../../../schemas/commands/index.js';
-import type { ActionOutcome } from '../../../schemas/tools/actions.js';
+import { CommandSchema, FINAL_COMMAND_STATUSES, ROLE_ADMIN, ROLE_APPROVER, RefusalSchema, type Command, type CommandArgs } from '../../../schemas/commands/index.js';
+import { OUTCOME_STATUSES, type ActionOutcome } from '../../../schemas/tools/actions.js';
 import { requesterOf, type CommandSender } from '../../commands.js';
 import { lookupJobRows, onSeveralClusters } from '../../findJob.js';
 import { hasRole, type Identity } from '../../identity.js';
-import { runTool, ToolInputError } from '../../results.js';
+import { logStoreFailure, runTool, ToolInputError } from '../../results.js';
 import { selectRows, type QueryDeps } from '../../sql.js';
 
 /** One decision of the MCP service about an action request. */
@@ -83,7 +85,24 @@ export function audit(deps: ActionDeps, tool: string, entry: Omit<AuditEntry, 'a
   });
 }
 
-/** runTool, plus an audit line for every refusal (ToolInputError) of an action tool. */
+/** The action each action tool asks for (a refusal record names it). */
+const TOOL_ACTIONS: Record<string, string> = {
+  cancel_job: 'cancel',
+  cancel_jobs: 'cancel',
+  hold_job: 'hold',
+  release_job: 'release',
+  set_urgency: 'urgency',
+  signal_job: 'signal',
+  submit_job: 'submit',
+  approve_command: 'approve',
+  reject_command: 'reject',
+};
+
+/**
+ * runTool, plus an audit line for every refusal (ToolInputError) of an action tool, and a
+ * `refusal` record in the log for an ActionRefusal that names a cluster (best effort: a log that
+ * cannot take it is logged, the agent still gets the refusal).
+ */
 export function runAction(deps: ActionDeps, tool: string, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
   return runTool(deps, tool, async () => {
     try {
@@ -92,10 +111,31 @@ export function runAction(deps: ActionDeps, tool: string, body: () => Promise<Ca
       if (err instanceof ToolInputError) {
         const refusal = err instanceof ActionRefusal ? err : undefined;
         audit(deps, tool, { decision: 'refused', reason: refusal?.auditReason ?? err.message, ...refusal?.context });
+        if (refusal?.context.cluster !== undefined && deps.commands) await recordRefusal(deps, deps.commands, tool, refusal);
       }
       throw err;
     }
   });
+}
+
+async function recordRefusal(deps: ActionDeps, sender: CommandSender, tool: string, refusal: ActionRefusal): Promise<void> {
+  try {
+    const record = RefusalSchema.parse({
+      v: 1,
+      kind: 'refusal',
+      command_id: randomUUID(),
+      cluster: refusal.context.cluster,
+      action: TOOL_ACTIONS[tool] ?? tool,
+      job_ids: refusal.context.job_ids ?? [],
+      requested_by: requesterOf(deps.identity),
+      tool,
+      reason: refusal.auditReason.slice(0, 4096),
+      at: Math.round(deps.now()) / 1000,
+    });
+    await sender.send(record);
+  } catch (err) {
+    logStoreFailure(deps, `${tool}: recording the refusal in the log`, err);
+  }
 }
 
 export function isAdmin(identity: Identity): boolean {
@@ -165,10 +205,12 @@ export async function findActionJob(
   if (mine.length === 0) {
     const whose = isAdmin(deps.identity) ? '' : ` that you may act on (it does not exist or is not yours: you may act on ${deps.identity.user}'s jobs only)`;
     const auditReason = rows.length ? authorizeJobAction(deps.identity, rows[0]!.user) : undefined;
+    // The cluster of someone else's job goes to the audit (and the refusal record), not to the agent.
+    const cluster = args.cluster ?? rows[0]?.cluster;
     throw new ActionRefusal(
       `no job ${label} ${where}${whose}; try search_jobs`,
       auditReason && !auditReason.ok ? auditReason.reason : 'no such job',
-      { ...(args.cluster !== undefined && { cluster: args.cluster }), job_ids: [id] },
+      { ...(cluster !== undefined && { cluster }), job_ids: [id] },
     );
   }
   if (mine.length > 1) {
@@ -268,7 +310,7 @@ function nextStep(status: ActionOutcome['status'], cluster: string): string | un
 
 export function outcomeFromRow(row: ActionRow): ActionOutcome {
   const status: ActionOutcome['status'] =
-    row.status === 'accepted' || row.status === 'rejected' || row.status === 'failed' || row.status === 'awaiting_approval' ? row.status : 'pending';
+    (OUTCOME_STATUSES as readonly string[]).includes(row.status) ? (row.status as ActionOutcome['status']) : 'pending';
   const results = parseResults(row.results);
   const step = nextStep(status, row.cluster);
   return {

@@ -1,7 +1,8 @@
 /**
  * `command_status` (one command by id) and `list_actions` (recent commands, newest first): the
- * `actions` audit table as ActionOutcomes. Admins and approvers see every command; anyone else
- * only the commands they asked for (others read as missing).
+ * `actions` audit table as ActionOutcomes. Admins and approvers see every command and every
+ * request the service refused; anyone else only the commands they asked for (others, and
+ * refusals, whose reasons may tell whose a job is, read as missing).
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import {
@@ -35,7 +36,7 @@ export function registerActionStatus(server: McpServer, deps: ActionDeps): void 
     (input, ctx) =>
       runTool(deps, 'command_status', async () => {
         const row = await loadActionRow(deps, input.command_id, ctx.mcpReq.signal);
-        if (!row || (!seesAll(deps.identity) && row.requested_by !== deps.identity.subject)) {
+        if (!row || (!seesAll(deps.identity) && (row.requested_by !== deps.identity.subject || row.status === 'refused'))) {
           throw new ToolInputError(
             `no command ${input.command_id} that you may see is recorded yet; a command just sent appears within seconds, else check the id`,
           );
@@ -49,7 +50,7 @@ export function registerActionStatus(server: McpServer, deps: ActionDeps): void 
     'list_actions',
     {
       title: 'List actions',
-      description: 'Recent commands (newest first) with who asked, approvals and outcome; filter by cluster, status, requested_by. Non-admins see their own.',
+      description: 'Recent commands (newest first) with who asked, approvals and outcome, and (admins) refused requests; filter by cluster, status, requested_by. Non-admins see their own.',
       inputSchema: ListActionsInputSchema,
       outputSchema: ListActionsOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -64,6 +65,7 @@ export function registerActionStatus(server: McpServer, deps: ActionDeps): void 
             throw new ToolInputError(`requested_by '${requestedBy}': you may list only your own commands (${deps.identity.subject}); drop requested_by`);
           }
           requestedBy = deps.identity.subject;
+          where.push("status != 'refused'");
         }
         if (input.cluster !== undefined) {
           where.push('cluster = {cluster:String}');

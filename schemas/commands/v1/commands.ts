@@ -1,10 +1,11 @@
 /**
  * Command records, version 1: how an action travels from the MCP service to a cluster's scribe
- * and how its outcome comes back (docs: /work/notes/commands-design.md, README "Actions and
- * signing").
+ * and how its outcome comes back (README "Actions and signing").
  *
  *   command         MCP service → `<prefix>.<cluster>.commands`, key = command_id
  *   approval        MCP service → `<prefix>.<cluster>.commands`, key = command_id
+ *   refusal         MCP service → `<prefix>.<cluster>.commands`, key = command_id (a request it
+ *                   refused; audit only: no scribe acts on it)
  *   command-result  scribe      → `<prefix>.<cluster>.events`,   key = `<cluster>:command:<id>`
  *
  * Each is one JSON object with `v` and `kind`, signed (when a key is configured) with
@@ -26,6 +27,7 @@ export const COMMANDS_VERSION = 1 as const;
 export const COMMAND_CONTENT_TYPE = 'application/vnd.jobscribe.command+json';
 export const APPROVAL_CONTENT_TYPE = 'application/vnd.jobscribe.approval+json';
 export const COMMAND_RESULT_CONTENT_TYPE = 'application/vnd.jobscribe.command-result+json';
+export const REFUSAL_CONTENT_TYPE = 'application/vnd.jobscribe.refusal+json';
 
 /** The actions a command may ask for (SchedulerSource.act understands each). */
 export const ACTIONS = ['cancel', 'hold', 'release', 'urgency', 'signal', 'submit'] as const;
@@ -98,6 +100,28 @@ export const ApprovalSchema = z.object({
 });
 export type Approval = z.infer<typeof ApprovalSchema>;
 
+/**
+ * An action request the MCP service refused before anything was sent (not the caller's job, a
+ * finished job, a bad confirmation, not an approver): recorded so `actions` shows attempts too.
+ * `command_id` is the refusal's own id; `action` is the requested action or, for a refused
+ * approval, `approve` / `reject`.
+ */
+export const RefusalSchema = z.object({
+  v: z.literal(COMMANDS_VERSION),
+  kind: z.literal('refusal'),
+  command_id: z.uuid(),
+  cluster: ClusterIdSchema,
+  action: z.string().min(1).max(64),
+  job_ids: z.array(JobIdSchema).max(100_000),
+  requested_by: RequesterSchema,
+  /** The tool that refused (cancel_job, cancel_jobs, approve_command, …). */
+  tool: z.string().min(1).max(64),
+  reason: z.string().max(4096),
+  at: EpochSecondsSchema,
+  signature: RecordSignatureSchema.optional(),
+});
+export type Refusal = z.infer<typeof RefusalSchema>;
+
 export const COMMAND_STATUSES = ['accepted', 'rejected', 'failed', 'awaiting_approval'] as const;
 export const CommandStatusSchema = z.enum(COMMAND_STATUSES);
 export type CommandStatus = z.infer<typeof CommandStatusSchema>;
@@ -136,7 +160,7 @@ export const CommandResultSchema = z.object({
 });
 export type CommandResult = z.infer<typeof CommandResultSchema>;
 
-export type CommandRecord = Command | Approval | CommandResult;
+export type CommandRecord = Command | Approval | Refusal | CommandResult;
 
 /** Log message key of a command or an approval (one command's records stay in order). */
 export function commandKey(r: Pick<Command, 'command_id'>): string {
@@ -150,7 +174,7 @@ export function commandResultKey(r: Pick<CommandResult, 'cluster' | 'command_id'
 
 /** The log message (key, value, headers) carrying a record; sign it before. */
 export function commandRecordMessage(r: CommandRecord): { key: string; value: string; headers: Record<string, string> } {
-  const contentType = r.kind === 'command' ? COMMAND_CONTENT_TYPE : r.kind === 'approval' ? APPROVAL_CONTENT_TYPE : COMMAND_RESULT_CONTENT_TYPE;
+  const contentType = CONTENT_TYPE_OF[r.kind];
   return {
     key: r.kind === 'command-result' ? commandResultKey(r) : commandKey(r),
     value: JSON.stringify(r),
@@ -162,13 +186,19 @@ export type DecodedCommandRecord =
   | { ok: true; record: CommandRecord; json: Record<string, unknown> }
   | { ok: false; reason: string; json?: Record<string, unknown> };
 
-const SCHEMA_OF = { command: CommandSchema, approval: ApprovalSchema, 'command-result': CommandResultSchema } as const;
+const SCHEMA_OF = { command: CommandSchema, approval: ApprovalSchema, refusal: RefusalSchema, 'command-result': CommandResultSchema } as const;
+const CONTENT_TYPE_OF: Record<CommandRecord['kind'], string> = {
+  command: COMMAND_CONTENT_TYPE,
+  approval: APPROVAL_CONTENT_TYPE,
+  refusal: REFUSAL_CONTENT_TYPE,
+  'command-result': COMMAND_RESULT_CONTENT_TYPE,
+};
 
 /**
  * Parses a log message value as one of the command record kinds. `json` is the object as
  * received (what a signature covers). `expect` limits the kinds accepted.
  */
-export function decodeCommandRecord(text: string, expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'command-result']): DecodedCommandRecord {
+export function decodeCommandRecord(text: string, expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'refusal', 'command-result']): DecodedCommandRecord {
   let data: unknown;
   try {
     data = JSON.parse(text);
