@@ -66,21 +66,33 @@ export interface LedgerEntry {
 
 /** Ledger entries are kept this long past their command's expiry. */
 const LEDGER_RETENTION_S = 7 * 24 * 3600;
+/** A running ledger drops expired entries at least this often. */
+const LEDGER_PRUNE_EVERY_S = 3600;
 
-/** Append-only JSON lines, last line per command id wins; compacted when opened. */
+/**
+ * Append-only JSON lines, last line per command id wins. Compacted (rewritten with one line per
+ * live entry, `done` entries past their retention dropped) when opened and, while running, once
+ * the file holds twice as many lines as live entries (plus slack) or an hour has passed, so a
+ * long-running scribe's ledger and memory stay proportional to the commands of the last week.
+ */
 export class CommandLedger {
   private readonly entries = new Map<string, LedgerEntry>();
+  /** Lines in the file now. */
+  private lines = 0;
+  private compactedAt: number;
 
   constructor(
     private readonly path: string,
-    now = Date.now() / 1000,
+    private readonly clock: () => number = () => Date.now() / 1000,
+    /** Lines beyond twice the live entries tolerated before compacting. */
+    private readonly slack = 1024,
   ) {
+    this.compactedAt = clock();
     mkdirSync(dirname(path), { recursive: true });
     if (!existsSync(path)) return;
-    let lines = 0;
     for (const line of readFileSync(path, 'utf8').split('\n')) {
       if (!line.trim()) continue;
-      lines++;
+      this.lines++;
       try {
         const e = JSON.parse(line) as LedgerEntry;
         if (typeof e.command_id === 'string') this.entries.set(e.command_id, e);
@@ -88,10 +100,7 @@ export class CommandLedger {
         // A torn last line (crash mid-append): that step was not acknowledged, so it is redone.
       }
     }
-    for (const [id, e] of this.entries) {
-      if (e.state === 'done' && (e.expires_at ?? e.at) + LEDGER_RETENTION_S < now) this.entries.delete(id);
-    }
-    if (lines > this.entries.size) this.rewrite();
+    this.compact(true);
   }
 
   get(id: string): LedgerEntry | undefined {
@@ -100,6 +109,11 @@ export class CommandLedger {
 
   awaiting(): LedgerEntry[] {
     return [...this.entries.values()].filter((e) => e.state === 'awaiting_approval');
+  }
+
+  /** Lines in the ledger file (for tests and stats). */
+  get fileLines(): number {
+    return this.lines;
   }
 
   /** Records a step durably (fsync) before the caller acts on it. */
@@ -111,11 +125,21 @@ export class CommandLedger {
     } finally {
       closeSync(fd);
     }
+    this.lines++;
     this.entries.set(entry.command_id, entry);
+    if (this.lines > 2 * this.entries.size + this.slack || this.clock() - this.compactedAt > LEDGER_PRUNE_EVERY_S) this.compact(false);
   }
 
-  private rewrite(): void {
+  /** Drops `done` entries past retention and rewrites the file, one line per live entry (on open: only when it holds stale lines). */
+  private compact(onOpen: boolean): void {
+    const now = this.clock();
+    this.compactedAt = now;
+    for (const [id, e] of this.entries) {
+      if (e.state === 'done' && (e.expires_at ?? e.at) + LEDGER_RETENTION_S < now) this.entries.delete(id);
+    }
+    if (onOpen && this.lines === this.entries.size) return;
     writeFileAtomic(this.path, [...this.entries.values()].map((e) => JSON.stringify(e) + '\n').join(''));
+    this.lines = this.entries.size;
   }
 }
 
