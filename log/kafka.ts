@@ -319,10 +319,19 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
       try {
         return await fn(await p);
       } catch (err) {
-        if (attempt < ADMIN_TRANSIENT_ATTEMPTS && COORDINATOR_TRANSIENT.some((t) => hasType(err, t)) && !closing.signal.aborted) {
+        // kafkajs' admin reads `cluster.metadata()` without checking it; around a broker restart it
+        // can be null and the call dies with a TypeError inside kafkajs (seen on listTopics in the
+        // broker-outage test). That is a connection glitch, not a bug of ours: reconnect and retry.
+        const glitch = err instanceof TypeError && /[\\/]kafkajs[\\/]/.test(err.stack ?? '');
+        if (glitch && adminP === p) {
+          adminP = undefined;
+          void p.then((a) => a.disconnect()).catch(() => undefined);
+        }
+        if (attempt < ADMIN_TRANSIENT_ATTEMPTS && (glitch || COORDINATOR_TRANSIENT.some((t) => hasType(err, t))) && !closing.signal.aborted) {
           await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** (attempt - 1))));
           continue;
         }
+        if (glitch) throw new LogError(`kafka log: ${what} failed (${where}): kafkajs lost its metadata while reconnecting (${(err as Error).message})`, { retriable: true, cause: err });
         if (isRetriable(err) && !errorChain(err).some((e) => typeof e.type === 'string') && adminP === p) {
           adminP = undefined;
           void p.then((a) => a.disconnect()).catch(() => undefined);
