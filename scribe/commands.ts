@@ -41,7 +41,7 @@ import {
 import { commandsTopic, eventsTopic, type Batch, type EventLog } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
 import { checkSignature, maybeSign, type SignaturePolicy } from '../log/signing.js';
-import type { ActionRequest, ActionResult, SchedulerSource } from './source.js';
+import type { ActionRequest, ActionResult, OwnerResult, SchedulerSource } from './source.js';
 import { writeFileAtomic } from './checkpoint.js';
 
 type DecidedBy = NonNullable<CommandResult['decided_by']>;
@@ -415,7 +415,8 @@ export class CommandExecutor {
       const r = await this.safeAct(act, req);
       results.push(jobResult('', r));
     } else {
-      for (const jobId of c.job_ids) results.push(await this.actOnJob(c, jobId, args, user, act));
+      const owners = !isAdmin(c) && c.job_ids.length > 1 ? await this.ownersOf(c.job_ids) : undefined;
+      for (const jobId of c.job_ids) results.push(await this.actOnJob(c, jobId, args, user, act, owners?.get(jobId)));
     }
     const { status, reason } = summarize(results);
     await this.finish(c, status, reason, results, undefined, decidedBy);
@@ -427,12 +428,13 @@ export class CommandExecutor {
     args: Record<string, unknown>,
     user: string | undefined,
     act: (r: ActionRequest) => Promise<ActionResult>,
+    known?: OwnerResult,
   ): Promise<JobActionResult> {
     if (!isAdmin(c)) {
       if (!this.opts.source.owner) return { job_id: jobId, ok: false, code: 'not_permitted', error: 'not owner: this source cannot tell who owns a job, so only admins may act' };
-      let owner;
+      let owner = known;
       try {
-        owner = await this.opts.source.owner(jobId);
+        owner ??= await this.opts.source.owner(jobId);
       } catch (err) {
         owner = { ok: false as const, code: 'failed' as const, message: (err as Error).message };
       }
@@ -446,6 +448,16 @@ export class CommandExecutor {
       if (user !== undefined) req.user = user;
     }
     return jobResult(jobId, await this.safeAct(act, req));
+  }
+
+  /** The owners of a bulk command's jobs in one question, when the source can (else undefined: one owner() each). */
+  private async ownersOf(jobIds: readonly string[]): Promise<Map<string, OwnerResult> | undefined> {
+    if (!this.opts.source.owners) return undefined;
+    try {
+      return await this.opts.source.owners(jobIds);
+    } catch {
+      return undefined; // each job asks on its own, and says why if that fails too
+    }
   }
 
   private async safeAct(act: (r: ActionRequest) => Promise<ActionResult>, req: ActionRequest): Promise<ActionResult> {

@@ -58,6 +58,8 @@ export interface SchedulerSource {
   act?(request: ActionRequest): Promise<ActionResult>;
   /** The scheduler user owning a job, asked of the scheduler itself. */
   owner?(jobId: JobId): Promise<OwnerResult>;
+  /** Owners of many jobs (a bulk action) in one question to the scheduler, where owner() per job would cost a listing each. */
+  owners?(jobIds: readonly JobId[]): Promise<Map<JobId, OwnerResult>>;
   /** Releases connections the source holds (called once the scribe stops). */
   close?(): Promise<void> | void;
 }

@@ -244,18 +244,33 @@ function slurmOwnerArgv(jobId: string): string[] {
  * the `user_name` of the job itself or, for an array id, of its tasks.
  */
 export function slurmOwnerOf(squeueJson: string, jobId: string): OwnerResult {
+  return slurmOwnersOf(squeueJson, [jobId]).get(jobId)!;
+}
+
+/** The owners of `jobIds` in one `squeue --json` listing, parsed once (a bulk action's owner check). */
+export function slurmOwnersOf(squeueJson: string, jobIds: readonly string[]): Map<string, OwnerResult> {
+  const out = new Map<string, OwnerResult>();
   let snapshot;
   try {
     snapshot = parseSqueueJson(squeueJson);
   } catch (err) {
     const message = (err as Error).message;
-    if (/Invalid job id/i.test(message)) return { ok: false, code: 'no_such_job', message: `no such job ${jobId}` };
-    return { ok: false, code: 'failed', message: `squeue: ${message}` };
+    for (const id of jobIds) {
+      out.set(id, /Invalid job id/i.test(message) ? { ok: false, code: 'no_such_job', message: `no such job ${id}` } : { ok: false, code: 'failed', message: `squeue: ${message}` });
+    }
+    return out;
   }
-  const job = snapshot.jobs.find((j) => String(j.job_id) === jobId) ?? snapshot.jobs.find((j) => String(j.array_job_id) === jobId);
-  if (!job) return { ok: false, code: 'no_such_job', message: `job ${jobId} is not in the queue (finished or unknown)` };
-  if (!job.user_name) return { ok: false, code: 'failed', message: `squeue names no user for job ${jobId}` };
-  return { ok: true, user: job.user_name };
+  // A job by its own id first; an array's tasks also answer for the array id.
+  const byId = new Map<string, (typeof snapshot.jobs)[number]>();
+  for (const j of snapshot.jobs) byId.set(String(j.job_id), j);
+  for (const j of snapshot.jobs) if (j.array_job_id && !byId.has(String(j.array_job_id))) byId.set(String(j.array_job_id), j);
+  for (const id of jobIds) {
+    const job = byId.get(id);
+    if (!job) out.set(id, { ok: false, code: 'no_such_job', message: `job ${id} is not in the queue (finished or unknown)` });
+    else if (!job.user_name) out.set(id, { ok: false, code: 'failed', message: `squeue names no user for job ${id}` });
+    else out.set(id, { ok: true, user: job.user_name });
+  }
+  return out;
 }
 
 /** Asks squeue who owns a job. */

@@ -16,10 +16,10 @@
  * `act` runs actions (actions.ts), or through slurmrestd with the `rest` option (rest.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ActionResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
-import { executeSlurmAction, slurmJobOwner, slurmOwnerOf, type SlurmActionRequest } from './actions.js';
+import type { ActionResult, OwnerResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
+import { executeSlurmAction, slurmJobOwner, slurmOwnersOf, type SlurmActionRequest } from './actions.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
-import { spawnRunner, type CommandRunner } from './commands.js';
+import { runQuery, spawnRunner, type CommandRunner } from './commands.js';
 import { DEFAULT_DIFF_OPTIONS, emptyTrackerState, type TrackerState } from './diff.js';
 import { SlurmPoller } from './poller.js';
 import { createSlurmRest, type SlurmRest, type SlurmRestOptions } from './rest.js';
@@ -77,6 +77,17 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
   const rest = options.rest === undefined ? undefined : 'act' in options.rest ? options.rest : createSlurmRest(options.rest);
   const pollIntervalMs = options.pollIntervalMs ?? 5000;
   if (!(pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be > 0');
+  // Owners of a set of jobs from one listing (slurmrestd has no per-job owner query, and N squeue
+  // calls cost N round trips to slurmctld).
+  const owners = async (jobIds: readonly string[]): Promise<Map<string, OwnerResult>> => {
+    try {
+      const listing = rest ? await rest.jobsJson() : await runQuery(run, ['squeue', '--json', '--all'], { timeoutMs: options.squeueTimeoutMs ?? 30_000 });
+      return slurmOwnersOf(listing, jobIds);
+    } catch (err) {
+      const failed: OwnerResult = { ok: false, code: 'failed', message: (err as Error).message };
+      return new Map(jobIds.map((id) => [id, failed]));
+    }
+  };
   const diff = {
     endGraceS: options.endGraceS ?? DEFAULT_DIFF_OPTIONS.endGraceS,
     vanishGraceS: options.vanishGraceS ?? DEFAULT_DIFF_OPTIONS.vanishGraceS,
@@ -154,12 +165,10 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
 
     async owner(jobId) {
       if (!rest) return slurmJobOwner(jobId, { run, timeoutMs: options.squeueTimeoutMs ?? 30_000 });
-      try {
-        return slurmOwnerOf(await rest.jobsJson(), jobId);
-      } catch (err) {
-        return { ok: false, code: 'failed', message: (err as Error).message };
-      }
+      return (await owners([jobId])).get(jobId)!;
     },
+
+    owners,
   };
 }
 

@@ -199,7 +199,7 @@ describe('actions through the tool path on real Slurm', () => {
     expect((await squeue(ids.later))?.state ?? 'CANCELLED').toBe('CANCELLED');
   });
 
-  it('cancel_jobs: a dry run, then the confirmed bulk cancel of exactly those jobs', async () => {
+  it('cancel_jobs: a dry run, then the confirmed bulk cancel of exactly those jobs, by their owner', async () => {
     const admin = await clientAs(ADMIN);
     const more = (await call(admin, 'submit_job', { cluster: CLUSTER, submit: { name: `mcp-${RUN}-bulk`, command: 'sleep 300', workdir, hold: true } })).command;
     expect(more.status).toBe('accepted');
@@ -211,11 +211,13 @@ describe('actions through the tool path on real Slurm', () => {
       { c: CLUSTER, n: `mcp-${RUN}-` },
     );
     expect(active.map((r) => r.id)).toEqual([ids.held, bulkId].sort((a, b) => Number(a) - Number(b)));
+    // As the jobs' owner (a plain identity): the scribe re-checks every job's owner, all from one squeue listing.
+    const owner = await clientAs(ROOT_USER);
     const filter = { cluster: CLUSTER, name: `mcp-${RUN}-` };
-    const dry = await call(admin, 'cancel_jobs', filter);
+    const dry = await call(owner, 'cancel_jobs', filter);
     expect(dry).toMatchObject({ dry_run: true, count: active.length, approval_required: false });
     expect(dry.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(active.map((r) => r.id));
-    const done = await call(admin, 'cancel_jobs', { ...filter, confirm: dry.confirm_token });
+    const done = await call(owner, 'cancel_jobs', { ...filter, confirm: dry.confirm_token });
     expect(done.command.status, JSON.stringify(done.command)).toBe('accepted');
     expect(done.command.results.map((r: { job_id: string; ok: boolean }) => [r.job_id, r.ok])).toEqual(active.map((r) => [r.id, true]));
     for (const { id } of active) await waitFor(`job ${id} canceled in jobs`, async () => (await row(id))?.state === 'canceled');

@@ -107,4 +107,36 @@ describe('slurmrestd client', () => {
     expect(namesByJob(out.events)['5']).toEqual(['submit', 'hold']);
     expect(Object.keys(namesByJob(out.events))).toHaveLength(12);
   });
+
+  it("a bulk action's owner check is one listing (squeue --json --all, or one GET /jobs), parsed once", async () => {
+    // The captured queue, with two jobs given other owners.
+    const doc = JSON.parse(slurmFixture('squeue-mixed.json')) as { jobs: Array<Record<string, unknown>> };
+    for (const j of doc.jobs) if (j.job_id === 3) j.user_name = 'alice';
+    for (const j of doc.jobs) if (j.job_id === 4) j.user_name = 'bob';
+    const ids = ['3', '4', '9', '1', '99999'];
+    const expected = new Map([
+      ['3', { ok: true, user: 'alice' }],
+      ['4', { ok: true, user: 'bob' }],
+      ['9', { ok: true, user: 'root' }],
+      ['1', { ok: true, user: 'root' }],
+      ['99999', { ok: false, code: 'no_such_job', message: 'job 99999 is not in the queue (finished or unknown)' }],
+    ]);
+
+    const slurm = new FixtureSlurm(slurmFixture('sacct-workload-parsable.txt'));
+    slurm.squeue = JSON.stringify(doc);
+    const cli = createSlurmSource({ run: slurm.run, log: () => undefined });
+    expect(await cli.owners!(ids)).toEqual(expected);
+    expect(slurm.calls).toEqual([['squeue', '--json', '--all']]);
+
+    const { f, calls } = fakeFetch({ 'GET /jobs': [200, JSON.stringify(doc)] });
+    const viaRest = createSlurmSource({ rest: opts(f), run: async () => { throw new Error('no CLI with rest'); }, log: () => undefined });
+    expect(await viaRest.owners!(ids)).toEqual(expected);
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['GET http://restd/slurm/v0.0.38/jobs']);
+
+    // A listing that fails answers every job with the reason.
+    const broken = createSlurmSource({ run: async () => ({ code: 1, stdout: '', stderr: 'slurm_load_jobs error: Unable to contact slurm controller', timedOut: false }), log: () => undefined });
+    const answers = await broken.owners!(['3', '4']);
+    expect([...answers.values()].map((a) => a.ok)).toEqual([false, false]);
+    expect(answers.get('3')).toMatchObject({ code: 'failed', message: expect.stringContaining('Unable to contact slurm controller') });
+  });
 });
