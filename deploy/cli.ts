@@ -59,6 +59,7 @@ const HELP: Record<ConfigKey, string> = {
   slurmrestd: 'Slurm: slurmrestd URL to use instead of the CLIs',
   slurmrestdUser: 'Slurm: slurmrestd user name (default $USER)',
   slurmrestdToken: 'Slurm: slurmrestd JWT (default $SLURM_JWT)',
+  slurmJobcompFile: 'Slurm: job completion log (jobcomp/filetxt) to read ends from without slurmdbd',
   fluxUri: 'Flux broker URI: local:///run/flux/local or ssh://[user@]host/path (default $FLUX_URI)',
   seed: 'simulator seed',
   simSpeed: 'simulator speed: simulated seconds per second',
@@ -78,7 +79,7 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpActionTimeout'];
-const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {

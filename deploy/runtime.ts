@@ -111,13 +111,14 @@ export function createSource(config: Config): SchedulerSource {
     }
     case 'slurm': {
       const pollIntervalMs = config.slurmPollInterval * 1000;
-      if (!config.slurmrestd) return createSlurmSource({ pollIntervalMs });
+      const jobcomp = config.slurmJobcompFile !== undefined ? { jobcompFile: config.slurmJobcompFile } : {};
+      if (!config.slurmrestd) return createSlurmSource({ pollIntervalMs, ...jobcomp });
       const token = config.slurmrestdToken ?? process.env.SLURM_JWT;
       const user = config.slurmrestdUser ?? process.env.USER;
       if (!token || !user) {
         throw new ConfigError('invalid setting slurmrestd: needs slurmrestdUser (or $USER) and slurmrestdToken (or $SLURM_JWT)');
       }
-      return createSlurmSource({ pollIntervalMs, rest: { url: config.slurmrestd, user, token } });
+      return createSlurmSource({ pollIntervalMs, ...jobcomp, rest: { url: config.slurmrestd, user, token } });
     }
   }
 }

@@ -111,6 +111,8 @@ export const ConfigSchema = z.object({
   slurmrestdUser: z.string().optional(),
   /** JWT for slurmrestd (X-SLURM-USER-TOKEN); also read from SLURM_JWT. */
   slurmrestdToken: z.string().optional(),
+  /** Slurm: the job completion log (JobCompType=jobcomp/filetxt, JobCompLoc), read for ends when sacct has none (no slurmdbd). */
+  slurmJobcompFile: z.string().min(1).optional(),
   /** Simulator: seed, speed (simulated seconds per second), size and an optional job budget. */
   seed: z.coerce.number().int('must be a whole number').min(0).max(2 ** 32 - 1).default(1),
   simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),

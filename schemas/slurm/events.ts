@@ -23,7 +23,7 @@ const uint = z.number().int().min(0);
 const epoch = z.number().finite().min(0);
 
 /** Where a fact came from: a squeue snapshot, or accounting (sacct) when squeue no longer had it. */
-export const SlurmFactSourceSchema = z.enum(['squeue', 'sacct']);
+export const SlurmFactSourceSchema = z.enum(['squeue', 'sacct', 'jobcomp']);
 
 export const SlurmEventContexts = {
   submit: z
@@ -98,7 +98,7 @@ export const SlurmEventContexts = {
       eligible_time: epoch.nullable(),
       start_time: epoch.nullable(),
       end_time: epoch.nullable(),
-      source: z.enum(['squeue', 'sacct', 'none']),
+      source: z.enum(['squeue', 'sacct', 'jobcomp', 'none']),
     })
     .loose(),
 } as const;

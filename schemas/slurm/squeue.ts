@@ -113,6 +113,8 @@ export interface SacctJob {
   job: SacctLine;
   batch?: SacctLine;
   steps: SacctLine[];
+  /** Where the record came from: sacct (default), or the job completion log (schemas/slurm/jobcomp.ts). */
+  origin?: 'jobcomp';
 }
 
 /**

@@ -435,6 +435,8 @@ function endFromSqueue(em: JobEmitter, rec: SqueueJob, raw: Record<string, unkno
 const sacctInt = (s: string | undefined): number | null => (s && /^\d+$/.test(s) ? Number(s) : null);
 const sacctNodes = (s: string | undefined): string => (!s || s === 'None assigned' || s === '(null)' ? '' : s);
 const sacctLines = (a: SacctJob): SacctLine[] => [a.job, ...a.steps];
+/** The raw record of an accounting fact, under the name of where it came from. */
+const accountingRaw = (a: SacctJob): Record<string, unknown> => (a.origin === 'jobcomp' ? { jobcomp: a.job } : { sacct: sacctLines(a) });
 
 /**
  * Whether sacct's record of a final job is complete. slurmdbd assembles it from several messages:
@@ -496,9 +498,9 @@ function submitFromSacct(em: JobEmitter, a: SacctJob): void {
       array_tasks: null,
       state: sacctStateWord(j.State),
       reason: j.Reason ?? '',
-      source: 'sacct',
+      source: a.origin ?? 'sacct',
     },
-    { sacct: sacctLines(a) },
+    accountingRaw(a),
   );
 }
 
@@ -511,7 +513,7 @@ function submitFromSacct(em: JobEmitter, a: SacctJob): void {
 function endFromSacct(em: JobEmitter, a: SacctJob, rec: SqueueJob | undefined, raw: Record<string, unknown> | undefined, now: number): void {
   const t = em.track;
   const j = a.job;
-  const r = raw ? { squeue: raw, sacct: sacctLines(a) } : { sacct: sacctLines(a) };
+  const r = raw ? { squeue: raw, ...accountingRaw(a) } : accountingRaw(a);
   const nodes = sacctNodes(j.NodeList);
   const times = {
     submit: parseSacctTime(j.Submit),
@@ -539,7 +541,7 @@ function endFromSacct(em: JobEmitter, a: SacctJob, rec: SqueueJob | undefined, r
           ngpus: tresCount(j.AllocTRES ?? '', 'gres/gpu'),
           partition: j.Partition ?? '',
           time_limit_s: tl,
-          source: 'sacct',
+          source: a.origin ?? 'sacct',
         },
         r,
       );
@@ -574,7 +576,7 @@ function endFromSacct(em: JobEmitter, a: SacctJob, rec: SqueueJob | undefined, r
       eligible_time: times.eligible,
       start_time: times.start,
       end_time: times.end,
-      source: 'sacct',
+      source: a.origin ?? 'sacct',
     },
     r,
   );

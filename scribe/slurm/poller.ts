@@ -3,6 +3,9 @@
  * read (and, every `sacctIntervalS`, for every job that ended since the last window), and hands
  * the outputs to the pure diff (diff.ts). The only part of the poller that runs commands.
  *
+ * Without accounting (no slurmdbd, or sacct failing), a configured job completion log stands in
+ * for sacct (jobcomp.ts).
+ *
  * Invocations (TZ=UTC for sacct, so its times parse as UTC):
  *   squeue --json --all
  *   sacct --parsable2 --allusers --format=<SACCT_FIELDS> --jobs=<id,...>           (up to 200 ids)
@@ -14,6 +17,7 @@ import { parseSacctParsable, parseSqueueJson, type SacctJob } from '../../schema
 import { runQuery, SlurmError, type CommandRunner } from './commands.js';
 import { applyPoll, jobsNeedingAccounting, type DiffOptions, type PollInput, type TrackerState } from './diff.js';
 import type { SourceEvent } from '../source.js';
+import type { JobcompTail } from './jobcomp.js';
 
 export const SACCT_FIELDS = [
   'JobIDRaw',
@@ -71,6 +75,8 @@ export interface SlurmPollerOptions {
   diff: DiffOptions;
   squeueTimeoutMs: number;
   sacctTimeoutMs: number;
+  /** The job completion log, read for ends whenever sacct has none to give (no slurmdbd, or sacct failing). */
+  jobcomp?: JobcompTail;
   log(message: string): void;
 }
 
@@ -80,6 +86,7 @@ export class SlurmPoller {
   private accounting: 'unknown' | 'on' | 'off';
   private lastDiscovery = -Infinity;
   private lastSacctError = '';
+  private lastJobcompError = '';
 
   constructor(private readonly opts: SlurmPollerOptions) {
     this.accounting = opts.accounting === false ? 'off' : 'unknown';
@@ -126,7 +133,28 @@ export class SlurmPoller {
         delete input.discovery;
       }
     }
+    if (input.accounting !== 'on' && this.opts.jobcomp) this.fromJobcomp(this.opts.jobcomp, input, state, now);
     return applyPoll(state, input, this.opts.diff);
+  }
+
+  /** What sacct would have answered, from the job completion log. */
+  private fromJobcomp(jobcomp: JobcompTail, input: PollInput, state: TrackerState, now: number): void {
+    try {
+      jobcomp.refresh(now);
+    } catch (err) {
+      const msg = `cannot read the job completion log ${jobcomp.path}: ${(err as Error).message}`;
+      if (msg !== this.lastJobcompError) this.opts.log(`slurm: ${msg}`);
+      this.lastJobcompError = msg;
+      return;
+    }
+    this.lastJobcompError = '';
+    input.accounting = 'on';
+    input.lookups = jobcomp.lookup(jobsNeedingAccounting(state, input.squeue));
+    if (now - this.lastDiscovery >= this.opts.sacctIntervalS) {
+      const since = state.sacct_until !== null ? state.sacct_until - this.opts.diff.overlapS : now - this.opts.backfillS;
+      input.discovery = { until: now, jobs: jobcomp.endedBetween(since, now) };
+      this.lastDiscovery = now;
+    }
   }
 
   private async sacct(argv: string[], signal?: AbortSignal): Promise<Map<string, SacctJob>> {

@@ -21,6 +21,7 @@ import { executeSlurmAction, slurmJobOwner, slurmOwnersOf, type SlurmActionReque
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { runQuery, spawnRunner, type CommandRunner } from './commands.js';
 import { DEFAULT_DIFF_OPTIONS, emptyTrackerState, type TrackerState } from './diff.js';
+import { JobcompTail } from './jobcomp.js';
 import { SlurmPoller } from './poller.js';
 import { createSlurmRest, type SlurmRest, type SlurmRestOptions } from './rest.js';
 
@@ -40,6 +41,8 @@ export interface SlurmSourceOptions {
   sacctIntervalS?: number;
   /** Use sacct: 'auto' (default) unless it says accounting is disabled. */
   accounting?: 'auto' | boolean;
+  /** A job completion log (JobCompType=jobcomp/filetxt, JobCompLoc) to read ends from when sacct has none. */
+  jobcompFile?: string;
   /** First start without a checkpoint: back-fill jobs that ended this many seconds before (default 0). */
   backfillS?: number;
   /** Each discovery window reaches back this far before the previous one ended (default 120 s). */
@@ -115,6 +118,7 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
         diff,
         squeueTimeoutMs: options.squeueTimeoutMs ?? 30_000,
         sacctTimeoutMs: options.sacctTimeoutMs ?? 60_000,
+        ...(options.jobcompFile !== undefined && { jobcomp: new JobcompTail(options.jobcompFile) }),
         log,
       });
       let savedKey = stateKey(state);

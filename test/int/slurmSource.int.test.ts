@@ -248,6 +248,30 @@ describe('Slurm source on a real Slurm', () => {
     expect(names[W.cancelPending!]).toEqual(['submit', 'end']);
     compareWithSacct(foldSlurm(events), await sacctOf(ids), ids);
   }, 60_000);
+
+  it('without accounting, the job completion log gives every job the end sacct reports', async ({ skip }) => {
+    if (!env || !W.ok) skip();
+    const jobcompFile = env!.SLURM_CI_JOBCOMP_FILE;
+    expect(jobcompFile, 'start-slurm.sh exports SLURM_CI_JOBCOMP_FILE').toBeTruthy();
+    const real = spawnRunner({ env });
+    // a cluster without slurmdbd: sacct says so; squeue has forgotten every job
+    const noAccounting: CommandRunner = (argv, opts) =>
+      argv[0] === 'squeue'
+        ? Promise.resolve({ code: 0, stdout: '{"meta":{},"errors":[],"jobs":[]}', stderr: '', timedOut: false })
+        : argv[0] === 'sacct'
+          ? Promise.resolve({ code: 1, stdout: '', stderr: 'sacct: error: Slurm accounting storage is disabled', timedOut: false })
+          : real(argv, opts);
+    const C = startSource(undefined, noAccounting, { backfillS: Date.now() / 1000 - t0 + 30, jobcompFile });
+    await waitFor('the first poll', () => C.polls > 0, 30_000);
+    await C.stop();
+    const ids = [...new Set([...Object.values(W), ...arrayTasks])]; // the array's own id is one of its tasks
+    const events = C.out.events.filter((e) => ids.includes(e.job_id));
+    expect(seqProblems(events)).toEqual([]);
+    const ends = events.filter((e) => e.name === 'end');
+    expect(ends.map((e) => e.job_id).sort()).toEqual([...ids].sort());
+    expect(new Set(ends.map((e) => e.context.source))).toEqual(new Set(['jobcomp']));
+    compareWithSacct(foldSlurm(events), await sacctOf(ids), ids);
+  }, 60_000);
 });
 
 describe('Slurm source through slurmrestd', () => {
