@@ -21,7 +21,7 @@ import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 import { loadTokensFile } from '../mcp/auth.js';
 import type { HttpServerOptions } from '../mcp/http.js';
-import { createLogCommandSender } from '../mcp/commands.js';
+import { createLogCommandSender, keyringTokenKeys } from '../mcp/commands.js';
 import type { McpDeps } from '../mcp/server.js';
 
 export const VERSION = '0.1.0';
@@ -198,10 +198,12 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
 }
 
 /** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
-export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'approvalThreshold' | 'actionTimeoutMs'> {
+export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'actionTimeoutMs'> {
   const { keyring } = signing;
   return {
     commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
+    // With signing keys, every MCP instance sharing the keys file accepts the others' bulk confirmations.
+    ...(keyring && { confirmKeys: keyringTokenKeys(keyring) }),
     approvalThreshold: config.mcpApprovalThreshold,
     actionTimeoutMs: config.mcpActionTimeout * 1000,
   };

@@ -22,7 +22,7 @@ import { registerResources } from './resources.js';
 import { registerJobTimeline } from './tools/jobTimeline.js';
 import { registerQueueSummary } from './tools/queueSummary.js';
 import { registerSearchJobs } from './tools/searchJobs.js';
-import type { CommandSender } from './commands.js';
+import type { CommandSender, TokenKeys } from './commands.js';
 import { registerActionTools, type AuditEntry } from './tools/actions/index.js';
 import { registerFailureAnalysis } from './tools/failureAnalysis.js';
 import { registerThroughput } from './tools/throughput.js';
@@ -60,6 +60,8 @@ export interface McpDeps {
   capacity?: CapacityConfig;
   /** Where the action tools send commands (mcp/commands.ts); without it they answer that this service cannot act. */
   commands?: CommandSender;
+  /** Keys of cancel_jobs' confirmation tokens (mcp/commands.ts); default per process. Give every instance behind one address the same (keyringTokenKeys). */
+  confirmKeys?: TokenKeys;
   /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
   approvalThreshold?: number;
   /** How long an action tool waits for the scribe's result before answering `pending`. Default 10 000 ms. */

@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkConfirmationToken, confirmationToken, type BulkPlan } from '../../mcp/commands.js';
+import { checkConfirmationToken, confirmationToken, keyringTokenKeys, processTokenKeys, type BulkPlan } from '../../mcp/commands.js';
+import { createKeyring } from '../../log/signing.js';
 import { authorizeJobAction, onBehalfOf } from '../../mcp/tools/actions/common.js';
 
-const secret = randomBytes(32);
+const secret = processTokenKeys(randomBytes(32));
 const plan: BulkPlan = {
   subject: 'alice',
   filter: { cluster: 'tioga', user: 'alice', queue: null, states: ['pending', 'running'], name: null },
@@ -31,15 +32,33 @@ describe('confirmation token', () => {
     expect(checkConfirmationToken(token, { ...plan, jobIds: ['1', '2', '3', '4'] }, NOW, secret)).toEqual(mismatch);
     expect(checkConfirmationToken(token, { ...plan, filter: { ...plan.filter, queue: 'debug' } }, NOW, secret)).toEqual(mismatch);
     expect(checkConfirmationToken(token, { ...plan, subject: 'bob' }, NOW, secret)).toEqual(mismatch);
-    expect(checkConfirmationToken(token, plan, NOW, randomBytes(32))).toEqual(mismatch);
-    const [, mac] = token.split('.');
-    expect(checkConfirmationToken(`${NOW + 9999}.${mac}`, plan, NOW, secret)).toEqual(mismatch);
+    expect(checkConfirmationToken(token, plan, NOW, processTokenKeys(randomBytes(32)))).toEqual(mismatch);
+    const [, id, mac] = token.split('.');
+    expect(checkConfirmationToken(`${NOW + 9999}.${id}.${mac}`, plan, NOW, secret)).toEqual(mismatch);
   });
 
   it('refuses what is not a token', () => {
-    for (const t of ['', 'abc', `${NOW}.short`, `x.${'a'.repeat(43)}`]) {
+    for (const t of ['', 'abc', `${NOW}.p.short`, `x.p.${'a'.repeat(43)}`, `${NOW}.${'a'.repeat(43)}`, `${NOW}.p q.${'a'.repeat(43)}`]) {
       expect(checkConfirmationToken(t, plan, NOW, secret)).toEqual({ ok: false, reason: 'malformed' });
     }
+  });
+});
+
+describe('confirmation tokens from the signing keys (several MCP instances)', () => {
+  const key = (n: number) => Buffer.alloc(32, n).toString('base64');
+  const keys = (active: string) => keyringTokenKeys(createKeyring({ '*': { active, keys: { 'k1/2026': key(1), k2: key(2) } } }));
+
+  it('a token one instance made confirms on another with the same keys file, also after rotation; not with other keys', () => {
+    const a = keys('k1/2026');
+    const token = confirmationToken(plan, NOW + 300, a);
+    expect(checkConfirmationToken(token, plan, NOW, keys('k1/2026'))).toEqual({ ok: true });
+    // rotated: k2 signs now, k1/2026 still verifies
+    expect(checkConfirmationToken(token, plan, NOW, keys('k2'))).toEqual({ ok: true });
+    expect(confirmationToken(plan, NOW + 300, keys('k2'))).not.toBe(token);
+    const other = keyringTokenKeys(createKeyring({ '*': { active: 'k1/2026', keys: { 'k1/2026': key(9) } } }));
+    expect(checkConfirmationToken(token, plan, NOW, other)).toEqual({ ok: false, reason: 'mismatch' });
+    // a per-process token is not accepted by another process
+    expect(checkConfirmationToken(confirmationToken(plan, NOW + 300, processTokenKeys()), plan, NOW, a)).toEqual({ ok: false, reason: 'mismatch' });
   });
 });
 

@@ -108,7 +108,7 @@ export function registerCancelJobs(server: McpServer, deps: ActionDeps): void {
             approval_required: approvalRequired,
             ...(jobs.length > 0
               ? {
-                  confirm_token: confirmationToken(plan, expiresAt),
+                  confirm_token: confirmationToken(plan, expiresAt, deps.confirmKeys),
                   token_expires_at: new Date(expiresAt * 1000).toISOString(),
                   next_step:
                     `nothing was canceled; to cancel these ${jobs.length} jobs call cancel_jobs again with the same filters and confirm = confirm_token` +
@@ -119,7 +119,7 @@ export function registerCancelJobs(server: McpServer, deps: ActionDeps): void {
           return toolResult(out);
         }
 
-        const check = checkConfirmationToken(input.confirm, plan, nowS);
+        const check = checkConfirmationToken(input.confirm, plan, nowS, deps.confirmKeys);
         if (!check.ok) {
           const why =
             check.reason === 'expired'

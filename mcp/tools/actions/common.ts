@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { CommandSchema, FINAL_COMMAND_STATUSES, ROLE_ADMIN, ROLE_APPROVER, RefusalSchema, type Command, type CommandArgs } from '../../../schemas/commands/index.js';
 import { OUTCOME_STATUSES, type ActionOutcome } from '../../../schemas/tools/actions.js';
-import { requesterOf, type CommandSender } from '../../commands.js';
+import { requesterOf, type CommandSender, type TokenKeys } from '../../commands.js';
 import { lookupJobRows, onSeveralClusters } from '../../findJob.js';
 import { hasRole, type Identity } from '../../identity.js';
 import { logStoreFailure, runTool, ToolInputError } from '../../results.js';
@@ -37,6 +37,8 @@ export interface AuditEntry {
 
 export interface ActionSettings {
   commands?: CommandSender;
+  /** Keys of cancel_jobs' confirmation tokens; per process when absent. */
+  confirmKeys?: TokenKeys;
   /** Bulk actions on more jobs than this need an approver. */
   approvalThreshold: number;
   /** How long a tool waits for the scribe's answer before it answers `pending`. */

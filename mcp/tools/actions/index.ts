@@ -21,6 +21,7 @@ export function actionDeps(q: QueryDeps, deps: McpDeps): ActionDeps {
   return {
     ...q,
     ...(deps.commands && { commands: deps.commands }),
+    ...(deps.confirmKeys && { confirmKeys: deps.confirmKeys }),
     approvalThreshold,
     actionTimeoutMs,
     actionPollMs: Math.max(10, Math.min(250, actionTimeoutMs / 20)),
