@@ -5,7 +5,7 @@
 import type { Config } from '../schemas/config.js';
 import { ConfigError } from '../schemas/errors.js';
 import { eventsTopicPattern, type StartPosition } from '../log/eventLog.js';
-import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
+import { Projector, projectorGroup } from '../projector/consume.js';
 import { replay } from '../projector/rebuild.js';
 import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
@@ -68,7 +68,7 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
   const deps = {
     clickhouse: stores.ch.client,
     database: config.database,
-    logLag: projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix),
+    logLag: projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix),
     ...(config.mcpCapacity && { capacity: config.mcpCapacity }),
     // Actions go to the clusters' commands topics of this same log (their scribes execute them).
     ...mcpActionDeps(config, stores.log, signing),
@@ -148,7 +148,7 @@ export async function runStatusCommand(config: Config, logger: Logger, opts: { j
   try {
     const { client } = stores.ch;
     const db = config.database;
-    const lag = await stores.log.lag(PROJECTOR_GROUP, eventsTopicPattern(config.topicPrefix));
+    const lag = await stores.log.lag(projectorGroup(config.topicPrefix), eventsTopicPattern(config.topicPrefix));
     const q = async <T>(query: string) => (await client.query({ query, format: 'JSONEachRow' })).json<T>();
     const clusters = await q<{ cluster: string; jobs: string; pending: string; running: string; last_event: string }>(
       `SELECT cluster, count() AS jobs, countIf(state = 'pending') AS pending, countIf(state = 'running') AS running,

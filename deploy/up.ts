@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import type { Config } from '../schemas/config.js';
-import { Projector, PROJECTOR_GROUP } from '../projector/consume.js';
+import { Projector, projectorGroup } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
@@ -45,7 +45,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
 
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   try {
-    const logLag = projectorLagOf(stores.log, PROJECTOR_GROUP, config.topicPrefix);
+    const logLag = projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix);
     http = await startHttpServer(
       { clickhouse: client, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
       mcpHttpOptions(config, logger),
@@ -72,7 +72,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     );
   }
 
-  const stopReporting = reportLag(stores.log, PROJECTOR_GROUP, config.topicPrefix, logger, () => `published ${published} events, projected ${projector.totals.events}`);
+  const stopReporting = reportLag(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix, logger, () => `published ${published} events, projected ${projector.totals.events}`);
 
   await new Promise<void>((res) => (ac.signal.aborted ? res() : ac.signal.addEventListener('abort', () => res(), { once: true })));
   stopReporting();

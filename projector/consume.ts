@@ -15,7 +15,15 @@ import { decodeBatch, jobKey, projectEvents, touchedJobs } from './project.js';
 import type { JobRow } from './tables/jobs.js';
 import { insertRows, jobInsertRow, loadActions, loadJobs, tableNames, type TableNames } from './write.js';
 
-export const PROJECTOR_GROUP = 'jobscribe-projector';
+/**
+ * The projector's consumer group: one per topic prefix, so deployments that share a Kafka cluster
+ * under different prefixes never join one group (kafkajs' group leader assigns only the topics it
+ * subscribes to, and a member drops the others: both would stall). "jobscribe-projector" for the
+ * default prefix.
+ */
+export function projectorGroup(topicPrefix: string): string {
+  return `${topicPrefix}-projector`;
+}
 
 export interface ProjectorOptions {
   clickhouse: ClickHouseClient;
@@ -52,7 +60,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
 
   constructor(private readonly opts: ProjectorOptions) {
     super();
-    this.group = opts.group ?? PROJECTOR_GROUP;
+    this.group = opts.group ?? projectorGroup(opts.topicPrefix);
     this.tables = tableNames(opts.database, opts.suffix ?? '');
   }
 

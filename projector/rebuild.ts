@@ -7,7 +7,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { readModelStatements, READ_MODEL_TABLES } from '../schemas/clickhouse/ddl.js';
 import { eventsTopicPattern, type EventLog, type StartPosition } from '../log/eventLog.js';
-import { PROJECTOR_GROUP, Projector, type BatchProjected } from './consume.js';
+import { projectorGroup, Projector, type BatchProjected } from './consume.js';
 import type { SignaturePolicy } from '../log/signing.js';
 
 export const REBUILD_SUFFIX = '__rebuild';
@@ -57,7 +57,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
   const started = Date.now();
   const ends = new Map<string, bigint>(); // topic/partition → high watermark at start
   const positions = new Map<string, bigint>();
-  for (const p of await log.lag(PROJECTOR_GROUP, eventsTopicPattern(opts.topicPrefix))) {
+  for (const p of await log.lag(projectorGroup(opts.topicPrefix), eventsTopicPattern(opts.topicPrefix))) {
     ends.set(`${p.topic}/${p.partition}`, p.highWatermark);
   }
   const from = new Map<string, bigint>();
@@ -88,7 +88,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
       await clickhouse.command({ query: `EXCHANGE TABLES ${database}.${t} AND ${database}.${t}${suffix}` });
     }
     for (const t of READ_MODEL_TABLES) await clickhouse.command({ query: `DROP TABLE IF EXISTS ${database}.${t}${suffix}` });
-    await log.setCommitted(PROJECTOR_GROUP, endPositions);
+    await log.setCommitted(projectorGroup(opts.topicPrefix), endPositions);
     swapped = true;
   }
   return { events: projector.totals.events, deadLetters: projector.totals.deadLetters, swapped, suffix, endPositions };

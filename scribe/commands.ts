@@ -1,6 +1,6 @@
 /**
  * The scribe's command loop: executes the commands addressed to its cluster and publishes what
- * came of them. Consumes `<prefix>.<cluster>.commands` (group `jobscribe-scribe-<cluster>-commands`)
+ * came of them. Consumes `<prefix>.<cluster>.commands` (group `<prefix>-scribe-<cluster>-commands`)
  * and, for each record:
  *
  *   command   ledger says done → republish the stored result (redelivery never executes twice)
@@ -46,8 +46,9 @@ import { writeFileAtomic } from './checkpoint.js';
 
 type DecidedBy = NonNullable<CommandResult['decided_by']>;
 
-export function commandsGroup(cluster: string): string {
-  return `jobscribe-scribe-${cluster}-commands`;
+/** The consumer group of a cluster's command loop (per prefix, like the projector's). */
+export function commandsGroup(topicPrefix: string, cluster: string): string {
+  return `${topicPrefix}-scribe-${cluster}-commands`;
 }
 
 // ------------------------------------------------------------------------------- the ledger
@@ -261,7 +262,7 @@ export async function runCommandLoop(opts: CommandLoopOptions): Promise<void> {
   sweep.unref();
   try {
     await opts.log.consume({
-      group: commandsGroup(opts.cluster),
+      group: commandsGroup(opts.topicPrefix, opts.cluster),
       topics: [commandsTopic(opts.topicPrefix, opts.cluster)],
       start: { from: 'committed' },
       signal: opts.signal,

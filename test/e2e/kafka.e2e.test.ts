@@ -23,7 +23,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openClickHouse } from '../../deploy/clickhouse.js';
 import { eventsTopic, type EventLog } from '../../log/eventLog.js';
 import { createKafkaLog } from '../../log/kafka.js';
-import { PROJECTOR_GROUP } from '../../projector/consume.js';
+import { projectorGroup } from '../../projector/consume.js';
 import { groundTruth, simulate } from '../../scribe/sim/index.js';
 import { assertBuilt, REPO_ROOT, runCli, startCli, waitUntil, type Running } from '../support/cli.js';
 import { uniqueName } from '../support/kafka.js';
@@ -115,7 +115,7 @@ proto.insert = async function (params) {
 }
 
 async function positions(): Promise<{ partition: number; committed: bigint | null; hw: bigint }[]> {
-  return (await kafka.lag(PROJECTOR_GROUP, [TOPIC])).map((p) => ({ partition: p.partition, committed: p.committed, hw: p.highWatermark }));
+  return (await kafka.lag(projectorGroup(PREFIX), [TOPIC])).map((p) => ({ partition: p.partition, committed: p.committed, hw: p.highWatermark }));
 }
 
 async function withChdb<T>(fn: (q: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {

@@ -271,7 +271,7 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
     async function scribeCaughtUp(): Promise<void> {
       await waitUntil(
         async () => {
-          const lag = await log().lag(commandsGroup(CLUSTER), [commandsTopic(prefix(), CLUSTER)]);
+          const lag = await log().lag(commandsGroup(prefix(), CLUSTER), [commandsTopic(prefix(), CLUSTER)]);
           return lag.length > 0 && lag.every((p) => p.lag === 0n);
         },
         { what: 'the scribe to consume its commands', timeoutMs: 60_000, intervalMs: 50 },
@@ -434,9 +434,9 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       const firstResults = new Map([...results].map(([id, rs]) => [id, rs[rs.length - 1]!]));
       results.clear();
       const topic = commandsTopic(prefix(), CLUSTER);
-      const partitions = await log().lag(commandsGroup(CLUSTER), [topic]);
+      const partitions = await log().lag(commandsGroup(prefix(), CLUSTER), [topic]);
       await log().setCommitted(
-        commandsGroup(CLUSTER),
+        commandsGroup(prefix(), CLUSTER),
         partitions.map((p) => ({ topic, partition: p.partition, offset: 0n })),
       );
       stopScribe = startScribe();

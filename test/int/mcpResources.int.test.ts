@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic } from '../../log/eventLog.js';
-import { PROJECTOR_GROUP } from '../../projector/consume.js';
+import { projectorGroup } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { groundTruth, simulate, type SimOptionsInput } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
@@ -202,13 +202,13 @@ describe('cluster_status', () => {
     const positions = await queryRows<{ topic: string; n: string; committed: string }>(
       rm.ch,
       `SELECT topic, toString(count()) AS n,
-              toString(ifNull((SELECT argMax(offset, version) FROM ${DB}.log_offsets WHERE group = '${PROJECTOR_GROUP}' AND topic = r.topic), 0)) AS committed
+              toString(ifNull((SELECT argMax(offset, version) FROM ${DB}.log_offsets WHERE group = '${projectorGroup('jobscribe')}' AND topic = r.topic), 0)) AS committed
          FROM ${DB}.log_records AS r GROUP BY topic ORDER BY topic`,
     );
     const lagOf = Object.fromEntries(positions.map((p) => [p.topic.split('.')[1], Number(p.n) - Number(p.committed)]));
     expect(lagOf).toEqual({ alpha: 1500, beta: 0, gamma: 7 });
 
-    const client = await connect({ logLag: projectorLagOf(log, PROJECTOR_GROUP, 'jobscribe') });
+    const client = await connect({ logLag: projectorLagOf(log, projectorGroup('jobscribe'), 'jobscribe') });
     const out = structured(await client.callTool({ name: 'cluster_status', arguments: {} }));
     expect(out.projector_lag_known).toBe(true);
     const byName = Object.fromEntries(out.clusters.map((c: any) => [c.cluster, c]));
