@@ -5,7 +5,7 @@
  *
  * Records are routed by topic and content-type: on an events topic, a command-result (header
  * content-type COMMAND_RESULT_CONTENT_TYPE) goes to `actions`, anything else is a job envelope;
- * on a commands topic, commands and approvals go to `actions`. With a signature policy, a record
+ * on a commands topic, commands, approvals and refusals go to `actions`. With a signature policy, a record
  * whose signature is missing (when required), unknown or wrong becomes a dead letter.
  */
 import { decodeEnvelope, envelopeKey, type Envelope } from '../schemas/envelope/index.js';
@@ -19,7 +19,7 @@ import { deadLetterRow, type DeadLetterRow } from './tables/deadLetters.js';
 
 export interface DecodedBatch {
   events: { envelope: Envelope; record: LogRecord }[];
-  /** Command, approval and command-result records (for `actions`). */
+  /** Command, approval, refusal and command-result records (for `actions`). */
   commands: CommandRecord[];
   deadLetters: DeadLetterRow[];
 }
