@@ -93,6 +93,29 @@ export async function benchMcp(): Promise<void> {
       else console.log(`mcp ${tool.name.padEnd(18)}   p50 ${pct(ms, 50).toFixed(1)} ms, p95 ${pct(ms, 95).toFixed(1)} ms`);
     }
     await client.close();
+
+    // run_sql as a plain user: the same kind of queries, row-scoped by ClickHouse table filters.
+    const owner = user();
+    const plain = createJobscribeServer({ clickhouse: ch.client, database: 'bench', now: () => nowMs }, { subject: `${owner}@bench`, user: owner, roles: [] });
+    const [pa, pb] = InMemoryTransport.createLinkedPair();
+    await plain.connect(pb);
+    const plainClient = new Client({ name: 'bench-user', version: '1' });
+    await plainClient.connect(pa);
+    const scoped: Record<string, () => string> = {
+      'run_sql own jobs': () => `SELECT queue, count() AS n, avg(wait_s) AS w FROM jobs WHERE cluster = '${cluster()}' GROUP BY queue ORDER BY n DESC`,
+      'run_sql own events': () => `SELECT name, count() AS n FROM job_events WHERE cluster = '${cluster()}' GROUP BY name ORDER BY n DESC`,
+    };
+    for (const [label, sql] of Object.entries(scoped)) {
+      const ms: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const s = performance.now();
+        const r = await plainClient.callTool({ name: 'run_sql', arguments: { sql: sql() } });
+        ms.push(performance.now() - s);
+        if (r.isError) throw new Error(`${label}: ${JSON.stringify(r.content).slice(0, 200)}`);
+      }
+      console.log(`mcp ${label.padEnd(18)}   p50 ${pct(ms, 50).toFixed(1)} ms, p95 ${pct(ms, 95).toFixed(1)} ms (plain user ${owner}: row filters)`);
+    }
+    await plainClient.close();
   } finally {
     await ch.close();
     if (!keep) rmSync(dataDir, { recursive: true, force: true });

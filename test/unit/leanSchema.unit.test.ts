@@ -23,6 +23,21 @@ describe('lean tool schemas', () => {
     expect(inp.properties.pattern.pattern).toBe('^a+$');
   });
 
+  it('writes a nullable field as type [T, "null"]; other unions stay as they are', () => {
+    const S = z.object({
+      code: z.number().int().nullable().describe('exit code'),
+      at: z.iso.datetime().nullable(),
+      either: z.union([z.string(), z.object({ k: z.string() })]).nullable(),
+    });
+    const out = leanJsonSchema(S['~standard'].jsonSchema.output({ target: 'draft-2020-12' }), 'output') as Record<string, any>;
+    expect(out.properties.code).toEqual({ type: ['integer', 'null'], description: 'exit code' });
+    expect(out.properties.at).toEqual({ type: ['string', 'null'], format: 'date-time' });
+    expect(out.properties.either.anyOf.length).toBeGreaterThan(1); // not a lone typed branch: left alone
+    expect(JSON.stringify(out.properties.either)).toContain('null');
+    // Validation is zod's, unchanged.
+    expect(S.safeParse({ code: null, at: null, either: null }).success).toBe(true);
+  });
+
   it('keeps validation of the wrapped schema', async () => {
     const lean = leanSchema(In);
     expect((await lean['~standard'].validate({ limit: 5, pattern: 'aa' })).issues).toBeUndefined();
