@@ -34,32 +34,36 @@ export function decodeBatch(batch: Batch, signing: SignaturePolicy = NO_SIGNATUR
   const checking = signing.require || signing.keyring !== undefined;
   for (const record of batch.records) {
     const isCommandRecord = commandsTopic || record.headers['content-type'] === COMMAND_RESULT_CONTENT_TYPE;
-    const reason = checking ? signatureProblem(record, signing, topicCluster) : undefined;
+    // Parsed once: the signature is checked on the JSON as received, the decoders read the same object.
+    const json = checking ? parseOrUndefined(record.value) : undefined;
+    const reason = checking ? signatureProblem(json, signing, topicCluster) : undefined;
     if (reason !== undefined) {
       out.deadLetters.push(deadLetterRow(record, reason));
       continue;
     }
     if (isCommandRecord) {
-      const r = validateCommandRecord(record, topicCluster, commandsTopic);
+      const r = validateCommandRecord(record, topicCluster, commandsTopic, json);
       if (typeof r === 'string') out.deadLetters.push(deadLetterRow(record, r));
       else out.commands.push(r);
       continue;
     }
-    const r = validate(record, topicCluster);
+    const r = validate(record, topicCluster, json);
     if (typeof r === 'string') out.deadLetters.push(deadLetterRow(record, r));
     else out.events.push({ envelope: r, record });
   }
   return out;
 }
 
-/** Why a record's signature is unacceptable under the policy, or undefined. */
-function signatureProblem(record: LogRecord, signing: SignaturePolicy, topicCluster: string | undefined): string | undefined {
-  let json: unknown;
+function parseOrUndefined(text: string): unknown {
   try {
-    json = JSON.parse(record.value);
+    return JSON.parse(text);
   } catch {
-    return undefined; // not JSON: the decoders say so
+    return undefined; // not JSON: the decoders parse again and say so
   }
+}
+
+/** Why a record's signature (on its parsed JSON) is unacceptable under the policy, or undefined. */
+function signatureProblem(json: unknown, signing: SignaturePolicy, topicCluster: string | undefined): string | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
   const obj = json as Record<string, unknown>;
   const cluster = topicCluster ?? (typeof obj.cluster === 'string' ? obj.cluster : '');
@@ -67,8 +71,8 @@ function signatureProblem(record: LogRecord, signing: SignaturePolicy, topicClus
   return v.ok ? undefined : `signature: ${v.reason}`;
 }
 
-function validateCommandRecord(record: LogRecord, topicCluster: string | undefined, commandsTopic: boolean): CommandRecord | string {
-  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval', 'refusal'] : ['command-result']);
+function validateCommandRecord(record: LogRecord, topicCluster: string | undefined, commandsTopic: boolean, json?: unknown): CommandRecord | string {
+  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval', 'refusal'] : ['command-result'], json);
   if (!decoded.ok) return decoded.reason;
   const r = decoded.record;
   if (topicCluster !== undefined && r.cluster !== topicCluster) {
@@ -79,8 +83,8 @@ function validateCommandRecord(record: LogRecord, topicCluster: string | undefin
   return r;
 }
 
-function validate(record: LogRecord, topicCluster: string | undefined): Envelope | string {
-  const decoded = decodeEnvelope(record.value);
+function validate(record: LogRecord, topicCluster: string | undefined, json?: unknown): Envelope | string {
+  const decoded = decodeEnvelope(record.value, json);
   if (!decoded.ok) return decoded.reason;
   const e = decoded.envelope;
   if (topicCluster !== undefined && e.cluster !== topicCluster) {

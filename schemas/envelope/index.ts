@@ -17,13 +17,19 @@ export function formatIssues(error: { issues: readonly { path: readonly Property
 
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
-/** Parses one log message value (JSON text) into the current envelope, or says why not. */
-export function decodeEnvelope(text: string): DecodeResult {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+/**
+ * Parses one log message value (JSON text) into the current envelope, or says why not.
+ * `given`: the text's JSON.parse result when the caller already has it (the projector, which
+ * checked the signature on it).
+ */
+export function decodeEnvelope(text: string, given?: unknown): DecodeResult {
+  let data: unknown = given;
+  if (data === undefined) {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+    }
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, reason: 'envelope is not a JSON object' };

@@ -196,14 +196,21 @@ const CONTENT_TYPE_OF: Record<CommandRecord['kind'], string> = {
 
 /**
  * Parses a log message value as one of the command record kinds. `json` is the object as
- * received (what a signature covers). `expect` limits the kinds accepted.
+ * received (what a signature covers). `expect` limits the kinds accepted; `given` is the text's
+ * JSON.parse result when the caller already has it.
  */
-export function decodeCommandRecord(text: string, expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'refusal', 'command-result']): DecodedCommandRecord {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+export function decodeCommandRecord(
+  text: string,
+  expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'refusal', 'command-result'],
+  given?: unknown,
+): DecodedCommandRecord {
+  let data: unknown = given;
+  if (data === undefined) {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+    }
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return { ok: false, reason: 'record is not a JSON object' };
   const json = data as Record<string, unknown>;
