@@ -24,7 +24,7 @@ import { jobDetailsUserFilter } from './identity.js';
 import { logStoreFailure, ToolInputError } from './results.js';
 import { jobDetail } from './rows.js';
 import type { RunSqlLimits } from './safeSql.js';
-import { describeSchema } from './schemaDoc.js';
+import { schemaDocFor } from './tools/describeSchema.js';
 import type { LogPartitionLag } from './server.js';
 import { selectRows, type QueryDeps } from './sql.js';
 import { clusterStatus, knownClusters } from './tools/clusterStatus.js';
@@ -298,6 +298,6 @@ export function registerResources(
       description: 'The tables and columns jobscribe answers from (as describe_schema), for run_sql.',
       mimeType: JSON_MIME,
     },
-    (uri) => readResource(deps, uri, async () => json(uri, await describeSchema(deps, sqlLimits))),
+    (uri) => readResource(deps, uri, async () => json(uri, await schemaDocFor(deps, sqlLimits))),
   );
 }

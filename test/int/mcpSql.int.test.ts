@@ -267,6 +267,12 @@ describe('run_sql for plain users: only the rows they may read, wherever the que
     expect(await one(ids, approver)).toEqual([{ command_id: 'c-other' }, { command_id: 'c-own' }]);
     expect(await fails('run_sql', { sql: 'SELECT count() FROM dead_letters' }, plain)).toMatch(/^sql: table dead_letters is not available: run_sql reads only the tables job_events, jobs, actions/);
     expect((await ok('run_sql', { sql: 'SELECT count() AS n FROM dead_letters' })).rows).toHaveLength(1);
+    // describe_schema tells the same: the tables this identity may read, and whose rows.
+    const doc = await ok<{ tables: { name: string }[]; rules: string[] }>('describe_schema', {}, plain);
+    expect(doc.tables.map((t) => t.name).sort()).toEqual(['actions', 'job_events', 'jobs']);
+    expect(doc.rules[0]).toContain('only your own rows of jobs, job_events, actions');
+    expect(await fails('describe_schema', { table: 'dead_letters' }, plain)).toContain("table: 'dead_letters' is not one of");
+    expect((await ok<{ tables: { name: string }[] }>('describe_schema', {})).tables.map((t) => t.name)).toContain('dead_letters');
   });
 
   it('a user name that is SQL is a value, not SQL; the jobDetails "all" policy opens jobs but not actions', async () => {
