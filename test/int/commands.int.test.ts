@@ -412,7 +412,7 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       const { user, ids } = await pick(4);
       const before = await Promise.all(ids.map(job));
       const rejected = command({ action: 'cancel', job_ids: ids.slice(0, 2), requested_by: who(user), approval_required: true });
-      const expiring = command({ action: 'cancel', job_ids: ids.slice(2), requested_by: who(user), approval_required: true, expires_at: Date.now() / 1000 + 1.5 });
+      const expiring = command({ action: 'cancel', job_ids: ids.slice(2), requested_by: who(user), approval_required: true, expires_at: Date.now() / 1000 + 5 }); // long enough to be seen awaiting under CI load
       await send(rejected);
       await send(expiring);
       await action(expiring.command_id, (a) => a.status === 'awaiting_approval');
