@@ -116,6 +116,19 @@ describe('following the file', () => {
     expect([...tail.lookup(['1', '2', '3']).keys()]).toEqual(['1', '2', '3']);
   });
 
+  it('a long existing log is read from its last part only, starting at a whole line', () => {
+    const path = join(dir, 'long.txt');
+    const first = line(1, '2026-11-22T06:01:00');
+    writeFileSync(path, first + line(2, '2026-11-22T06:02:00') + line(3, '2026-11-22T06:03:00'));
+    // the window starts inside line 2: line 1 is never read, line 2's tail is skipped
+    const tail = new JobcompTail(path, { localToUtc: utc, maxInitialBytes: 2 * first.length - 10 });
+    tail.refresh(NOW);
+    expect([...tail.lookup(['1', '2', '3']).keys()]).toEqual(['3']);
+    appendFileSync(path, line(4, '2026-11-22T06:04:00'));
+    tail.refresh(NOW);
+    expect([...tail.lookup(['1', '2', '3', '4']).keys()]).toEqual(['3', '4']);
+  });
+
   it('forgets jobs that ended before the keep window', () => {
     const path = join(dir, 'old.txt');
     writeFileSync(path, line(1, '2026-11-01T00:00:00') + line(2, '2026-11-22T06:02:00'));
