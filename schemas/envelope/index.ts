@@ -17,12 +17,8 @@ export function formatIssues(error: { issues: readonly { path: readonly Property
 
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
-/**
- * Parses one log message value (JSON text) into the current envelope, or says why not.
- * `given`: the text's JSON.parse result when the caller already has it (the projector, which
- * checked the signature on it).
- */
-export function decodeEnvelope(text: string, given?: unknown): DecodeResult {
+/** A log message value as a JSON object (`given` when the caller parsed it already), or why not. */
+export function jsonObjectOf(text: string, given: unknown, what: string): { ok: true; json: Record<string, unknown> } | { ok: false; reason: string } {
   let data: unknown = given;
   if (data === undefined) {
     try {
@@ -31,10 +27,20 @@ export function decodeEnvelope(text: string, given?: unknown): DecodeResult {
       return { ok: false, reason: `not JSON: ${(err as Error).message}` };
     }
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { ok: false, reason: 'envelope is not a JSON object' };
-  }
-  const version = (data as { v?: unknown }).v;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return { ok: false, reason: `${what} is not a JSON object` };
+  return { ok: true, json: data as Record<string, unknown> };
+}
+
+/**
+ * Parses one log message value (JSON text) into the current envelope, or says why not.
+ * `given`: the text's JSON.parse result when the caller already has it (the projector, which
+ * checked the signature on it).
+ */
+export function decodeEnvelope(text: string, given?: unknown): DecodeResult {
+  const obj = jsonObjectOf(text, given, 'envelope');
+  if (!obj.ok) return obj;
+  const data = obj.json;
+  const version = data.v;
   if (version !== 1) return { ok: false, reason: `unknown envelope version ${JSON.stringify(version)}` };
   const parsed = EnvelopeSchema.safeParse(data);
   if (!parsed.success) {

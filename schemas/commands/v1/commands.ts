@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import { ClusterIdSchema, JobIdSchema } from '../../ids.js';
 import { EpochSecondsSchema, RecordSignatureSchema, ScribeIdentitySchema } from '../../envelope/v1/envelope.js';
-import { formatIssues } from '../../envelope/index.js';
+import { formatIssues, jsonObjectOf } from '../../envelope/index.js';
 
 export const COMMANDS_VERSION = 1 as const;
 
@@ -204,16 +204,9 @@ export function decodeCommandRecord(
   expect: readonly CommandRecord['kind'][] = ['command', 'approval', 'refusal', 'command-result'],
   given?: unknown,
 ): DecodedCommandRecord {
-  let data: unknown = given;
-  if (data === undefined) {
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      return { ok: false, reason: `not JSON: ${(err as Error).message}` };
-    }
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return { ok: false, reason: 'record is not a JSON object' };
-  const json = data as Record<string, unknown>;
+  const obj = jsonObjectOf(text, given, 'record');
+  if (!obj.ok) return obj;
+  const json = obj.json;
   const kind = json.kind;
   if (typeof kind !== 'string' || !(expect as readonly string[]).includes(kind)) {
     return { ok: false, reason: `unexpected record kind ${JSON.stringify(kind)} (expected ${expect.join(' | ')})`, json };
