@@ -14,9 +14,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startCli, type Running } from '../support/cli.js';
-import { findToolsNode, packageBin } from '../support/node24.js';
-import { prerequisite } from '../support/prereq.js';
+import { REPO_ROOT, startMcpHttp, stopCli, type Running } from '../support/cli.js';
+import { packageBin, requireToolsNode } from '../support/node24.js';
 import { prepareSimDataDir, type SimDataDir } from '../support/simDataDir.js';
 
 const BASELINE = join(REPO_ROOT, 'test', 'conformance', 'expected-failures.yml');
@@ -83,21 +82,16 @@ function conformance(args: string[], timeoutMs = 90_000): Promise<{ code: number
 }
 
 beforeAll(async () => {
-  const found = findToolsNode();
-  if (!(await prerequisite('MCP conformance', async () => ('problem' in found ? found.problem : undefined)))) return;
-  toolsNode = (found as { path: string }).path;
+  toolsNode = await requireToolsNode('MCP conformance');
+  if (!toolsNode) return;
   data = await prepareSimDataDir();
   // Unauthenticated loopback: no rate limit applies (it limits authenticated identities), so the
   // suite's few hundred requests in seconds go through.
-  server = startCli(['mcp', '--http', '--http-port', '0', '--log-level', 'warn', '--data-dir', data.dir]);
-  url = (await server.waitFor(/MCP endpoint: (http:\/\/\S+\/mcp)/, 60_000))[1]!;
+  ({ server, url } = await startMcpHttp(data.dir));
 }, 180_000);
 
 afterAll(async () => {
-  if (server) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
+  await stopCli(server);
   data?.cleanup();
   rmSync(outDir, { recursive: true, force: true });
 });

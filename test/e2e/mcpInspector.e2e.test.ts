@@ -18,9 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { toF58 } from '../../schemas/ids.js';
-import { CLI, REPO_ROOT, startCli, type Running } from '../support/cli.js';
-import { findToolsNode, packageBin } from '../support/node24.js';
-import { prerequisite } from '../support/prereq.js';
+import { CLI, REPO_ROOT, startMcpHttp, stopCli, type Running } from '../support/cli.js';
+import { packageBin, requireToolsNode } from '../support/node24.js';
 import { prepareSimDataDir, readJobs, type SimDataDir } from '../support/simDataDir.js';
 
 interface JobRow {
@@ -139,9 +138,8 @@ async function expectUnknownJob(target: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  const found = findToolsNode();
-  if (!(await prerequisite('MCP Inspector CLI', async () => ('problem' in found ? found.problem : undefined)))) return;
-  toolsNode = (found as { path: string }).path;
+  toolsNode = await requireToolsNode('MCP Inspector CLI');
+  if (!toolsNode) return;
   data = await prepareSimDataDir();
   const finished = await readJobs<JobRow>(data.dir, 'toString(job_id) AS id, cluster, user, state, queue', "state = 'completed'", 1);
   const failed = await readJobs<JobRow>(data.dir, 'toString(job_id) AS id, cluster, user, state, queue', "state = 'failed'", 1);
@@ -150,10 +148,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (http) {
-    http.child.kill('SIGTERM');
-    await http.exited;
-  }
+  await stopCli(http);
   data?.cleanup();
   rmSync(inspectorHome, { recursive: true, force: true });
 });
@@ -171,8 +166,9 @@ describe('MCP Inspector CLI against jobscribe', () => {
 
   it('over Streamable HTTP: lists the tools and calls get_job by decimal and by f58 id, in both protocol eras', async (ctx) => {
     if (!toolsNode) return ctx.skip();
-    http = startCli(['mcp', '--http', '--http-port', '0', '--log-level', 'warn', '--data-dir', data!.dir]);
-    const url = (await http.waitFor(/MCP endpoint: (http:\/\/\S+\/mcp)/, 60_000))[1]!;
+    const started = await startMcpHttp(data!.dir);
+    http = started.server;
+    const url = started.url;
     const reference = await sdkTools(new StreamableHTTPClientTransport(new URL(url)));
     const [completed, failed] = jobs as [JobRow, JobRow];
     for (const era of ERAS) {

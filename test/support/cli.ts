@@ -74,6 +74,20 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   };
 }
 
+/** `jobscribe mcp --http` on a free loopback port over `dataDir` (unauthenticated loopback: no rate limit), and its endpoint URL. */
+export async function startMcpHttp(dataDir: string): Promise<{ server: Running; url: string }> {
+  const server = startCli(['mcp', '--http', '--http-port', '0', '--log-level', 'warn', '--data-dir', dataDir]);
+  const url = (await server.waitFor(/MCP endpoint: (http:\/\/\S+\/mcp)/, 60_000))[1]!;
+  return { server, url };
+}
+
+/** Stops a started CLI (SIGTERM) and waits for it to exit; nothing when it never started. */
+export async function stopCli(running: Running | undefined): Promise<void> {
+  if (!running) return;
+  running.child.kill('SIGTERM');
+  await running.exited;
+}
+
 export async function waitUntil<T>(fn: () => Promise<T | undefined | false>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
   const started = Date.now();
   let last: unknown;

