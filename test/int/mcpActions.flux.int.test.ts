@@ -259,6 +259,27 @@ const ADMIN: Identity = { subject: 'ops', roles: ['admin'] };
 
 // ---- the tests --------------------------------------------------------------------------------------
 
+/** A command from alice (not an admin) for one job, signed with the cluster key, published straight to the commands topic. */
+async function injectAsAlice(action: Command['action'], jobId: string): Promise<Command> {
+  const now = Date.now() / 1000;
+  const c: Command = {
+    v: 1,
+    kind: 'command',
+    command_id: randomUUID(),
+    cluster: CLUSTER,
+    action,
+    job_ids: [jobId],
+    args: {},
+    requested_by: { subject: 'sub-alice', user: 'alice', roles: [] },
+    on_behalf_of: 'alice',
+    issued_at: now,
+    expires_at: now + 60,
+    approval_required: false,
+  };
+  await log.publish(commandsTopic(PREFIX, CLUSTER), [commandRecordMessage(signRecord(c, keyring, CLUSTER))]);
+  return c;
+}
+
 describe('agent actions through the Flux source (fake broker)', () => {
   it('job-info.lookup answers like flux-core: the stored eventlog as one JSON event per line; ENOENT for an unknown job', async () => {
     const conn = await connectFlux({ uri: `local://${broker.path}` });
@@ -403,22 +424,7 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect(audits.slice(auditsBefore)).toEqual([expect.objectContaining({ tool: 'cancel_job', decision: 'refused', subject: 'sub-alice', reason: 'not owner: the job belongs to bob, not alice' })]);
 
     // The same command, signed with the cluster key, straight into the commands topic.
-    const now = Date.now() / 1000;
-    const injected: Command = {
-      v: 1,
-      kind: 'command',
-      command_id: randomUUID(),
-      cluster: CLUSTER,
-      action: 'cancel',
-      job_ids: [C],
-      args: {},
-      requested_by: { subject: 'sub-alice', user: 'alice', roles: [] },
-      on_behalf_of: 'alice',
-      issued_at: now,
-      expires_at: now + 60,
-      approval_required: false,
-    };
-    await log.publish(commandsTopic(PREFIX, CLUSTER), [commandRecordMessage(signRecord(injected, keyring, CLUSTER))]);
+    const injected = await injectAsAlice('cancel', C);
     const row = await actionRow(injected.command_id);
     expect(row).toMatchObject({ status: 'rejected', requested_by: 'sub-alice', on_behalf_of: 'alice' });
     expect(JSON.parse(row.results)).toEqual([{ job_id: C, ok: false, code: 'not_permitted', error: 'not owner: the job belongs to bob, not alice' }]);
@@ -437,23 +443,8 @@ describe('agent actions through the Flux source (fake broker)', () => {
 
   it('a job Flux does not know fails the owner check (job-info.lookup ENOENT); nothing is done', async () => {
     const from = broker.requests.length;
-    const now = Date.now() / 1000;
     const unknown = '99';
-    const c: Command = {
-      v: 1,
-      kind: 'command',
-      command_id: randomUUID(),
-      cluster: CLUSTER,
-      action: 'hold',
-      job_ids: [unknown],
-      args: {},
-      requested_by: { subject: 'sub-alice', user: 'alice', roles: [] },
-      on_behalf_of: 'alice',
-      issued_at: now,
-      expires_at: now + 60,
-      approval_required: false,
-    };
-    await log.publish(commandsTopic(PREFIX, CLUSTER), [commandRecordMessage(signRecord(c, keyring, CLUSTER))]);
+    const c = await injectAsAlice('hold', unknown);
     const row = await actionRow(c.command_id);
     expect(row.status).toBe('failed');
     expect(JSON.parse(row.results)).toEqual([{ job_id: unknown, ok: false, code: 'no_such_job', error: `owner check: no such job ${unknown}` }]);
