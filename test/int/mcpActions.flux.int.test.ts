@@ -21,13 +21,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { commandsTopic, type EventLog } from '../../log/eventLog.js';
 import { createKeyring, signRecord } from '../../log/signing.js';
 import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
 import type { Identity } from '../../mcp/identity.js';
-import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';
 import { Projector } from '../../projector/consume.js';
 import { commandRecordMessage, type Approval, type Command } from '../../schemas/commands/index.js';
@@ -39,6 +39,7 @@ import { runScribe } from '../../scribe/scribe.js';
 import { openTestClickHouse, queryRows } from '../support/chdb.js';
 import { FakeFluxBroker } from '../support/fakeFluxBroker.js';
 import { fluxFixture } from '../support/fixtures.js';
+import { connectMcp } from '../support/mcpClient.js';
 
 const CLUSTER = 'fluxact';
 const PREFIX = 'jobscribe';
@@ -140,11 +141,7 @@ afterAll(async () => {
 // ---- helpers ----------------------------------------------------------------------------------------
 
 async function clientAs(identity: Identity): Promise<Client> {
-  const server = createJobscribeServer(deps, identity);
-  const [c, s] = InMemoryTransport.createLinkedPair();
-  await server.connect(s);
-  const client = new Client({ name: 'flux-actions-test', version: '0' });
-  await client.connect(c);
+  const client = await connectMcp(deps, identity, 'flux-actions-test');
   clients.push(client);
   return client;
 }

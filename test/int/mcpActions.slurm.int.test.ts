@@ -14,7 +14,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import type { EventLog } from '../../log/eventLog.js';
 import { Projector } from '../../projector/consume.js';
@@ -24,10 +24,11 @@ import { spawnRunner } from '../../scribe/slurm/commands.js';
 import { createSlurmSource } from '../../scribe/slurm/source.js';
 import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
 import type { Identity } from '../../mcp/identity.js';
-import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { McpDeps } from '../../mcp/server.js';
 import type { Approval, Command } from '../../schemas/commands/index.js';
 import { openTestClickHouse, queryRows } from '../support/chdb.js';
 import { releaseSlurm, requireSlurm } from '../support/slurm.js';
+import { connectMcp } from '../support/mcpClient.js';
 
 const DB = 'mcp_actions_slurm';
 const PREFIX = 'jobscribe';
@@ -89,11 +90,7 @@ beforeEach(({ skip }) => {
 });
 
 async function clientAs(identity: Identity): Promise<Client> {
-  const server = createJobscribeServer(deps, identity);
-  const [c, s] = InMemoryTransport.createLinkedPair();
-  await server.connect(s);
-  const client = new Client({ name: 'actions-slurm-test', version: '0' });
-  await client.connect(c);
+  const client = await connectMcp(deps, identity, 'actions-slurm-test');
   clients.push(client);
   return client;
 }

@@ -6,11 +6,12 @@
  * exception, the result decided at clean), never from the tables the tools read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
+import type { McpDeps } from '../../mcp/server.js';
 import type { Identity } from '../../mcp/identity.js';
 import { expandHostlist, idset } from '../../projector/tables/hostlist.js';
 import { buildSimReadModel, type SimReadModel } from '../support/simReadModel.js';
+import { connectMcp } from '../support/mcpClient.js';
 
 const DB = 'mcp_analytics_test';
 const HOUR = 3600;
@@ -165,14 +166,7 @@ let plain: Client;
 let plainUser: string;
 const logged: string[] = [];
 
-async function connect(deps: McpDeps, identity?: Identity): Promise<Client> {
-  const server = createJobscribeServer(deps, identity);
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'mcp-analytics-test', version: '0' });
-  await client.connect(clientSide);
-  return client;
-}
+const connect = (deps: McpDeps, identity?: Identity): Promise<Client> => connectMcp(deps, identity, 'mcp-analytics-test');
 
 beforeAll(async () => {
   rm = await buildSimReadModel(DB, SIMS);

@@ -6,7 +6,7 @@
  * log and not projected.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic } from '../../log/eventLog.js';
 import { projectorGroup } from '../../projector/consume.js';
@@ -15,11 +15,12 @@ import { groundTruth, simulate, type SimOptionsInput } from '../../scribe/sim/in
 import type { SourceEvent } from '../../scribe/source.js';
 import { toF58 } from '../../schemas/ids.js';
 import type { Identity } from '../../mcp/identity.js';
-import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { McpDeps } from '../../mcp/server.js';
 import { projectorLagOf } from '../../mcp/tools/clusterStatus.js';
 import { CLUSTER_TEMPLATE, JOB_TEMPLATE, jobIdPrefixRanges } from '../../mcp/resources.js';
 import { queryRows } from '../support/chdb.js';
 import { buildSimReadModel, type SimReadModel } from '../support/simReadModel.js';
+import { connectMcp } from '../support/mcpClient.js';
 
 const DB = 'mcp_resources_test';
 const EPOCH = 1795305600; // the simulator's default start
@@ -37,14 +38,7 @@ let rm: SimReadModel;
 const clients: Client[] = [];
 
 async function connect(deps: Partial<McpDeps> = {}, identity?: Identity): Promise<Client> {
-  const server = createJobscribeServer(
-    { clickhouse: rm.ch.client, database: DB, now: () => NOW_MS, logError: () => undefined, ...deps },
-    identity,
-  );
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'mcp-resources-test', version: '0' });
-  await client.connect(clientSide);
+  const client = await connectMcp({ clickhouse: rm.ch.client, database: DB, now: () => NOW_MS, logError: () => undefined, ...deps }, identity, 'mcp-resources-test');
   clients.push(client);
   return client;
 }

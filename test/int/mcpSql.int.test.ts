@@ -15,17 +15,18 @@ import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import type { Identity } from '../../mcp/identity.js';
 import { capResult, DEFAULT_RUN_SQL_LIMITS, TABLE_FUNCTIONS, validateSelect, type RunSqlLimits } from '../../mcp/safeSql.js';
 import { SCHEMA_EXAMPLES } from '../../mcp/schemaDoc.js';
-import { createJobscribeServer, queryDeps, type McpDeps } from '../../mcp/server.js';
+import { queryDeps, type McpDeps } from '../../mcp/server.js';
 import { executeSelect, RUN_SQL_TABLES } from '../../mcp/tools/runSql.js';
 import { TABLE_DOCS } from '../../schemas/clickhouse/columns.js';
 import { READ_MODEL_TABLES } from '../../schemas/clickhouse/ddl.js';
 import { HOSTILE_SQL } from '../support/hostileSql.js';
 import { queryRows } from '../support/chdb.js';
 import { buildSimReadModel, type SimReadModel } from '../support/simReadModel.js';
+import { connectMcp } from '../support/mcpClient.js';
 
 const DB = 'mcp_sql_test';
 const SIMS = [
@@ -39,12 +40,7 @@ let client: Client;
 const logged: string[] = [];
 
 async function connect(deps: Partial<McpDeps> = {}, identity?: Identity): Promise<Client> {
-  const server = createJobscribeServer({ clickhouse: rm.ch.client, database: DB, logError: (m) => logged.push(m), ...deps }, identity);
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const c = new Client({ name: 'mcp-sql-test', version: '0' });
-  await c.connect(clientSide);
-  return c;
+  return connectMcp({ clickhouse: rm.ch.client, database: DB, logError: (m) => logged.push(m), ...deps }, identity, 'mcp-sql-test');
 }
 
 beforeAll(async () => {

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Client, InMemoryTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { commandsTopic, eventsTopic, type EventLog, type LogRecord } from '../../log/eventLog.js';
 import { createKeyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
@@ -24,10 +24,11 @@ import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { createSimSource, Simulator, type SimOptionsInput } from '../../scribe/sim/index.js';
 import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
 import type { Identity } from '../../mcp/identity.js';
-import { createJobscribeServer, type McpDeps } from '../../mcp/server.js';
+import type { McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';
 import type { Approval, Command, Refusal } from '../../schemas/commands/index.js';
 import { openTestClickHouse, queryRows } from './chdb.js';
+import { connectMcp } from './mcpClient.js';
 
 export interface ActionsSuiteOptions {
   database: string;
@@ -142,11 +143,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   // ---- helpers ------------------------------------------------------------------------------------
 
   async function clientAs(identity: Identity, over: Partial<McpDeps> = {}): Promise<Client> {
-    const server = createJobscribeServer({ ...deps, ...over }, identity);
-    const [c, s] = InMemoryTransport.createLinkedPair();
-    await server.connect(s);
-    const client = new Client({ name: 'actions-test', version: '0' });
-    await client.connect(c);
+    const client = await connectMcp({ ...deps, ...over }, identity, 'actions-test');
     clients.push(client);
     return client;
   }
