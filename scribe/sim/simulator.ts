@@ -1013,25 +1013,35 @@ export class Simulator {
   }
 }
 
+/** What `simulate` and `groundTruth` drive: either flavour of simulator. */
+export interface RunnableSim<T> {
+  readonly options: SimOptions;
+  readonly finished: boolean;
+  nextBatch(max: number): SourceEvent[];
+  stats(): T;
+}
+
 /** Every event of a simulation, as fast as the CPU allows (needs maxJobs or untilTime to end). */
-export function* simulate(options?: SimOptionsInput): Generator<SourceEvent, SimStats, undefined> {
-  const sim = new Simulator(options);
-  while (!sim.finished) {
-    const batch = sim.nextBatch(4096);
-    for (const e of batch) yield e;
-  }
+export function* eventsToEnd<T>(sim: RunnableSim<T>): Generator<SourceEvent, T, undefined> {
+  while (!sim.finished) for (const e of sim.nextBatch(4096)) yield e;
   return sim.stats();
 }
 
-/**
- * The totals the read model must show for a finished simulation: runs it to the end (it needs
- * `maxJobs` or `untilTime`) without keeping events.
- */
-export function groundTruth(options?: SimOptionsInput): SimStats {
-  const sim = new Simulator(options);
+/** The totals of a simulation run to its end without keeping events (it needs `maxJobs` or `untilTime`). */
+export function statsAtEnd<T>(sim: RunnableSim<T>): T {
   if (sim.options.maxJobs === undefined && sim.options.untilTime === undefined) {
     throw new Error('groundTruth needs maxJobs or untilTime (an endless simulation has no totals)');
   }
   while (!sim.finished) sim.nextBatch(65536);
   return sim.stats();
+}
+
+/** Every event of a simulation, as fast as the CPU allows (needs maxJobs or untilTime to end). */
+export function simulate(options?: SimOptionsInput): Generator<SourceEvent, SimStats, undefined> {
+  return eventsToEnd(new Simulator(options));
+}
+
+/** The totals the read model must show for a finished simulation. */
+export function groundTruth(options?: SimOptionsInput): SimStats {
+  return statsAtEnd(new Simulator(options));
 }

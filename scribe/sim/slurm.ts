@@ -30,7 +30,7 @@ import { decodeWaitStatus, type SacctJob, type SacctLine, type SqueueJob } from 
 import { unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import type { SimCluster } from './cluster.js';
 import { parseSimOptions, type SimOptions, type SimOptionsInput } from './options.js';
-import { Simulator, takeBatchesUntil, type ResultTally, type SimStats } from './simulator.js';
+import { Simulator, eventsToEnd, statsAtEnd, takeBatchesUntil, type ResultTally, type SimStats } from './simulator.js';
 
 /** Seconds a finished job stays in squeue (Slurm's MinJobAge default). */
 export const MIN_JOB_AGE_S = 300;
@@ -855,18 +855,11 @@ export function squeueJobOf(raw: Record<string, unknown>): SqueueJob {
 }
 
 /** Every event of a Slurm-flavoured simulation (needs maxJobs or untilTime to end). */
-export function* simulateSlurm(options?: SimOptionsInput): Generator<SourceEvent, SlurmSimStats, undefined> {
-  const sim = new SlurmSimulator(options);
-  while (!sim.finished) for (const e of sim.nextBatch(4096)) yield e;
-  return sim.stats();
+export function simulateSlurm(options?: SimOptionsInput): Generator<SourceEvent, SlurmSimStats, undefined> {
+  return eventsToEnd(new SlurmSimulator(options));
 }
 
 /** The totals a read model must show for a finished Slurm-flavoured simulation. */
 export function slurmGroundTruth(options?: SimOptionsInput): SlurmSimStats {
-  const sim = new SlurmSimulator(options);
-  if (sim.options.maxJobs === undefined && sim.options.untilTime === undefined) {
-    throw new Error('groundTruth needs maxJobs or untilTime (an endless simulation has no totals)');
-  }
-  while (!sim.finished) sim.nextBatch(65536);
-  return sim.stats();
+  return statsAtEnd(new SlurmSimulator(options));
 }
