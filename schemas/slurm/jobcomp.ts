@@ -8,7 +8,7 @@
  *   NodeCnt=1 ProcCnt=1 ... SubmitTime=... EligibleTime=... [ArrayJobId=9 ArrayTaskId=1]
  *   DerivedExitCode=0:0 ExitCode=3:0
  *
- * (shared/fixtures/slurm/jobcomp-filetxt.txt, real Slurm 22.05). Times are slurmctld's local time;
+ * (test/fixtures/slurm/jobcomp-filetxt.txt, real Slurm 22.05). Times are slurmctld's local time;
  * TimeLimit is minutes or UNLIMITED; NodeList is "(null)" for a job that never ran; jobs
  * cancelled while pending are included. Each line maps onto the sacct record shape
  * (`SacctJob`, origin 'jobcomp') so the Slurm diff reads ends the same way from either.

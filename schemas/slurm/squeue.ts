@@ -1,6 +1,6 @@
 /**
  * The outside shapes the Slurm poller reads, as Slurm 22.05 prints them (real captures in
- * shared/fixtures/slurm): one job of `squeue --json` (openapi/v0.0.38) and the text of
+ * test/fixtures/slurm): one job of `squeue --json` (openapi/v0.0.38) and the text of
  * `sacct --parsable2`. Only the fields jobscribe uses are named; the record itself is kept
  * verbatim as an event's `raw`.
  *

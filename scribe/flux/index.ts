@@ -1,6 +1,6 @@
 /**
  * scribe/flux public surface: the journal source (with actions), the connector for direct RPCs,
- * the error type and the bench helper. Everything else in this folder is internal.
+ * the error type. Everything else in this folder is internal.
  */
 export { createFluxSource, type FluxSource, type FluxSourceOptions, type FluxSourceProgress } from './source.js';
 export { connectFlux, type FluxConnection, type FluxConnectOptions, type FluxStream } from './connector.js';
@@ -8,4 +8,3 @@ export { FluxError, isFluxError } from './errors.js';
 export { parseFluxUri, type FluxUri } from './uri.js';
 export { passwdUserResolver, mapUserResolver, type UserResolver } from './users.js';
 export { JournalTracker, DEFAULT_MAX_FINISHED } from './tracker.js';
-export { benchJournalDecode, benchJournalDecodeDetailed } from './bench.js';

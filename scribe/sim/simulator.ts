@@ -1,7 +1,7 @@
 /**
  * The simulated Flux instance: a discrete-event state machine over a timer heap, driven by the
  * seeded PRNG. It emits job events in the exact shapes and per-job order of the flux-core 0.88
- * job-manager journal (see /work/shared/fixtures/flux), with a stable per-job `seq`:
+ * job-manager journal (see test/fixtures/flux), with a stable per-job `seq`:
  *
  *   submit [dependency-add [dependency-remove]] validate [dependency-remove] depend priority
  *   [urgency [priority]]* alloc start [exception] finish release free clean

@@ -19,7 +19,7 @@ import { Projector } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
-import { benchJournalDecode } from '../../scribe/flux/index.js';
+import { benchJournalDecode } from './fluxDecode.js';
 import { benchKafka } from './kafka.js';
 import { benchMcp } from './mcp.js';
 

@@ -1,13 +1,13 @@
-/** The shared real-data fixtures (../shared/fixtures beside the repo, or JOBSCRIBE_SHARED_DIR). */
+/** The real-data fixtures in test/fixtures (provenance in each folder's README.md). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './cli.js';
 
-export const SHARED_DIR = process.env.JOBSCRIBE_SHARED_DIR ?? join(REPO_ROOT, '..', 'shared');
+export const FIXTURES_DIR = join(REPO_ROOT, 'test', 'fixtures');
 
 function fixtureReader(kind: string) {
-  const read = (name: string): string => readFileSync(join(SHARED_DIR, 'fixtures', kind, name), 'utf8');
-  read.path = (name: string): string => join(SHARED_DIR, 'fixtures', kind, name);
+  const read = (name: string): string => readFileSync(join(FIXTURES_DIR, kind, name), 'utf8');
+  read.path = (name: string): string => join(FIXTURES_DIR, kind, name);
   return read;
 }
 

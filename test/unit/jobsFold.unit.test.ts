@@ -15,7 +15,7 @@ import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/
 import { toEnvelope } from '../../scribe/envelope.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FLUX_DIR = join(process.env.JOBSCRIBE_SHARED_DIR ?? join(REPO_ROOT, '..', 'shared'), 'fixtures', 'flux');
+const FLUX_DIR = join(REPO_ROOT, 'test', 'fixtures', 'flux');
 const fixtureText = (name: string): string => {
   const data = readFileSync(join(FLUX_DIR, name));
   return (name.endsWith('.gz') ? gunzipSync(data) : data).toString('utf8');

@@ -1,5 +1,5 @@
 /**
- * The Slurm poller's diff, on real Slurm 22.05.8 captures (shared/fixtures/slurm): three squeue
+ * The Slurm poller's diff, on real Slurm 22.05.8 captures (test/fixtures/slurm): three squeue
  * snapshots of one workload (mixed → dependency-never-satisfied → finished) and sacct's text
  * records of the same jobs. Given snapshots → then events per job; re-polls and restarts emit
  * nothing twice; and the fold of the events gives what sacct reports.

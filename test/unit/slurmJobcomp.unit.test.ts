@@ -1,7 +1,7 @@
 /**
  * The job completion log as a stand-in for sacct (schemas/slurm/jobcomp.ts, scribe/slurm/jobcomp.ts),
  * on the real capture of the same workload as the squeue and sacct fixtures
- * (shared/fixtures/slurm/jobcomp-filetxt.txt, written by slurmctld with TZ=UTC):
+ * (test/fixtures/slurm/jobcomp-filetxt.txt, written by slurmctld with TZ=UTC):
  * - each line maps onto sacct's record of the job, field by field;
  * - a source whose sacct says accounting is disabled, given the log, ends every job with the
  *   state, exit code and times sacct reports (the fold), with source "jobcomp";

@@ -1,5 +1,5 @@
 /**
- * The slurmrestd client on its real answers (shared/fixtures/slurm/rest-*.json, and answers
+ * The slurmrestd client on its real answers (test/fixtures/slurm/rest-*.json, and answers
  * captured from the slurmrestd of deploy/slurm/start-slurm.sh): requests, errors read from the
  * `errors` array whatever the HTTP status, and the source reading its job list through it.
  */

@@ -1,17 +1,17 @@
 /**
  * Bench helper (called by the bench runner): decodes the captured `full` journal
- * (fixtures/flux/wire/journal-full.bin.gz: auth byte + 2,038 responses, 2.7 MB) `iterations`
+ * (test/fixtures/flux/wire/journal-full.bin.gz: auth byte + 2,038 responses, 2.7 MB) `iterations`
  * times — framing, response decode, journal parse and seq/checkpoint bookkeeping, i.e. what the
  * source does per response minus the socket — and returns events per second.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import * as journal from './protocol/events-journal/index.js';
-import { MessageReader } from './protocol/reader.js';
-import { parseJournalLine } from './journal.js';
-import { JournalTracker } from './tracker.js';
+import * as journal from '../../scribe/flux/protocol/events-journal/index.js';
+import { MessageReader } from '../../scribe/flux/protocol/reader.js';
+import { parseJournalLine } from '../../scribe/flux/journal.js';
+import { JournalTracker } from '../../scribe/flux/tracker.js';
 
 export interface JournalDecodeBench {
   eventsPerSec: number;
@@ -22,14 +22,11 @@ export interface JournalDecodeBench {
   seconds: number;
 }
 
-/** fixtures/flux/wire/journal-full.bin.gz in JOBSCRIBE_SHARED_DIR or ../shared beside the repo (from the source or the build). */
+/** test/fixtures/flux/wire/journal-full.bin.gz, from the source (test/bench) or the build (dist/test/bench). */
 function defaultCapture(): string {
-  const rel = join('fixtures', 'flux', 'wire', 'journal-full.bin.gz');
   const here = fileURLToPath(new URL('.', import.meta.url));
-  const candidates = process.env.JOBSCRIBE_SHARED_DIR
-    ? [join(process.env.JOBSCRIBE_SHARED_DIR, rel)]
-    : [join(here, '..', '..', '..', 'shared', rel), join(here, '..', '..', '..', '..', 'shared', rel)];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  const rel = join('fixtures', 'flux', 'wire', 'journal-full.bin.gz');
+  return here.includes(`${join('dist', 'test')}`) ? join(here, '..', '..', '..', 'test', rel) : join(here, '..', rel);
 }
 
 /** Events/s decoding the capture `iterations` times (64 KiB chunks, as a socket delivers them). */
