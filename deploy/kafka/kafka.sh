@@ -12,7 +12,7 @@
 #   JOBSCRIBE_KAFKA_HOME             state dir: libs/, data/, broker.log, broker.pid (default <repo>/.kafka)
 #   JOBSCRIBE_KAFKA_PORT             client (PLAINTEXT) port, default 19092
 #   JOBSCRIBE_KAFKA_CONTROLLER_PORT  KRaft controller port, default 19093
-#   JOBSCRIBE_KAFKA_VERSION          Kafka version (3.9.x only; default from pom.xml)
+#   JOBSCRIBE_KAFKA_VERSION          Kafka version: 4.x (default from pom.xml, 4.4.0) or 3.x (3.9.2 tested)
 #   JOBSCRIBE_KAFKA_START_TIMEOUT    seconds to wait for readiness, default 120
 #   JOBSCRIBE_KAFKA_HEAP_OPTS        default "-Xms256m -Xmx512m"
 #   JOBSCRIBE_KAFKA_KEEP_DATA        1: `start` keeps an already formatted data dir (no wipe, no
@@ -46,9 +46,19 @@ say() { echo "kafka.sh: $*"; }
 die() { echo "kafka.sh: ERROR: $*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 
+# What differs by major version: the logging backend (pom profile + its config) and the quorum.
 case "$KVERSION" in
-  3.*) ;;
-  *) die "Kafka $KVERSION is not supported here (only 3.x: 4.x needs a log4j2 backend and config)";;
+  4.*)
+    PROFILE=kafka4
+    LOGOPT="-Dlog4j2.configurationFile=$HERE/log4j2.properties"
+    QUORUM="controller.quorum.bootstrap.servers=127.0.0.1:$CPORT"
+    FORMAT_ARGS=(--standalone) ;;
+  3.*)
+    PROFILE=kafka3
+    LOGOPT="-Dlog4j.configuration=file:$HERE/log4j.properties"
+    QUORUM="controller.quorum.voters=1@127.0.0.1:$CPORT"
+    FORMAT_ARGS=() ;;
+  *) die "Kafka $KVERSION is not supported here (4.x or 3.x)";;
 esac
 
 # Install a Debian package only when running as root under CI; otherwise explain.
@@ -71,7 +81,7 @@ lock() {
   if command -v flock >/dev/null 2>&1; then flock 9; fi
 }
 
-pom_sum() { sha256sum "$POM" | cut -d' ' -f1; }
+pom_sum() { sha256sum "$POM" | cut -d' ' -f1; }  # a changed pom refetches
 
 fetch() {
   local marker=$LIBS/.ok-$KVERSION
@@ -87,7 +97,7 @@ fetch() {
   tmp=$KHOME/libs.tmp.$$
   rm -rf "$tmp"; mkdir -p "$tmp"
   # Output goes to fetch.log (Debian's Maven 3.8.7 prints stray ANSI codes even with -B -q).
-  if ! mvn -B -q -f "$POM" -Dkafka.version="$KVERSION" \
+  if ! mvn -B -q -f "$POM" -P"$PROFILE" -Dkafka.version="$KVERSION" \
         "$DEP_PLUGIN:copy-dependencies" \
         -DincludeScope=runtime -DoutputDirectory="$tmp" > "$KHOME/fetch.log" 2>&1; then
     rm -rf "$tmp"
@@ -173,10 +183,10 @@ do_start() {
   else
     rm -rf "$DATA"; mkdir -p "$DATA"
   fi
-  sed -e "s#@DATA_DIR@#$DATA#g" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CPORT#g" \
+  sed -e "s#@DATA_DIR@#$DATA#g" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CPORT#g" -e "s#@QUORUM@#$QUORUM#g" \
     "$HERE/server.properties" > "$PROPS"
 
-  local logopt="-Dlog4j.configuration=file:$HERE/log4j.properties"
+  local logopt=$LOGOPT
   local cp="$LIBS/*"
   if [ -z "$keep" ]; then
     # Cluster id = what Uuid.randomUuid() makes: 16 random bytes, base64url, no
@@ -187,7 +197,7 @@ do_start() {
       [ "${cid:0:1}" != "-" ] && break
     done
     if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$logopt" -cp "$cp" \
-          kafka.tools.StorageTool format -t "$cid" -c "$PROPS" > "$KHOME/format.log" 2>&1; then
+          kafka.tools.StorageTool format -t "$cid" -c "$PROPS" "${FORMAT_ARGS[@]}" > "$KHOME/format.log" 2>&1; then
       cat "$KHOME/format.log" >&2
       die "StorageTool format failed"
     fi
