@@ -105,7 +105,18 @@ export function clusterOfTopic(topic: string): string | undefined {
   return /\.([a-z0-9][a-z0-9_-]*)\.(events|commands)$/.exec(topic)?.[1];
 }
 
-/** Deterministic insert-dedup token for the rows one batch writes into one table. */
-export function dedupToken(batch: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>, table: string): string {
-  return `${batch.topic}:${batch.partition}:${batch.firstOffset}-${batch.lastOffset}:${table}`;
+/**
+ * Deterministic insert-dedup token for the rows one batch writes into one table. The log range
+ * alone is not an identity: a topic deleted and re-created restarts its offsets at 0, and a token
+ * from its first life would make ClickHouse drop new rows as duplicates (and the projector would
+ * commit past them). So the token also binds a digest of the rows' content: a retry of the same
+ * batch (same rows) is dropped, different rows under a repeated range are always written.
+ */
+export function dedupToken(
+  batch: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>,
+  table: string,
+  contentDigest?: string,
+): string {
+  const range = `${batch.topic}:${batch.partition}:${batch.firstOffset}-${batch.lastOffset}:${table}`;
+  return contentDigest === undefined ? range : `${range}:${contentDigest}`;
 }

@@ -1,8 +1,11 @@
 /**
  * Reading and writing the read-model tables. Every insert of a batch carries a deterministic
- * dedup token (topic:partition:first-last:table), so retrying a batch after a crash writes
- * nothing twice; the ReplacingMergeTree keys collapse overlapping ranges from replays.
+ * dedup token (topic:partition:first-last:table:sha256 of the rows), so retrying a batch after a
+ * crash writes nothing twice, while new rows under a log range seen before (a re-created topic
+ * restarts at offset 0) are never dropped; the ReplacingMergeTree keys collapse overlapping
+ * ranges from replays (readers use FINAL).
  */
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
@@ -38,11 +41,18 @@ export async function insertRows(
       table,
       values: rows as object[],
       format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table) },
+      clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table, rowsDigest(rows)) },
     });
   } catch (err) {
     throw new StoreError(`insert into ${table} failed: ${(err as Error).message}`, { retriable: true, cause: err });
   }
+}
+
+/** sha256 (hex, 32 chars) of the rows as they are sent: identical for a retried batch. */
+export function rowsDigest(rows: readonly object[]): string {
+  const h = createHash('sha256');
+  for (const r of rows) h.update(JSON.stringify(r)).update('\n');
+  return h.digest('hex').slice(0, 32);
 }
 
 const dt = (s: number | null) => (s === null ? null : secondsToDateTime64(s));
