@@ -587,6 +587,9 @@ export function runSqlSettingsClause(limits: RunSqlLimits, rowFilters: RowFilter
     result_overflow_mode: 'throw',
     output_format_json_quote_64bit_integers: 1,
     output_format_json_quote_denormals: 1,
+    // Every table read as if FINAL: a replay writes a range again under new batch boundaries,
+    // and its physical duplicate rows stay until ClickHouse merges them; answers never count them.
+    final: 1,
   });
   if (filters.length === 0) return clause;
   return `${clause}, additional_table_filters = {${filters.map(([table, expr]) => `${sqlStringLiteral(table)}: ${sqlStringLiteral(expr)}`).join(', ')}}`;

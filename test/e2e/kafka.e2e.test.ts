@@ -156,8 +156,8 @@ describe('jobscribe scribe → Kafka → jobscribe project (separate processes)'
     p.child.kill('SIGKILL');
     expect(await p.exited).toBe(null); // killed by the signal
     expect(scribe.child.exitCode, 'the scribe is still publishing').toBe(null);
-    // The batch: topic:partition:first-last:table.
-    const [, partition, first, last] = /^.+:(\d+):(\d+)-(\d+):.+\.job_events$/.exec(token!)!;
+    // The batch: topic:partition:first-last:table:digest.
+    const [, partition, first, last] = /^.+:(\d+):(\d+)-(\d+):.+\.job_events:[0-9a-f]+$/.exec(token!)!;
     const committed = (await positions()).find((x) => x.partition === Number(partition))!.committed;
     const written = await withChdb((q) =>
       q(`SELECT count() AS n, toString(min(log_offset)) AS lo, toString(max(log_offset)) AS hi FROM jobscribe.job_events

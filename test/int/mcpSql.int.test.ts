@@ -448,3 +448,23 @@ describe('describe_schema', () => {
     expect(failed.rows.map((r: any) => r.failed_jobs)).toEqual(direct1.map((r) => r.failed_jobs));
   });
 });
+
+describe('run_sql after a replay', () => {
+  it('counts every row once although the replay left physical duplicates (reads as FINAL)', async () => {
+    const finalCount = Number((await direct(`SELECT count() AS n FROM ${DB}.job_events FINAL`))[0]!.n);
+    // What `replay --from-offset` does under other batch boundaries: the same rows, a new insert.
+    await rm.ch.client.command({
+      query: `INSERT INTO ${DB}.job_events SELECT * FROM ${DB}.job_events WHERE cluster = 'beta'`,
+      clickhouse_settings: { insert_deduplication_token: `replay-test-${Date.now()}` },
+    });
+    const physical = Number((await direct(`SELECT count() AS n FROM ${DB}.job_events`))[0]!.n);
+    expect(physical).toBeGreaterThan(finalCount);
+    const answer = await ok<{ rows: { n: string }[] }>('run_sql', { sql: 'SELECT count() AS n FROM job_events' });
+    expect(Number(answer.rows[0]!.n)).toBe(finalCount);
+    const joined = await ok<{ rows: { n: string }[] }>('run_sql', {
+      sql: "SELECT count() AS n FROM job_events e JOIN jobs j ON e.cluster = j.cluster AND e.job_id = j.job_id WHERE e.cluster = 'beta'",
+    });
+    const want = Number((await direct(`SELECT count() AS n FROM ${DB}.job_events AS e FINAL JOIN ${DB}.jobs AS j FINAL ON e.cluster = j.cluster AND e.job_id = j.job_id WHERE e.cluster = 'beta'`))[0]!.n);
+    expect(Number(joined.rows[0]!.n)).toBe(want);
+  });
+});
