@@ -35,6 +35,13 @@ export interface SafeSqlPolicy {
   tables: readonly string[];
   /** Longest accepted text; default MAX_SQL_LENGTH. */
   maxLength?: number;
+  /**
+   * Rows a query may see, by table (bare name) → boolean SQL expression (ours, never the
+   * agent's). Every reference to such a table is rewritten to `(SELECT * FROM db.t WHERE expr)`,
+   * so ClickHouse evaluates the agent's expressions only over rows that passed the filter first,
+   * and PREWHERE (which runs before any filter) is refused.
+   */
+  rowFilters?: Readonly<Record<string, string>>;
 }
 
 export type SafeSqlResult =
@@ -242,8 +249,24 @@ export const DENIED_FUNCTIONS = [
   'fqdn', 'fullHostName', 'zookeeperSessionUptime', 'uptime', 'getMaxTableNameLengthForDatabase', 'structureToCapnProtoSchema',
   'structureToProtobufSchema', 'transactionID', 'transactionLatestSnapshot', 'transactionOldestSnapshot', 'queryString',
   'initialQueryID', 'initial_query_id', 'queryID', 'query_id', 'currentQueryID', 'current_query_id',
-  'currentDatabase', 'current_database', 'currentSchemas', 'current_schemas', 'database', 'schema',
+  'currentDatabase', 'current_database', 'currentSchemas', 'current_schemas', 'database', 'schema', 'displayName', 'tcpPort',
+  // The function forms of IN read a table named as their second argument (`in(x, db.t)`); the
+  // IN operator, whose table position is checked, says the same.
+  'notIn', 'globalIn', 'globalNotIn', 'nullIn', 'notNullIn', 'globalNullIn', 'globalNotNullIn', 'inIgnoreSet',
+  'notInIgnoreSet', 'globalInIgnoreSet', 'globalNotInIgnoreSet', 'nullInIgnoreSet', 'notNullInIgnoreSet',
+  'globalNullInIgnoreSet', 'globalNotNullInIgnoreSet',
 ] as const;
+
+/**
+ * Names ClickHouse resolves without parentheses to server state when no column of that name is in
+ * scope (measured on ClickHouse 26.7: `SELECT database` answers the current database; the
+ * SQL-keyword forms in any case, quoted or not). Refused as bare names; `user`, a column of the
+ * read model, is allowed in exactly that spelling and shadowed by the execution wrapper
+ * (`SERVER_NAME_SHADOWS`), so where no column answers it, it reads NULL.
+ */
+const SERVER_NAMES = new Set(['user', 'currentuser', 'current_user', 'session_user', 'currentdatabase', 'current_database', 'database', 'schema']);
+/** The exact spellings the execution wrapper binds to NULL (aliases are case-sensitive). */
+const SERVER_NAME_SHADOWS = ['user', 'currentUser', 'currentDatabase', 'database', 'schema', 'DATABASE', 'SCHEMA', 'USER'];
 
 const DENIED_CALLS = new Map<string, string>();
 for (const f of DENIED_FUNCTIONS) DENIED_CALLS.set(f.toLowerCase(), 'reads files, other tables or server state, or sleeps');
@@ -275,6 +298,15 @@ const FROM_END_WORDS = new Set(['where', 'prewhere', 'group', 'order', 'having',
 
 // ---- validation ---------------------------------------------------------------------------------------
 
+/** Is the `in` at tokens[i] the operator (`x IN …`, `x NOT IN …`, `x GLOBAL NOT IN …`)? */
+function isInOperator(tokens: Token[], i: number): boolean {
+  let k = i - 1;
+  while (k >= 0 && ['not', 'global'].includes(lower(tokens[k]) ?? '')) k--;
+  const before = tokens[k];
+  if (!isOperandEnd(before)) return false;
+  return !(before!.kind === 'word' && EXPRESSION_STARTERS.has(before!.text.toLowerCase()));
+}
+
 const lower = (t: Token | undefined) => (t && t.kind === 'word' ? t.text.toLowerCase() : undefined);
 const isName = (t: Token | undefined): t is Extract<Token, { kind: 'word' | 'quoted' }> => !!t && (t.kind === 'word' || t.kind === 'quoted');
 const isOp = (t: Token | undefined, op: string) => !!t && t.kind === 'op' && t.text === op;
@@ -294,6 +326,7 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
   const maxLength = policy.maxLength ?? MAX_SQL_LENGTH;
   if (sql.length > maxLength) refuse(`the query is ${sql.length} characters long; the limit is ${maxLength}`);
   const allowed = new Set(policy.tables);
+  const rowFilters = policy.rowFilters ?? {};
   const tablesHint = `run_sql reads only the tables ${policy.tables.join(', ')} (database ${policy.database}); describe_schema lists their columns`;
   const tokens = tokenize(sql);
   while (isOp(tokens[tokens.length - 1], ';')) tokens.pop();
@@ -332,6 +365,36 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
   /** Per depth: is this the argument list of a function that takes FROM (`extract(day FROM t)`)? */
   const inCall: boolean[] = [false];
 
+  /**
+   * Pushes a read of `table`: the qualified name, or for a filtered table a subquery that filters
+   * first, aliased to the table's own name unless the query gives one (`FINAL` after it is
+   * dropped: every read is FINAL already). Returns the next index.
+   */
+  const pushTable = (table: string, pos: number, j: number, allowAlias: boolean, as?: Token[]): number => {
+    const qualified: Token[] = as ?? [{ kind: 'quoted', text: policy.database, pos }, { kind: 'op', text: '.', pos }, { kind: 'quoted', text: table, pos }];
+    usedTables.add(table);
+    const filter = rowFilters[table];
+    if (filter === undefined) {
+      out.push(...qualified);
+      return j;
+    }
+    out.push({ kind: 'op', text: '(', pos }, { kind: 'word', text: 'SELECT', pos }, { kind: 'op', text: '*', pos }, { kind: 'word', text: 'FROM', pos }, ...qualified);
+    out.push({ kind: 'word', text: 'WHERE', pos }, { kind: 'op', text: '(', pos }, ...tokenize(filter), { kind: 'op', text: ')', pos }, { kind: 'op', text: ')', pos });
+    if (lower(tokens[j]) === 'sample') refuse(`SAMPLE is not available on ${table} for your identity`);
+    if (lower(tokens[j]) === 'final') j++;
+    const next = tokens[j];
+    const hasAlias = lower(next) === 'as' || (isName(next) && !(next.kind === 'word' && AFTER_TABLE_WORDS.has(next.text.toLowerCase())));
+    if (allowAlias && !hasAlias) out.push({ kind: 'word', text: 'AS', pos }, { kind: 'quoted', text: table, pos });
+    if (allowAlias && hasAlias) {
+      // `t AS a FINAL` / `t a FINAL`: the alias stays, the FINAL goes.
+      const aliasAt = lower(next) === 'as' ? j + 1 : j;
+      if (lower(tokens[aliasAt + 1]) === 'final') finalToSkip.add(aliasAt + 1);
+      if (lower(tokens[aliasAt + 1]) === 'sample') refuse(`SAMPLE is not available on ${table} for your identity`);
+    }
+    return j;
+  };
+  const finalToSkip = new Set<number>();
+
   /** Reads a table reference at tokens[i]; pushes its rewrite; returns the next index. */
   const tableRef = (i: number, where: string, allowAlias: boolean): number => {
     const t = tokens[i];
@@ -357,9 +420,7 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
       if (FORBIDDEN_NAMES.has(db.toLowerCase())) refuse(`${db}.${table}: system tables and other databases are not available; ${tablesHint}`);
       if (db !== policy.database) refuse(`database ${db} is not available: ${tablesHint}`);
       if (!allowed.has(table)) refuse(`table ${db}.${table} is not available: ${tablesHint}`);
-      out.push(name, tokens[i + 1]!, tokens[i + 2]!);
-      usedTables.add(table);
-      return j;
+      return pushTable(table, name.pos, j, allowAlias, [name, tokens[i + 1]!, tokens[i + 2]!]);
     }
     if (ctes.has(table)) {
       out.push({ kind: 'quoted', text: CTE_PREFIX + table, pos: name.pos });
@@ -370,9 +431,7 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
     }
     if (FORBIDDEN_NAMES.has(table.toLowerCase())) refuse(`${table}: system tables and other databases are not available; ${tablesHint}`);
     if (!allowed.has(table)) refuse(`table ${table} is not available: ${tablesHint}`);
-    out.push({ kind: 'quoted', text: policy.database, pos: name.pos }, { kind: 'op', text: '.', pos: name.pos }, { kind: 'quoted', text: table, pos: name.pos });
-    usedTables.add(table);
-    return j;
+    return pushTable(table, name.pos, j, allowAlias);
   };
 
   let i = 0;
@@ -382,6 +441,10 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
     const next = tokens[i + 1];
 
     if (isOp(t, ';')) refuse(`only one statement is allowed: found ';' at position ${t.pos}`);
+    if (finalToSkip.has(i)) {
+      i++;
+      continue;
+    }
     if (isOp(t, '(')) {
       depth++;
       if (depth > MAX_DEPTH) refuse(`parentheses nest deeper than ${MAX_DEPTH}`);
@@ -407,6 +470,17 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
       if (t.kind === 'word' && STATEMENT_WORDS.has(nameLower) && !isOp(next, '(') && i > 0) {
         refuse(`${name.toUpperCase()} is not allowed: run_sql runs one read-only SELECT (quote a column alias of that name with backticks)`);
       }
+      // Server state behind a bare name (`SELECT database`, `SELECT CURRENT_USER`).
+      if (!isOp(next, '(') && !isOp(next, '.') && !isOp(tokens[i - 1], '.') && lower(tokens[i - 1]) !== 'as' && SERVER_NAMES.has(nameLower) && name !== 'user') {
+        refuse(`${shown(t)}: this name reads server state; run_sql reads the read-model tables only (${tablesHint})`);
+      }
+      if (nameLower === 'prewhere' && t.kind === 'word' && Object.keys(rowFilters).length > 0) {
+        refuse('PREWHERE is not allowed for your identity (it would run before the row filter): use WHERE');
+      }
+      // `in(x, t)` as a function (the IN operator, `x IN (…)`, has an operand before it).
+      if (nameLower === 'in' && isOp(next, '(') && !isInOperator(tokens, i)) {
+        refuse(`function in() is not allowed: use the IN operator (x IN (SELECT … FROM table)); ${tablesHint}`);
+      }
       // Function calls.
       if (isOp(next, '(')) {
         const why = DENIED_CALLS.get(nameLower) ?? (isDictFunction(nameLower) ? 'reads dictionaries' : undefined);
@@ -419,6 +493,9 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
         while (isOp(tokens[i + 2 * parts - 1], '.') && tokens[i + 2 * parts]) parts++;
         const second = tokens[i + 2];
         if (!declared.has(name)) refuse(`${name}.…: ${name} is not a table, alias or CTE of this query; ${tablesHint}`);
+        if (name === policy.database && parts === 2) {
+          refuse(`${name}.${isName(second) ? shown(second) : '…'}: a table is read in FROM, JOIN or IN, not as a value; a column is ${policy.database}.table.column`);
+        }
         if (parts >= 3 && !(name === policy.database && isName(second) && allowed.has(second.text))) {
           refuse(`${name}.….…: a column is named column, table.column or ${policy.database}.table.column`);
         }
@@ -461,13 +538,20 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
         i = tableRef(i + 1, 'IN', false);
         continue;
       }
-      if (isOp(next, '(') && isName(tokens[i + 2]) && (isOp(tokens[i + 3], ')') || (isOp(tokens[i + 3], '.') && isOp(tokens[i + 5], ')')))) {
-        // `x IN (name)` reads the table `name` in ClickHouse.
-        out.push(next!);
-        depth++;
-        inFrom[depth] = false;
-        inCall[depth] = false;
-        i = tableRef(i + 2, 'IN (', false);
+      // `x IN (name)`, `x IN ((db.name))`: ClickHouse reads the table `name`.
+      let open = 0;
+      while (isOp(tokens[i + 1 + open], '(')) open++;
+      const at = i + 1 + open;
+      const nameEnd = isOp(tokens[at + 1], '.') ? at + 3 : at + 1;
+      if (open > 0 && isName(tokens[at]) && isOp(tokens[nameEnd], ')')) {
+        for (let k = 0; k < open; k++) {
+          out.push(tokens[i + 1 + k]!);
+          depth++;
+          if (depth > MAX_DEPTH) refuse(`parentheses nest deeper than ${MAX_DEPTH}`);
+          inFrom[depth] = false;
+          inCall[depth] = false;
+        }
+        i = tableRef(at, 'IN (', false);
         continue;
       }
       i++;
@@ -547,6 +631,7 @@ export const DEFAULT_RUN_SQL_LIMITS: RunSqlLimits = {
 /** Column names the wrapper adds (and the tool removes): running in-memory size and total rows. */
 export const BYTES_COLUMN = '__jobscribe_bytes';
 export const ROWS_COLUMN = '__jobscribe_rows';
+const ORDER_COLUMN = '__jobscribe_n';
 
 /**
  * Refuses text that could carry a second statement, a comment that swallows the wrapper, a
@@ -592,7 +677,11 @@ export function runSqlSettingsClause(limits: RunSqlLimits, rowFilters: RowFilter
     final: 1,
   });
   if (filters.length === 0) return clause;
-  return `${clause}, additional_table_filters = {${filters.map(([table, expr]) => `${sqlStringLiteral(table)}: ${sqlStringLiteral(expr)}`).join(', ')}}`;
+  // Filtered identities: no condition moves to PREWHERE (it runs before any filter), and AND/OR/if
+  // never evaluate a later argument on a row an earlier one rejected (a pushed-down condition
+  // merged after the row filter only ever sees rows that passed it).
+  const ordered = settingsClause({ optimize_move_to_prewhere: 0, short_circuit_function_evaluation: 'force_enable' }).replace(/^\s*SETTINGS\s+/i, '');
+  return `${clause}, ${ordered}, additional_table_filters = {${filters.map(([table, expr]) => `${sqlStringLiteral(table)}: ${sqlStringLiteral(expr)}`).join(', ')}}`;
 }
 
 /**
@@ -606,12 +695,16 @@ export function executionSql(sql: string, limits: RunSqlLimits, rowFilters: RowF
   const problem = guardStatementText(sql);
   if (problem) throw new Error(`run_sql execution layer refused the statement: ${problem}`);
   return [
-    `SELECT * FROM (`,
-    `SELECT *, sum(byteSize(*)) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ${BYTES_COLUMN}, count() OVER () AS ${ROWS_COLUMN}`,
-    `FROM (SELECT * FROM (`,
+    // Names ClickHouse would answer with server state where no column of that name is in scope.
+    `WITH ${SERVER_NAME_SHADOWS.map((n) => `NULL AS \`${n}\``).join(', ')}`,
+    // The query's own row order, numbered where it is still the query's: ClickHouse keeps no
+    // subquery's order by itself (measured: a window over the rows moved the first one last).
+    `SELECT * EXCEPT (${ORDER_COLUMN}) FROM (`,
+    `SELECT *, sum(byteSize(*)) OVER (ORDER BY ${ORDER_COLUMN} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ${BYTES_COLUMN}, count() OVER () AS ${ROWS_COLUMN}`,
+    `FROM (SELECT *, rowNumberInAllBlocks() AS ${ORDER_COLUMN} FROM (`,
     sql,
     `) LIMIT ${limits.maxRows + 1})`,
-    `) WHERE ${BYTES_COLUMN} <= ${limits.maxBytes * 2}`,
+    `) WHERE ${BYTES_COLUMN} <= ${limits.maxBytes * 2} ORDER BY ${ORDER_COLUMN}`,
     runSqlSettingsClause(limits, rowFilters),
   ].join('\n');
 }

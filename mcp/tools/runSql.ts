@@ -82,8 +82,33 @@ export async function executeSelect(deps: QueryDeps, sql: string, limits: RunSql
   return { columns, rows: json.data, rowsBeforeLimit: Number(json.rows_before_limit_at_least ?? 0) };
 }
 
+/**
+ * ClickHouse errors whose text speaks only of the query itself (names, types, syntax), never of
+ * a row's values. A filtered identity sees other errors as their class and a hint: a failing
+ * cast or throwIf() prints the value it failed on, and although a filtered query only ever
+ * evaluates the identity's own rows, the error text is no channel to trust.
+ */
+const QUERY_SHAPE_ERRORS = new Set([
+  'SYNTAX_ERROR', 'UNKNOWN_IDENTIFIER', 'UNKNOWN_FUNCTION', 'UNKNOWN_TABLE', 'UNKNOWN_AGGREGATE_FUNCTION',
+  'NUMBER_OF_ARGUMENTS_DOESNT_MATCH', 'TOO_FEW_ARGUMENTS_FOR_FUNCTION', 'TOO_MANY_ARGUMENTS_FOR_FUNCTION',
+  'AMBIGUOUS_COLUMN_NAME', 'AMBIGUOUS_IDENTIFIER', 'NOT_AN_AGGREGATE', 'ILLEGAL_AGGREGATION', 'UNKNOWN_TYPE',
+  'NO_COMMON_TYPE', 'MULTIPLE_EXPRESSIONS_FOR_ALIAS', 'UNSUPPORTED_METHOD', 'NOT_IMPLEMENTED',
+]);
+/** A hint per error class for filtered identities, whose error text is withheld. */
+const ERROR_HINTS: Record<string, string> = {
+  CANNOT_PARSE_TEXT: 'a value could not be converted: use the OrNull/OrZero conversion functions (toUInt64OrNull, …)',
+  CANNOT_PARSE_NUMBER: 'a value could not be converted: use the OrNull/OrZero conversion functions',
+  CANNOT_PARSE_DATETIME: 'a value could not be read as a date: use parseDateTimeBestEffortOrNull',
+  FUNCTION_THROW_IF_VALUE_IS_NON_ZERO: 'throwIf() fired',
+  ILLEGAL_TYPE_OF_ARGUMENT: 'a function got an argument of the wrong type: describe_schema lists the column types',
+  TYPE_MISMATCH: 'a value has the wrong type: describe_schema lists the column types',
+  ILLEGAL_DIVISION: 'division by zero',
+  ARGUMENT_OUT_OF_BOUND: 'an argument is out of range',
+  BAD_ARGUMENTS: 'a function got a bad argument',
+};
+
 /** A ClickHouse error as a line the agent can act on (the query text it echoes is cut). */
-function sqlErrorText(err: unknown, limits: RunSqlLimits): string | undefined {
+function sqlErrorText(err: unknown, limits: RunSqlLimits, filtered = false): string | undefined {
   const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || !(err instanceof Error)) return undefined;
   if (type === 'TIMEOUT_EXCEEDED' || type === 'TOO_SLOW') {
@@ -93,6 +118,9 @@ function sqlErrorText(err: unknown, limits: RunSqlLimits): string | undefined {
     return `the query needs more than ${limits.maxMemoryBytes} bytes of memory; filter first, or aggregate fewer groups`;
   }
   if (type === 'QUERY_WAS_CANCELLED') return 'cancelled';
+  if (filtered && !QUERY_SHAPE_ERRORS.has(type)) {
+    return `ClickHouse refused the query (${type}): ${ERROR_HINTS[type] ?? 'the error text is withheld for identities whose rows are filtered; check the query against describe_schema'}`;
+  }
   const first = err.message.split('\n')[0]!.replace(/\s*In scope [\s\S]*$/, '').replace(/\.?\s*$/, '');
   return `ClickHouse refused the query (${type}): ${first.slice(0, 400)}`;
 }
@@ -121,7 +149,9 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
         if (args.max_bytes !== undefined && args.max_bytes > limits.maxBytes) {
           throw new ToolInputError(`max_bytes: at most ${limits.maxBytes} (it may lower the cap, not raise it)`);
         }
-        const checked = validateSelect(args.sql, { database: deps.database, tables: scope.tables });
+        const filtered = Object.keys(scope.rowFilters).length > 0;
+        const tableFilters = Object.fromEntries(Object.entries(scope.rowFilters).map(([t, f]) => [t.slice(deps.database.length + 1), f]));
+        const checked = validateSelect(args.sql, { database: deps.database, tables: scope.tables, rowFilters: tableFilters });
         if (!checked.ok) throw new ToolInputError(`sql: ${checked.error}`);
         const maxRows = args.max_rows ?? limits.maxRows;
         const maxBytes = args.max_bytes ?? limits.maxBytes;
@@ -129,7 +159,7 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
         try {
           answer = await executeSelect(deps, checked.sql, { ...limits, maxRows, maxBytes }, ctx.mcpReq.signal, scope.rowFilters);
         } catch (err) {
-          const text = sqlErrorText(err, limits);
+          const text = sqlErrorText(err, limits, filtered);
           if (text) throw new ToolInputError(`sql: ${text}`);
           throw err;
         }

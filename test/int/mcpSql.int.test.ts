@@ -24,6 +24,7 @@ import { executeSelect, RUN_SQL_TABLES } from '../../mcp/tools/runSql.js';
 import { TABLE_DOCS } from '../../schemas/clickhouse/columns.js';
 import { READ_MODEL_TABLES } from '../../schemas/clickhouse/ddl.js';
 import { HOSTILE_SQL } from '../support/hostileSql.js';
+import { leakBank, SECRET, VICTIM, VICTIM_JOB } from '../support/leakSql.js';
 import { queryRows } from '../support/chdb.js';
 import { buildSimReadModel, type SimReadModel } from '../support/simReadModel.js';
 import { connectMcp } from '../support/mcpClient.js';
@@ -269,6 +270,57 @@ describe('run_sql for plain users: only the rows they may read, wherever the que
     expect(doc.rules[0]).toContain('only your own rows of jobs, job_events, actions');
     expect(await fails('describe_schema', { table: 'dead_letters' }, plain)).toContain("table: 'dead_letters' is not one of");
     expect((await ok<{ tables: { name: string }[] }>('describe_schema', {})).tables.map((t) => t.name)).toContain('dead_letters');
+  });
+
+  it('the leak bank: no answer and no error of a plain user holds another user\'s value, and no oracle answers', async () => {
+    await rm.ch.client.command({
+      query: `INSERT INTO ${DB}.jobs (cluster, job_id, user, name) VALUES ('alpha', ${VICTIM_JOB}, '${VICTIM}', '${SECRET}_job')`,
+    });
+    await rm.ch.client.command({
+      query: `INSERT INTO ${DB}.job_events (cluster, job_id, seq, name, context, raw, user) VALUES
+        ('alpha', ${VICTIM_JOB}, 0, 'submit', '{"note":"${SECRET}_ctx"}', '{"x":"${SECRET}_raw"}', '${VICTIM}')`,
+    });
+    await rm.ch.client.command({
+      query: `INSERT INTO ${DB}.actions (cluster, command_id, action, requested_by, requested_user, status, reason, args, version) VALUES
+        ('alpha', 'c-victim', 'cancel', '${VICTIM}@site', '${VICTIM}', 'accepted', '${SECRET}_reason', '{"why":"${SECRET}_args"}', 1)`,
+    });
+    try {
+      // Every other user of the simulation is foreign too.
+      const others = (await direct(`SELECT DISTINCT user FROM ${DB}.jobs WHERE user != '${owner}' AND length(user) >= 3`)).map((r) => String(r.user));
+      const foreign = new RegExp(`${SECRET}|${VICTIM}|${VICTIM_JOB}|LEAK\\|(?!(${owner}|'))|\\b(${others.join('|')})\\b`);
+      const seen: string[] = [];
+      for (const sql of leakBank(owner)) {
+        const r = await call(plain, 'run_sql', { sql });
+        // What the agent wrote itself may come back (executed_sql, a syntax error's echo): only
+        // values it did not write count.
+        const own = [...sql.matchAll(/'([^']*)'/g)].map((m) => m[1]!).concat(sql.includes(VICTIM_JOB) ? [VICTIM_JOB] : []);
+        let text = JSON.stringify(r.content) + JSON.stringify(r.structuredContent ?? {});
+        for (const s of own.filter((x) => x.length > 2).sort((a, b) => b.length - a.length)) text = text.split(s).join('');
+        expect(text, `${sql}\n→ ${text.slice(0, 600)}`).not.toMatch(foreign);
+        // An oracle answers when its throwIf fires (a refusal of the query's shape says nothing).
+        if (/throwIf/.test(sql)) expect(text, `${sql}: an oracle that answers`).not.toMatch(/THROW_IF|throwIf\(\) fired/);
+        seen.push(r.isError ? 'error' : 'answer');
+      }
+      // The bank exercises both paths (refusals and answers), and an admin does see the victim.
+      expect(seen).toContain('error');
+      expect(seen).toContain('answer');
+      const admin = await call(client, 'run_sql', { sql: `SELECT count() FROM jobs WHERE throwIf(user = '${VICTIM}', 'yes') = 0` });
+      expect(JSON.stringify(admin.content)).toMatch(/THROW_IF/);
+    } finally {
+      await rm.ch.client.command({ query: `DELETE FROM ${DB}.jobs WHERE job_id = ${VICTIM_JOB}` });
+      await rm.ch.client.command({ query: `DELETE FROM ${DB}.job_events WHERE job_id = ${VICTIM_JOB}` });
+      await rm.ch.client.command({ query: `DELETE FROM ${DB}.actions WHERE command_id = 'c-victim'` });
+    }
+  });
+
+  it('bare user reads the column where there is one and NULL where ClickHouse would answer its own user', async () => {
+    for (const c of [client, plain]) {
+      expect(await one('SELECT user AS u FROM (SELECT 1 AS a)', c)).toEqual([{ u: null }]);
+      expect(await one('SELECT `user` AS u', c)).toEqual([{ u: null }]);
+      expect(await one('SELECT (SELECT user) AS u', c)).toEqual([{ u: null }]);
+    }
+    expect(await one(`SELECT DISTINCT user FROM jobs WHERE user = '${owner}'`, client)).toEqual([{ user: owner }]);
+    expect(await one('SELECT DISTINCT u FROM (SELECT user AS u FROM jobs)', plain)).toEqual([{ u: owner }]);
   });
 
   it('a user name that is SQL is a value, not SQL; the jobDetails "all" policy opens jobs but not actions', async () => {

@@ -154,4 +154,22 @@ export const HOSTILE_SQL: HostileSql[] = [
   { kind: 'very long input', sql: LONG, error: /characters long; the limit is 20000/ },
   { kind: 'nested comment', sql: 'SELECT 1 /* a /* b */ c */ ; DROP TABLE jobs', error: /only one statement/ },
   { kind: 'very deep input', sql: DEEP, error: /nest deeper than 64/ },
+  // tables off the allowlist through the function forms of IN, or nested parentheses
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE in(job_id, jdb.log_offsets)', error: /function in\(\) is not allowed: use the IN operator/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE globalNotIn(job_id, jdb.dead_letters)', error: /function globalNotIn\(\) is not allowed/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE nullIn(job_id, jdb.log_records)', error: /function nullIn\(\) is not allowed/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE notIn(job_id, log_records)', error: /function notIn\(\) is not allowed/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE job_id IN ((jdb.log_offsets))', error: /table jdb.log_offsets is not available/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE job_id IN (((log_records)))', error: /table log_records is not available/ },
+  { kind: 'table in IN', sql: 'SELECT count() FROM jobs WHERE tuple(job_id) = tuple(jdb.log_offsets)', error: /a table is read in FROM, JOIN or IN, not as a value/ },
+  // server state behind bare names (ClickHouse answers them without parentheses)
+  { kind: 'server state', sql: 'SELECT currentUser', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT `currentDatabase`', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT CURRENT_USER', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT session_user', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT database', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT SCHEMA', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT USER FROM jobs', error: /this name reads server state/ },
+  { kind: 'server state', sql: 'SELECT displayName()', error: /function displayName\(\) is not allowed/ },
+  { kind: 'server state', sql: 'SELECT tcpPort()', error: /function tcpPort\(\) is not allowed/ },
 ];
