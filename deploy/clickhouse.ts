@@ -22,11 +22,19 @@ export interface OpenedClickHouse {
   client: ClickHouseClient;
   database: string;
   embedded: boolean;
+  /**
+   * A client of its own for one kind of work (`mcp`, `sql-users`, `sql-admins`), so that work
+   * never queues behind another's: embedded chDB runs one query at a time per connection (two
+   * connections on one data directory run side by side, measured); a server gets the same client,
+   * which already runs queries side by side. Cached per name, closed with the rest.
+   */
+  connect(name: string): ClickHouseClient;
   close(): Promise<void>;
 }
 
 export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedClickHouse> {
   let client: ClickHouseClient;
+  let embeddedClient: (() => ClickHouseClient) | undefined;
   if (target.url) {
     client = createClient({
       url: target.url,
@@ -38,8 +46,9 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedCl
     const path = join(target.dataDir, 'clickhouse');
     mkdirSync(path, { recursive: true });
     const { createChdbConnection } = await import('chdb/connection');
+    embeddedClient = () => createClient({ connection: isolatedQueries(createChdbConnection({ path })) } as Parameters<typeof createClient>[0]);
     try {
-      client = createClient({ connection: createChdbConnection({ path }) } as Parameters<typeof createClient>[0]);
+      client = embeddedClient();
       await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json());
     } catch (err) {
       const msg = (err as Error).message;
@@ -53,12 +62,72 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedCl
     }
   }
   await migrate(client, target.database);
+  const others = new Map<string, ClickHouseClient>();
   return {
     client,
     database: target.database,
     embedded: !target.url,
-    close: () => client.close(),
+    connect(name) {
+      if (!embeddedClient) return client;
+      let c = others.get(name);
+      if (!c) others.set(name, (c = embeddedClient()));
+      return c;
+    },
+    async close() {
+      await Promise.all([...others.values()].map((c) => c.close()));
+      await client.close();
+    },
   };
+}
+
+/** The sentinel query run after a failed one, and what it must answer once the session is clean. */
+const FLUSH_QUERY = "SELECT 'jobscribe:flush'\nFORMAT TabSeparated";
+const FLUSH_ANSWER = 'jobscribe:flush\n';
+
+type AnyConnection = Record<string, unknown> & { query(params: { query: string }): Promise<{ stream: AsyncIterable<Buffer | string> }> };
+
+/**
+ * A chDB connection whose queries cannot see each other's output. chDB 3.4 (ClickHouse 26.7)
+ * keeps the partial output of a query that fails mid-run and hands it to the NEXT query on the
+ * same session, glued in front of that query's own answer (reproduced on a bare chdb Session:
+ * `SELECT number, repeat('x', 100) FROM numbers(100000) WHERE throwIf(number = 90000) = 0
+ * SETTINGS max_block_size = 1000` fails, then `SELECT 1 AS one FORMAT JSONEachRow` answers
+ * 10.9 MB of the first query's rows before `{"one":1}`). So every call on the connection runs
+ * alone, in turn, and after any failure a sentinel query takes the leftover before the next
+ * caller runs, repeated until it answers exactly its own row.
+ */
+export function isolatedQueries<C extends object>(connection: C): C {
+  const raw = connection as unknown as AnyConnection;
+  let tail: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const rs = await raw.query({ query: FLUSH_QUERY });
+        let text = '';
+        for await (const chunk of rs.stream) text += chunk.toString();
+        if (text === FLUSH_ANSWER) return;
+      } catch {
+        // a failing flush leaves its own leftover, if any, for the next attempt
+      }
+    }
+  };
+  const serialized = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = tail.then(work);
+    tail = result.then(
+      () => undefined,
+      () => flush(),
+    );
+    return result;
+  };
+  const calls = new Set(['query', 'exec', 'command', 'insert']);
+  return new Proxy(connection, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (typeof prop === 'string' && calls.has(prop)) return (params: unknown) => serialized(() => (value as (p: unknown) => Promise<unknown>).call(target, params));
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
 }
 
 /** Creates the database and every table (idempotent: all DDL is IF NOT EXISTS). */
