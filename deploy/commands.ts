@@ -66,7 +66,9 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
   const signing = signingPolicy(config);
   const stores = await openStores(config, logger);
   const deps = {
-    clickhouse: stores.ch.client,
+    // The tools, and run_sql per kind of identity, each on a connection of their own.
+    clickhouse: stores.ch.connect('mcp'),
+    sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') },
     database: config.database,
     logLag: projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix),
     ...(config.mcpCapacity && { capacity: config.mcpCapacity }),

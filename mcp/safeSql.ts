@@ -619,6 +619,12 @@ export interface RunSqlLimits {
   maxExecutionTimeS: number;
   /** ClickHouse max_memory_usage, bytes. */
   maxMemoryBytes: number;
+  /** max_execution_time for identities that are not admins, seconds (at most maxExecutionTimeS). */
+  userMaxExecutionTimeS: number;
+  /** run_sql queries one non-admin identity may have in flight at once. */
+  userConcurrency: number;
+  /** run_sql queries one admin may have in flight at once. */
+  adminConcurrency: number;
 }
 
 export const DEFAULT_RUN_SQL_LIMITS: RunSqlLimits = {
@@ -626,6 +632,9 @@ export const DEFAULT_RUN_SQL_LIMITS: RunSqlLimits = {
   maxBytes: 256 * 1024,
   maxExecutionTimeS: 30,
   maxMemoryBytes: 1024 ** 3,
+  userMaxExecutionTimeS: 10,
+  userConcurrency: 1,
+  adminConcurrency: 3,
 };
 
 /** Column names the wrapper adds (and the tool removes): running in-memory size and total rows. */

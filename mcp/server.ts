@@ -30,6 +30,7 @@ import { registerUserSummary } from './tools/userSummary.js';
 import { registerUtilization, type CapacityConfig } from './tools/utilization.js';
 import { registerWaitTimeStats } from './tools/waitTimeStats.js';
 import type { RunSqlLimits } from './safeSql.js';
+import { PROCESS_SQL_BUDGET, type SqlBudget } from './sqlBudget.js';
 import { registerDescribeSchema } from './tools/describeSchema.js';
 import { registerRunSql, runSqlLimits } from './tools/runSql.js';
 
@@ -68,6 +69,14 @@ export interface McpDeps {
   actionTimeoutMs?: number;
   /** Receives every action decision, sent or refused (mcp/tools/actions). Default: a JSON line on stderr. */
   audit?: (entry: AuditEntry) => void;
+  /**
+   * Where run_sql runs, apart from the purpose-built tools (`clickhouse`) so they never wait
+   * behind an agent's query: non-admins' queries on `users`, admins' on `admins`
+   * (deploy/: `OpenedClickHouse.connect`). Default: `clickhouse`.
+   */
+  sqlClickhouse?: { users: ClickHouseClient; admins: ClickHouseClient };
+  /** run_sql queries in flight per identity (mcp/sqlBudget.ts). Default: one budget per process. */
+  sqlBudget?: SqlBudget;
 }
 
 /** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
@@ -158,7 +167,7 @@ export function createJobscribeServer(deps: McpDeps, identity: Identity = LOCAL_
   registerClusterStatus(server, q, deps.logLag);
   const sqlLimits = runSqlLimits(deps.limits?.sql);
   registerDescribeSchema(server, q, sqlLimits);
-  registerRunSql(server, q, sqlLimits);
+  registerRunSql(server, q, sqlLimits, { ...(deps.sqlClickhouse && { clients: deps.sqlClickhouse }), budget: deps.sqlBudget ?? PROCESS_SQL_BUDGET });
   registerActionTools(server, q, deps);
   registerResources(server, q, deps.logLag, sqlLimits);
   registerPrompts(server, q);

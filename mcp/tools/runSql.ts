@@ -24,6 +24,8 @@ import {
   type RunSqlLimits,
 } from '../safeSql.js';
 import type { QueryDeps } from '../sql.js';
+import { SqlBudget } from '../sqlBudget.js';
+import type { ClickHouseClient } from '@clickhouse/client';
 
 /** The tables run_sql may read: the read-model tables (never the event log's own tables). */
 export const RUN_SQL_TABLES: readonly string[] = READ_MODEL_TABLES;
@@ -59,6 +61,7 @@ export function runSqlLimits(given: Partial<RunSqlLimits> = {}): RunSqlLimits {
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`limits.sql ${k} must be a positive integer, got ${v}`);
   }
+  if (limits.userMaxExecutionTimeS > limits.maxExecutionTimeS) limits.userMaxExecutionTimeS = limits.maxExecutionTimeS;
   if (limits.maxExecutionTimeS > 30) throw new Error(`limits.sql maxExecutionTimeS is at most 30, got ${limits.maxExecutionTimeS}`);
   return limits;
 }
@@ -125,7 +128,13 @@ function sqlErrorText(err: unknown, limits: RunSqlLimits, filtered = false): str
   return `ClickHouse refused the query (${type}): ${first.slice(0, 400)}`;
 }
 
-export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSqlLimits): void {
+export interface RunSqlPlacement {
+  /** Connections of run_sql's own (McpDeps.sqlClickhouse); default the tools' one. */
+  clients?: { users: ClickHouseClient; admins: ClickHouseClient };
+  budget: SqlBudget;
+}
+
+export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSqlLimits, placement: RunSqlPlacement = { budget: new SqlBudget() }): void {
   const tables = RUN_SQL_TABLES; // an admin's; sqlScope narrows them per identity
   server.registerTool(
     'run_sql',
@@ -134,7 +143,7 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
       description:
         `One ClickHouse SELECT over ${tables.join(', ')} (columns: describe_schema). Read-only, ` +
         `at most ${limits.maxRows} rows / ${limits.maxBytes} bytes (truncated: true says when cut), ` +
-        `${limits.maxExecutionTimeS} s; rows limited to what you may read (as get_job). Prefer the dedicated tools; use this for questions they do not answer.`,
+        `${limits.userMaxExecutionTimeS} s (admins ${limits.maxExecutionTimeS} s), ${limits.userConcurrency} query at a time (admins ${limits.adminConcurrency}); rows limited to what you may read (as get_job). Prefer the dedicated tools; use this for questions they do not answer.`,
       inputSchema: RunSqlInputSchema,
       outputSchema: RunSqlOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -155,13 +164,26 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
         if (!checked.ok) throw new ToolInputError(`sql: ${checked.error}`);
         const maxRows = args.max_rows ?? limits.maxRows;
         const maxBytes = args.max_bytes ?? limits.maxBytes;
+        const admin = hasRole(deps.identity, 'admin');
+        const maxExecutionTimeS = admin ? limits.maxExecutionTimeS : Math.min(limits.userMaxExecutionTimeS, limits.maxExecutionTimeS);
+        const concurrency = admin ? limits.adminConcurrency : limits.userConcurrency;
+        const release = placement.budget.take(deps.identity.subject, concurrency);
+        if (!release) {
+          throw new ToolInputError(
+            `run_sql: ${concurrency === 1 ? 'one query' : `${concurrency} queries`} at a time per identity, and ${deps.identity.subject} has ${concurrency === 1 ? 'one' : concurrency} running: wait for it to finish, then ask again`,
+          );
+        }
+        const run = { ...limits, maxRows, maxBytes, maxExecutionTimeS };
+        const clickhouse = placement.clients ? (admin ? placement.clients.admins : placement.clients.users) : deps.clickhouse;
         let answer: SelectAnswer;
         try {
-          answer = await executeSelect(deps, checked.sql, { ...limits, maxRows, maxBytes }, ctx.mcpReq.signal, scope.rowFilters);
+          answer = await executeSelect({ ...deps, clickhouse }, checked.sql, run, ctx.mcpReq.signal, scope.rowFilters);
         } catch (err) {
-          const text = sqlErrorText(err, limits, filtered);
+          const text = sqlErrorText(err, run, filtered);
           if (text) throw new ToolInputError(`sql: ${text}`);
           throw err;
+        } finally {
+          release();
         }
         const capped = capResult(answer.rows, maxRows, maxBytes, answer.rowsBeforeLimit);
         const out: RunSqlOutput = {
@@ -170,7 +192,7 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
           row_count: capped.rows.length,
           truncated: capped.truncated,
           ...(capped.truncated_reason !== undefined && { truncated_reason: capped.truncated_reason }),
-          limits: { max_rows: maxRows, max_bytes: maxBytes, max_execution_time_s: limits.maxExecutionTimeS },
+          limits: { max_rows: maxRows, max_bytes: maxBytes, max_execution_time_s: maxExecutionTimeS },
           executed_sql: checked.sql,
         };
         return toolResult(out);

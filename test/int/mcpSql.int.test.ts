@@ -520,3 +520,46 @@ describe('run_sql after a replay', () => {
     expect(Number(joined.rows[0]!.n)).toBe(want);
   });
 });
+
+describe('run_sql budgets: one identity cannot stall the others', () => {
+  it("another identity's get_job answers within 1 s while a heavy run_sql runs; the same identity's second query is refused; the user's time limit cuts it", async () => {
+    const deps: Partial<McpDeps> = {
+      clickhouse: rm.ch.connect('mcp'),
+      sqlClickhouse: { users: rm.ch.connect('sql-users'), admins: rm.ch.connect('sql-admins') },
+      limits: { sql: { maxExecutionTimeS: 6, userMaxExecutionTimeS: 3 } },
+    };
+    // The heavy query's user has the most jobs (their rows are what it crosses); get_job asks for another user's job.
+    const [busiest] = await direct(`SELECT user FROM ${DB}.jobs FINAL GROUP BY user ORDER BY count() DESC, user LIMIT 1`);
+    const [top] = await direct(`SELECT user, cluster, toString(job_id) AS id FROM ${DB}.jobs FINAL WHERE user != '${String(busiest!.user)}' ORDER BY job_id LIMIT 1`);
+    const heavyUser = await connect(deps, { subject: 'heavy@site', user: String(busiest!.user), roles: [] });
+    const other = await connect(deps, { subject: `${String(top!.user)}@site`, user: String(top!.user), roles: [] });
+    const admin = await connect(deps, { subject: 'root@site', user: 'root', roles: ['admin'] });
+    try {
+      const heavySql = 'SELECT count() AS n FROM job_events AS a, job_events AS b, job_events AS c, jobs AS d WHERE sipHash64(a.raw, b.raw, c.raw, d.name) % 7 = 1';
+      const started = Date.now();
+      const heavy = call(admin, 'run_sql', { sql: heavySql }); // admins' connection, 6 s
+      const heavyPlain = call(heavyUser, 'run_sql', { sql: heavySql }); // users' connection, 3 s
+      await new Promise((r) => setTimeout(r, 300));
+      // The same identity again: refused at once, not queued.
+      const again = await call(heavyUser, 'run_sql', { sql: 'SELECT 1 AS one' });
+      expect(again.isError).toBe(true);
+      expect(JSON.stringify(again.content)).toContain('one query at a time per identity');
+      // Another identity's purpose-built tool does not wait behind either.
+      const t0 = Date.now();
+      const job = await call(other, 'get_job', { cluster: String(top!.cluster), job_id: String(top!.id) });
+      const took = Date.now() - t0;
+      expect(job.isError, JSON.stringify(job.content)).toBeFalsy();
+      expect(took, `get_job took ${took} ms behind a heavy run_sql`).toBeLessThan(1000);
+      // The plain user's query ends at their time limit with a fix-it message.
+      const cut = await heavyPlain;
+      expect(cut.isError).toBe(true);
+      expect(JSON.stringify(cut.content)).toMatch(/ran longer than 3 s/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // And once it ended, that identity may query again.
+      expect((await call(heavyUser, 'run_sql', { sql: 'SELECT 1 AS one' })).isError).toBeFalsy();
+      await heavy; // the admin's query ends (answer or its 6 s limit)
+    } finally {
+      await Promise.all([heavyUser.close(), other.close(), admin.close()]);
+    }
+  }, 60_000);
+});
