@@ -10,8 +10,9 @@ import { expandHostlist, idset } from './hostlist.js';
 
 // States (RFC 21, as job-list applies them): submit → NEW, validate → DEPEND, depend → PRIORITY,
 // priority → SCHED (only from PRIORITY), alloc → RUN, finish or a fatal (severity 0) exception →
-// CLEANUP, clean → INACTIVE; flux-restart takes SCHED back to PRIORITY. A state is only ever
-// entered forwards, so a late alloc after a fatal exception leaves the job in CLEANUP.
+// CLEANUP, clean → INACTIVE; flux-restart takes SCHED back to PRIORITY (t_eligible is kept). A
+// state is only ever entered forwards, so a late alloc after a fatal exception leaves the job in
+// CLEANUP.
 // `invalidate` (journal only) means the submission was rejected: the job never existed, so its
 // row ends deleted (is_deleted = 1, INACTIVE without a result).
 
@@ -56,7 +57,9 @@ const rawMember = (e: Envelope, key: 'jobspec' | 'R'): Obj | undefined => {
 function advance(job: JobRow, to: FluxState, ts: number): boolean {
   if (rank(to) <= rank(job.sched_state)) return false;
   job.sched_state = to;
-  if (to === 'SCHED') job.t_eligible = ts;
+  // the first SCHED only: after a broker restart (flux-restart) the job passes PRIORITY → SCHED
+  // again, but it has been eligible since the first time
+  if (to === 'SCHED') job.t_eligible ??= ts;
   else if (to === 'RUN') job.t_start = ts;
   else if (to === 'CLEANUP') job.t_end = ts;
   else if (to === 'INACTIVE') job.t_inactive = ts;

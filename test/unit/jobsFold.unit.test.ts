@@ -327,13 +327,15 @@ describe('Flux fold edge cases', () => {
     expect(early).toMatchObject({ result: 'FAILED', success: false, exit_code: 0 });
   });
 
-  it('flux-restart takes SCHED back to PRIORITY; only a job in PRIORITY moves to SCHED', () => {
+  it('flux-restart takes SCHED back to PRIORITY and keeps the first eligible time; only a job in PRIORITY moves to SCHED', () => {
     const r = rows(job([...PENDING, ['flux-restart'], ['priority', { priority: 20 }]]));
-    expect(r.slice(3).map((x) => [x.sched_state, x.t_eligible])).toEqual([
-      ['SCHED', 103],
-      ['PRIORITY', 103],
-      ['SCHED', 105],
+    expect(r.slice(3).map((x) => [x.sched_state, x.t_eligible, x.priority])).toEqual([
+      ['SCHED', 103, 16],
+      ['PRIORITY', 103, 16],
+      ['SCHED', 103, 20],
     ]);
+    const ran = last([...PENDING, ['flux-restart'], ['priority', { priority: 16 }], ['alloc']]);
+    expect(ran).toMatchObject({ sched_state: 'RUN', t_eligible: 103, t_start: 106 });
     const early = last([['validate'], ['priority', { priority: 16 }]]);
     expect(early).toMatchObject({ sched_state: 'DEPEND', priority: 16, t_eligible: null });
   });
