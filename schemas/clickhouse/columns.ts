@@ -51,7 +51,7 @@ export const TABLE_DOCS: Record<ReadModelTable, TableDoc> = {
       dependencies: 'dependency expressions (e.g. afterok:1234)',
       time_limit_s: 'time limit in seconds, null when none',
       t_submit: 'submit time (UTC, microseconds)',
-      t_eligible: 'time the job became eligible to run, null before',
+      t_eligible: 'first time the job was eligible to run (released and schedulable: a hold does not count), null before',
       t_start: 'start time, null until it starts',
       t_end: 'end time (finish or cancel), null while active',
       t_inactive: 'time the job became inactive (cleaned up), null while active',

@@ -78,6 +78,22 @@ interface FluxJobsEntry {
 }
 
 const ORACLE = (JSON.parse(fixtureText('jobs.json')) as { jobs: FluxJobsEntry[] }).jobs;
+
+/**
+ * When each job became eligible, from its stored eventlog (eventlogs.jsonl, not the journal the
+ * fold reads): job-list's t_sched for a job submitted with urgency > 0; for one submitted held,
+ * the urgency event that released it (these jobs reach SCHED before their release), else never.
+ */
+const RELEASED_AT = (() => {
+  const out = new Map<number, number | null>();
+  for (const line of fixtureText('eventlogs.jsonl').split('\n').filter(Boolean)) {
+    const { id, event } = JSON.parse(line) as { id: number; event: { timestamp: number; name: string; context?: { urgency?: number } } };
+    const u = event.context?.urgency;
+    if (event.name === 'submit' && u === 0) out.set(id, null);
+    if (event.name === 'urgency' && out.get(id) === null && u !== undefined && u > 0) out.set(id, event.timestamp);
+  }
+  return out;
+})();
 const TOLERANCE_DIGITS = 6; // |a - b| < 5e-7 s: the journal's and job-list's doubles agree to that
 
 /** "fluxnode[0-1]" → ["fluxnode0", "fluxnode1"] (the fixture's simple form only). */
@@ -91,6 +107,8 @@ function nodelistNames(nodelist: string): string[] {
 
 function expectLikeFluxJobs(jobs: Map<string, JobRow>): void {
   expect(ORACLE).toHaveLength(35);
+  // the fixture holds jobs submitted held, released or canceled while held
+  expect(new Set([...RELEASED_AT.values()].map((t) => t !== null))).toEqual(new Set([false, true]));
   for (const want of ORACLE) {
     const label = `job ${want.id} (${want.name})`;
     const j = jobs.get(String(want.id));
@@ -126,7 +144,7 @@ function expectLikeFluxJobs(jobs: Map<string, JobRow>): void {
     }
     const times: [number | null, number | undefined][] = [
       [j.t_submit, want.t_submit],
-      [j.t_eligible, want.t_sched],
+      [j.t_eligible, RELEASED_AT.has(want.id) ? (RELEASED_AT.get(want.id) ?? undefined) : want.t_sched],
       [j.t_start, want.t_run],
       [j.t_end, want.t_cleanup],
       [j.t_inactive, want.t_inactive],
@@ -294,7 +312,23 @@ describe('Flux fold edge cases', () => {
     const release: Step[] = [['urgency', { userid: 0, urgency: 16 }], ['priority', { priority: 16 }], ['alloc']];
     const r = rows(job([...HELD, ...release], { urgency: 0 }));
     expect(r.map((x) => x.held)).toEqual([true, true, true, true, false, false, false]);
-    expect(r.at(-1)).toMatchObject({ t_eligible: 103, priority: 16, urgency: 16, sched_state: 'RUN' });
+    expect(r.at(-1)).toMatchObject({ t_eligible: 104, priority: 16, urgency: 16, sched_state: 'RUN' });
+  });
+
+  it('eligible = in SCHED and not held: a hold is not eligible wait', () => {
+    // submitted held: eligible at the release (the urgency event), not at SCHED; never if canceled held
+    const held = rows(job([...HELD, ['urgency', { userid: 0, urgency: 16 }], ['priority', { priority: 16 }], ['alloc']], { urgency: 0 }));
+    expect(held.map((x) => x.t_eligible)).toEqual([null, null, null, null, 104, 104, 104]);
+    expect(last([...HELD, exception('cancel'), ['clean']], { urgency: 0 }).t_eligible).toBeNull();
+    // released before reaching SCHED: eligible at SCHED
+    const early: Step[] = [['validate'], ['urgency', { userid: 0, urgency: 16 }], ['depend'], ['priority', { priority: 16 }]];
+    expect(last(early, { urgency: 0 }).t_eligible).toBe(104);
+    // held after it was eligible, then released: the first eligible time stays
+    const again: Step[] = [...PENDING, ['urgency', { userid: 0, urgency: 0 }], ['urgency', { userid: 0, urgency: 16 }]];
+    expect(last(again)).toMatchObject({ t_eligible: 103, held: false });
+    // held, restarted, released: eligible at the release
+    const restart: Step[] = [...HELD, ['flux-restart'], ['priority', { priority: 0 }], ['urgency', { userid: 0, urgency: 16 }]];
+    expect(last(restart, { urgency: 0 })).toMatchObject({ sched_state: 'SCHED', t_eligible: 106 });
   });
 
   it('timeout: CLEANUP at the exception, finish keeps its status, result TIMEOUT', () => {
