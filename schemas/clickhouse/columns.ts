@@ -102,7 +102,7 @@ export const TABLE_DOCS: Record<ReadModelTable, TableDoc> = {
       cluster: 'cluster the command targets',
       command_id: 'unique id of the command',
       action: 'what was asked (e.g. cancel, hold, release, urgency)',
-      job_ids: 'job ids the command targets',
+      job_ids: 'job ids the command targets (a submit: the new job once accepted)',
       args: 'action arguments, JSON text',
       requested_by: 'identity (token name or JWT subject) that asked',
       requested_user: 'scheduler user of that identity',
