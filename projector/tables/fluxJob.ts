@@ -108,7 +108,11 @@ function apply(job: JobRow, e: Envelope): void {
       job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
       break;
     case 'jobspec-update':
-      // job-list applies jobspec updates only until the job runs.
+      // job-list applies jobspec updates only until the job runs (job_state.c
+      // process_jobspec_update: "state < RUN"; a running job's new duration shows in R's
+      // expiration instead). The job-manager applies them to its jobspec in any state
+      // (job-manager/event.c), and a backlog carries that jobspec: read from a backlog, a job
+      // updated while running shows the new value, live the old one, in job-list as here.
       if (isPending(job.sched_state)) applyJobspecUpdate(job, ctx);
       break;
     case 'alloc': {

@@ -396,6 +396,12 @@ describe('Flux fold edge cases', () => {
     ];
     expect(last([...PENDING, update])).toMatchObject({ time_limit_s: 300, queue: 'debug', name: 'renamed' });
     expect(last([...RUNNING, update])).toMatchObject({ time_limit_s: null, queue: '', name: 'sleep' });
+    // As job-list: live, a running job's update is ignored; a backlog's jobspec already has it.
+    const longer: Step = ['jobspec-update', { 'attributes.system.duration': 600 }];
+    const short = { ...JOBSPEC, attributes: { system: { duration: 60 } } };
+    expect(last([...RUNNING, longer], { jobspec: short }).time_limit_s).toBe(60);
+    const backlogSpec = { ...JOBSPEC, attributes: { system: { duration: 600 } } };
+    expect(last([...RUNNING, longer], { jobspec: backlogSpec }).time_limit_s).toBe(600);
     const unlimited: Step = ['jobspec-update', { 'attributes.system.duration': 0 }];
     const jobspec = { ...JOBSPEC, attributes: { system: { duration: 60 } } };
     expect(last([], { jobspec }).time_limit_s).toBe(60);
