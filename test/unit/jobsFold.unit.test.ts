@@ -13,6 +13,8 @@ import { evolveJob, type JobRow } from '../../projector/tables/jobs.js';
 import { fluxReturnCode } from '../../projector/tables/fluxJob.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/journal.js';
 import { toEnvelope } from '../../scribe/envelope.js';
+import { phaseDurations } from '../../mcp/tools/jobTimeline.js';
+import type { JobDetailRow } from '../../mcp/rows.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FLUX_DIR = join(REPO_ROOT, 'test', 'fixtures', 'flux');
@@ -176,6 +178,28 @@ describe('the Flux fold reproduces flux jobs -a --json (flux-core 0.88)', () => 
       expect(j.is_deleted).toBe(1);
       expect(j.dependencies).toEqual(['after-success=676541235200']);
     }
+  });
+
+  it("job_timeline's eligible wait of a job submitted held is its wait after the release", () => {
+    const jobs = fold(envelopes(fixtureText('journal.jsonl')));
+    const us = (t: number | null) => (t === null ? null : String(Math.round(t * 1e6)));
+    let released = 0;
+    for (const want of ORACLE) {
+      const at = RELEASED_AT.get(want.id);
+      if (!at || want.t_run === undefined) continue;
+      const j = jobs.get(String(want.id))!;
+      const row = {
+        ...j,
+        ...{ t_submit_us: us(j.t_submit)!, t_eligible_us: us(j.t_eligible), t_start_us: us(j.t_start) },
+        ...{ t_end_us: us(j.t_end), t_inactive_us: us(j.t_inactive), last_event_ts_us: us(j.last_event_ts)! },
+      } as unknown as JobDetailRow;
+      const d = phaseDurations(row, 0);
+      expect(d.eligible_wait_s, want.name).toBeCloseTo(want.t_run - at, 5);
+      expect(d.pending_s, want.name).toBeCloseTo(want.t_run - want.t_submit, 5);
+      expect(d.eligible_wait_s!, want.name).toBeLessThan(d.pending_s!);
+      released++;
+    }
+    expect(released).toBeGreaterThan(0);
   });
 
   it('from the 1000-job journals: every job completed with returncode 0', () => {
