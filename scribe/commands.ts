@@ -225,12 +225,14 @@ function jobResult(jobId: string, r: ActionResult): JobActionResult {
 /**
  * The command's status from its jobs' outcomes: accepted when any job was acted on (results
  * say which were not), rejected when every job was refused for want of permission, else failed.
+ * A failed submit has no job id: its reason is the error alone. Pure.
  */
-function summarize(results: JobActionResult[]): { status: CommandStatus; reason?: string } {
+export function summarize(results: JobActionResult[]): { status: CommandStatus; reason?: string } {
   if (results.length === 0) return { status: 'failed', reason: 'no jobs' };
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return { status: 'accepted' };
-  const first = `${failed[0]!.job_id}: ${failed[0]!.error ?? failed[0]!.code ?? 'failed'}`;
+  const why = failed[0]!.error ?? failed[0]!.code ?? 'failed';
+  const first = failed[0]!.job_id ? `${failed[0]!.job_id}: ${why}` : why;
   if (failed.length < results.length) return { status: 'accepted', reason: `${failed.length} of ${results.length} jobs not acted on (first ${first})` };
   if (failed.every((r) => r.code === 'not_permitted')) return { status: 'rejected', reason: failed.length === 1 ? failed[0]!.error! : `not permitted on any of the ${failed.length} jobs (first ${first})` };
   return { status: 'failed', reason: failed.length === 1 ? first : `no job acted on (first ${first})` };

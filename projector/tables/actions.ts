@@ -5,6 +5,7 @@
  * topic, the result on the events topic) in either order between the topics:
  *
  *   command         fills the request columns; status 'requested' unless already further
+ *                   (a submit names no job: its job_ids are the new job's id from its result)
  *   approval        approve by an approver other than the requester → approved_by/at;
  *                   reject by an approver or the requester → rejected_by (others are ignored,
  *                   as the scribe ignores them; the log keeps them)
@@ -132,7 +133,7 @@ function foldCommand(row: ActionRow, c: Command): ActionRow {
   return {
     ...row,
     action: c.action,
-    job_ids: c.job_ids,
+    job_ids: c.action === 'submit' ? row.job_ids : c.job_ids,
     args: JSON.stringify(c.args ?? {}),
     requested_by: c.requested_by.subject,
     requested_user: c.requested_by.user ?? '',
@@ -158,8 +159,12 @@ function foldApproval(row: ActionRow, a: Approval): ActionRow {
 function foldResult(row: ActionRow, r: CommandResult): ActionRow {
   if (isFinal(row.status) || RANK[r.status] < RANK[row.status]) return row;
   const d = r.decided_by;
+  // A submit's job is the one its result names (the command carries none); a result folded
+  // before its command fills them too, and the command then keeps them only for a submit.
+  const named = r.results.map((x) => x.job_id).filter((id) => id !== '');
   return {
     ...row,
+    ...((row.action === 'submit' || row.action === '') && { job_ids: named }),
     ...(d?.decision === 'approve' && { approved_by: d.subject, approved_at: dt(d.at) }),
     ...(d?.decision === 'reject' && { rejected_by: d.subject }),
     status: r.status,

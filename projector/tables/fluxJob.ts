@@ -1,8 +1,9 @@
 /**
  * The Flux rules of the `jobs` fold: flux-core 0.88's job-list state machine and result
  * (src/modules/job-list/job_state.c), its jobspec / R counts (job_data.c, libjob/jj.c) and
- * `flux jobs`' returncode (python flux/job/info.py). Pure. test/unit/jobsFold.unit.test.ts and
- * fluxOracle.unit.test.ts check every job of the real journals against `flux jobs -a --json`.
+ * `flux jobs`' returncode (python flux/job/info.py). Pure. test/unit/jobsFold.unit.test.ts
+ * checks every job of the real journals against `flux jobs -a --json`. One deliberate
+ * difference: t_eligible is job-list's t_sched only for a job not held there (see noteEligible).
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { newJobRow, type JobRow, type JobStateName } from './jobs.js';
@@ -10,8 +11,9 @@ import { expandHostlist, idset } from './hostlist.js';
 
 // States (RFC 21, as job-list applies them): submit → NEW, validate → DEPEND, depend → PRIORITY,
 // priority → SCHED (only from PRIORITY), alloc → RUN, finish or a fatal (severity 0) exception →
-// CLEANUP, clean → INACTIVE; flux-restart takes SCHED back to PRIORITY. A state is only ever
-// entered forwards, so a late alloc after a fatal exception leaves the job in CLEANUP.
+// CLEANUP, clean → INACTIVE; flux-restart takes SCHED back to PRIORITY (t_eligible is kept). A
+// state is only ever entered forwards, so a late alloc after a fatal exception leaves the job in
+// CLEANUP.
 // `invalidate` (journal only) means the submission was rejected: the job never existed, so its
 // row ends deleted (is_deleted = 1, INACTIVE without a result).
 
@@ -33,6 +35,7 @@ export function evolveFluxJob(prev: JobRow | undefined, e: Envelope): JobRow | u
   job.last_event_ts = e.ts;
   if (!job.user && e.user) job.user = e.user;
   if (prev) apply(job, e);
+  noteEligible(job, e.ts);
   job.held = isPending(job.sched_state) && job.urgency === 0 && job.is_deleted === 0;
   job.state = unifiedState(job);
   job.wait_s = job.t_start === null ? null : job.t_start - job.t_submit;
@@ -56,11 +59,21 @@ const rawMember = (e: Envelope, key: 'jobspec' | 'R'): Obj | undefined => {
 function advance(job: JobRow, to: FluxState, ts: number): boolean {
   if (rank(to) <= rank(job.sched_state)) return false;
   job.sched_state = to;
-  if (to === 'SCHED') job.t_eligible = ts;
-  else if (to === 'RUN') job.t_start = ts;
+  if (to === 'RUN') job.t_start = ts;
   else if (to === 'CLEANUP') job.t_end = ts;
   else if (to === 'INACTIVE') job.t_inactive = ts;
   return true;
+}
+
+/**
+ * t_eligible: the first moment the job is schedulable, in SCHED and not held (urgency > 0): its
+ * first SCHED, or for a job held there (submitted with urgency 0, or held before it got there)
+ * the urgency event that releases it. Kept from then on: after a broker restart (flux-restart)
+ * the job passes PRIORITY → SCHED again but has been eligible since the first time. As Slurm's
+ * EligibleTime (slurmJob.ts), a hold is not eligible wait (job_timeline's eligible_wait_s).
+ */
+function noteEligible(job: JobRow, ts: number): void {
+  if (job.t_eligible === null && job.sched_state === 'SCHED' && job.urgency > 0) job.t_eligible = ts;
 }
 
 function apply(job: JobRow, e: Envelope): void {
@@ -95,7 +108,11 @@ function apply(job: JobRow, e: Envelope): void {
       job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
       break;
     case 'jobspec-update':
-      // job-list applies jobspec updates only until the job runs.
+      // job-list applies jobspec updates only until the job runs (job_state.c
+      // process_jobspec_update: "state < RUN"; a running job's new duration shows in R's
+      // expiration instead). The job-manager applies them to its jobspec in any state
+      // (job-manager/event.c), and a backlog carries that jobspec: read from a backlog, a job
+      // updated while running shows the new value, live the old one, in job-list as here.
       if (isPending(job.sched_state)) applyJobspecUpdate(job, ctx);
       break;
     case 'alloc': {

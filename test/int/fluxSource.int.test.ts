@@ -389,7 +389,7 @@ describe('flux source > actions', () => {
     ]);
   });
 
-  it('submit signs the jobspec with mech "none" and returns the new id; a wrong signer is not permitted', async () => {
+  it('submit signs the jobspec with mechanism "none" and returns the new id; a wrong signer is not permitted', async () => {
     const b = await broker({});
     const jobspec = {
       version: 1,
@@ -404,7 +404,7 @@ describe('flux source > actions', () => {
     expect(sent.flags).toBe(0);
     const [h, p, mech] = sent.J.split('.');
     expect(mech).toBe('none');
-    expect(Buffer.from(h!, 'base64').toString('latin1')).toBe(`version\0i1\0userid\0i${process.getuid!()}\0mech\0snone\0`);
+    expect(Buffer.from(h!, 'base64').toString('latin1')).toBe(`version\0i1\0userid\0i${process.getuid!()}\0mechanism\0snone\0`);
     expect(JSON.parse(Buffer.from(p!, 'base64').toString('utf8'))).toEqual(jobspec);
 
     const bad = await act(b, { action: 'submit', args: { jobspec } }, { submitUserid: 4242 });

@@ -157,6 +157,7 @@ interface Outcome {
   job_ids: string[];
   requested_by: string;
   results: { job_id: string; ok: boolean; code?: string; error?: string; response?: Record<string, unknown> }[];
+  reason?: string;
 }
 
 async function act(client: Client, name: string, args: Record<string, unknown>): Promise<Outcome> {
@@ -436,6 +437,34 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect(rpcsFor(C, n)).toEqual([lookupOf(C), urgencyOf(C, 0)]);
     expect(await jobBecomes(C, { held: true })).toMatchObject({ user: 'bob', state: 'pending' });
     expect(await actionRow(hold.command_id)).toMatchObject({ status: 'accepted', requested_user: 'bob', on_behalf_of: 'bob' });
+  });
+
+  it('submit_job: job-ingest takes the signed jobspec; the answer and the actions row name the new job; a refusal reads as the broker said', async () => {
+    const admin = await clientAs(ADMIN);
+    const jobspec = {
+      version: 1,
+      resources: [{ type: 'slot', count: 1, with: [{ type: 'core', count: 1 }], label: 'task' }],
+      tasks: [{ command: ['true'], slot: 'task', count: { per_slot: 1 } }],
+      attributes: { system: { duration: 60, cwd: '/tmp' } },
+    };
+    const from = broker.requests.length;
+    const ok = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
+    const ingested = broker.requests.slice(from).filter((r) => r.topic === 'job-ingest.submit');
+    expect(ingested).toHaveLength(1);
+    expect(ok.status).toBe('accepted');
+    const id = ok.results?.[0]?.job_id;
+    expect(id).toMatch(/^[1-9]\d*$/);
+    expect(ok.results).toEqual([{ job_id: id, ok: true, response: { job_id: id } }]);
+    expect(ok.job_ids).toEqual([id]);
+    expect(ok.reason).toBeUndefined();
+    expect(await actionRow(ok.command_id)).toMatchObject({ action: 'submit', status: 'accepted', job_ids: [id] });
+
+    // job-ingest refuses flags it does not know (EPROTO): the reason is the error, no job id before it
+    const bad = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec, flags: 1 } });
+    expect(bad).toMatchObject({ status: 'failed', job_ids: [] });
+    expect(bad.reason).toBe('submit: rejected as invalid (flux: invalid job flags)');
+    expect(bad.results).toEqual([{ job_id: '', ok: false, code: 'invalid', error: bad.reason }]);
+    expect(await actionRow(bad.command_id)).toMatchObject({ status: 'failed', job_ids: [], reason: bad.reason });
   });
 
   it('a job Flux does not know fails the owner check (job-info.lookup ENOENT); nothing is done', async () => {

@@ -8,7 +8,10 @@
  *       entries one per response as they happen, all with the client's matchtag,
  *   (c) answers job-manager.raise / urgency / kill like the captured responses (success without
  *       payload; urgency → {"old_urgency":N}; unknown id → errnum 2 "unknown job id"),
- *       job-ingest.submit (J signed with mech none), attr.get, and unknown topics with ENOSYS,
+ *       job-ingest.submit as flux-core's job-ingest without flux-security (its own unwrap in
+ *       fakeSignNone.ts, after src/common/libjob/sign_none.c and src/modules/job-ingest/job.c:
+ *       a J the real broker refuses is refused here with the same errnum and message),
+ *       attr.get, and unknown topics with ENOSYS,
  *   (d) records every request (topic, payload bytes, whole message bytes),
  *   (e) drops a connection after N journal responses, and restarts on the same path with its
  *       state (what happened so far) intact, like a broker restart,
@@ -31,7 +34,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import { decodeMessage, encodeMessage, MsgFlag, MsgType, type FluxMessage } from '../../scribe/flux/protocol/message.js';
-import { signNoneUnwrap } from '../../scribe/flux/protocol/submit/signNone.js';
+import { ingestRequest } from './fakeSignNone.js';
 
 export interface RecordedRequest {
   topic: string;
@@ -419,19 +422,11 @@ export class FakeFluxBroker {
         return typeof answer === 'string' ? reply(answer) : reply(answer[1], answer[0]);
       }
       case 'job-ingest.submit': {
-        const J = body().J;
-        const un = typeof J === 'string' ? signNoneUnwrap(J) : undefined;
-        if (!un) return reply('could not unwrap jobspec: Invalid argument', 22);
-        const uid = this.connectionUid();
-        if (un.userid !== uid) return reply(`signer=${un.userid} != requestor=${uid}`, 1);
-        try {
-          JSON.parse(un.payload);
-        } catch {
-          return reply('jobspec: invalid JSON', 22);
-        }
+        const answer = ingestRequest(body(), this.connectionUid());
+        if (!answer.ok) return reply(answer.message, answer.errnum);
         const id = (this.nextJobId++).toString();
         this.known.add(id);
-        this.urgency.set(id, Number(body().urgency));
+        this.urgency.set(id, answer.urgency);
         return reply(`{"id":${id}}`);
       }
       case 'attr.get':

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { evolveAction, projectActions, actionKey, type ActionRow } from '../../projector/tables/actions.js';
 import type { Approval, Command, CommandRecord, CommandResult, Refusal } from '../../schemas/commands/index.js';
+import { summarize } from '../../scribe/commands.js';
 
 const ID = '7d3a3c2e-5b1f-4c55-9a53-2d6f1b0c9e11';
 const cmd: Command = {
@@ -156,5 +157,32 @@ describe('actions fold', () => {
     });
     // Final: a (forged) result for the same id does not turn it into something else.
     expect(evolveAction(row, result('accepted', 1_800_000_400)).status).toBe('refused');
+  });
+
+  it("a submit's job_ids are the new job its result names, whichever record is folded first; a failed submit names none", () => {
+    const submitCmd: Command = { ...cmd, action: 'submit', job_ids: [], args: { submit: { jobspec: '{}' } }, approval_required: false };
+    const accepted: CommandResult = { ...result('accepted', 1_800_000_200), results: [{ job_id: '4000000000000', ok: true, response: { job_id: '4000000000000' } }] };
+    expect(fold([submitCmd, accepted]).job_ids).toEqual(['4000000000000']);
+    expect(fold([accepted, submitCmd]).job_ids).toEqual(['4000000000000']);
+    const failed: CommandResult = { ...result('failed', 1_800_000_200), results: [{ job_id: '', ok: false, code: 'invalid', error: 'submit: rejected as invalid' }] };
+    expect(fold([submitCmd, failed]).job_ids).toEqual([]);
+    expect(fold([failed, submitCmd]).job_ids).toEqual([]);
+    // any other action keeps the jobs its command names, also when its result came first
+    const partial: CommandResult = { ...result('accepted', 1_800_000_200), results: [{ job_id: '11', ok: false, code: 'no_such_job' }, { job_id: '12', ok: true }] };
+    expect(fold([partial, cmd]).job_ids).toEqual(['11', '12', '13']);
+    expect(fold([cmd, partial]).job_ids).toEqual(['11', '12', '13']);
+  });
+});
+
+describe("the command's status and reason from its jobs' results (scribe/commands.ts summarize)", () => {
+  it('a failed submit (no job id) reads as the error alone; a job names its id', () => {
+    const error = 'submit: rejected as invalid (flux: invalid job flags)';
+    expect(summarize([{ job_id: '', ok: false, code: 'invalid', error }])).toEqual({ status: 'failed', reason: error });
+    expect(summarize([{ job_id: '', ok: true, response: { job_id: '5' } }])).toEqual({ status: 'accepted' });
+    expect(summarize([{ job_id: '7', ok: false, code: 'no_such_job', error: 'no such job 7' }])).toEqual({ status: 'failed', reason: '7: no such job 7' });
+    expect(summarize([{ job_id: '7', ok: false, code: 'no_such_job' }, { job_id: '8', ok: true }])).toEqual({
+      status: 'accepted',
+      reason: '1 of 2 jobs not acted on (first 7: no_such_job)',
+    });
   });
 });

@@ -30,6 +30,7 @@ import { SEQ_SLOT, type JournalEntry } from '../../scribe/flux/journal.js';
 import { decodeIdSet, encodeIdSet, JournalTracker } from '../../scribe/flux/tracker.js';
 import { mapUserResolver, parsePasswd } from '../../scribe/flux/users.js';
 import { fluxFixture } from '../support/fixtures.js';
+import { ccanBase64Decode, fluxSignNoneUnwrap, ingestRequest } from '../support/fakeSignNone.js';
 
 const wire = (name: string): Buffer => readFileSync(fluxFixture.path(`wire/${name}`));
 const journalFull = (): Buffer => gunzipSync(wire('journal-full.bin.gz'));
@@ -115,9 +116,11 @@ describe('Flux protocol > requests: encode reproduces the captured bytes', () =>
     expect(m.topic).toBe('job-ingest.submit');
     const p = payloadObject(m.payload)!;
     expect(p).toEqual({ J: expect.any(String), urgency: 16, flags: 0 });
-    // header = base64("version\0i1\0userid\0i1000\0mech\0snone\0"), as sign_none_wrap writes it
-    expect(p.J).toBe(`${Buffer.from('version\0i1\0userid\0i1000\0mech\0snone\0').toString('base64')}.${Buffer.from('{"version":1}').toString('base64')}.none`);
-    expect(submit.signNoneUnwrap(p.J as string)).toEqual({ payload: '{"version":1}', userid: 1000 });
+    // header_encode: snprintf "version:i1:userid:i%lu:mechanism:snone:" with every ':' made NUL
+    const header = 'dmVyc2lvbgBpMQB1c2VyaWQAaTEwMDAAbWVjaGFuaXNtAHNub25lAA==';
+    expect(Buffer.from(header, 'base64').toString('latin1')).toBe('version\0i1\0userid\0i1000\0mechanism\0snone\0');
+    expect(p.J).toBe(`${header}.eyJ2ZXJzaW9uIjoxfQ==.none`);
+    expect(fluxSignNoneUnwrap(p.J as string)).toEqual({ payload: Buffer.from('{"version":1}'), userid: 1000 });
   });
 
   it('64-bit ids are written exactly', () => {
@@ -384,5 +387,76 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
         [1000, 'alice'],
       ]),
     );
+  });
+});
+
+describe("the fake broker's job-ingest unwrap follows flux-core's sign_none.c", () => {
+  const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
+  const J = (header: string, payload = '{"version":1}', tail = '.none') => `${b64(header)}.${Buffer.from(payload).toString('base64')}${tail}`;
+  const OK = 'version\0i1\0userid\0i1000\0mechanism\0snone\0';
+  const REFUSED = { ok: false, errnum: 22, message: 'could not unwrap jobspec: Invalid argument' };
+  const submitBody = (j: string) => ({ J: j, urgency: 16, flags: 0 });
+
+  it('unwraps the header flux-core writes, and what the product signs', () => {
+    expect(fluxSignNoneUnwrap(J(OK))).toEqual({ payload: Buffer.from('{"version":1}'), userid: 1000 });
+    const signed = submit.signNoneWrap('{"version":1}', 1000);
+    expect(ingestRequest(submitBody(signed), 1000)).toEqual({ ok: true, jobspec: '{"version":1}', urgency: 16 });
+  });
+
+  it('refuses the "mech" key (what jobscribe sent before) with EINVAL "could not unwrap jobspec"', () => {
+    expect(ingestRequest(submitBody(J('version\0i1\0userid\0i1000\0mech\0snone\0')), 1000)).toEqual(REFUSED);
+  });
+
+  it('refuses every header header_decode refuses', () => {
+    const bad = [
+      'version\0i1\0userid\0i1000\0mechanism\0snone\0extra\0x\0', // unknown key
+      'version\0i1\0userid\0i1000\0mechanism\0snone\0version\0', // key without a value
+      'version\0i1\0userid\0i1000\0', // no mechanism
+      'version\0i2\0userid\0i1000\0mechanism\0snone\0',
+      'version\0i1\0userid\0i1000\0mechanism\0smunge\0',
+      'version\0i1\0userid\0i-1\0mechanism\0snone\0', // no sign
+      'version\0i1\0userid\0i 5\0mechanism\0snone\0', // no white space
+      'version\0i1\0userid\0i5x\0mechanism\0snone\0', // strtoul must reach the end
+      'version\0i1\0userid\0s1000\0mechanism\0snone\0',
+      'version\0i1\0userid\0i18446744073709551616\0mechanism\0snone\0', // ERANGE
+      '',
+    ];
+    for (const h of bad) expect(fluxSignNoneUnwrap(J(h)), JSON.stringify(h)).toBeUndefined();
+  });
+
+  it('accepts what header_decode accepts: any key order, a last entry without its NUL, uid truncated to 32 bits', () => {
+    expect(fluxSignNoneUnwrap(J('mechanism\0snone\0userid\0i7\0version\0i1\0'))?.userid).toBe(7);
+    expect(fluxSignNoneUnwrap(J('version\0i1\0userid\0i7\0mechanism\0snone'))?.userid).toBe(7);
+    expect(fluxSignNoneUnwrap(J('version\0i1\0userid\0i4294968296\0mechanism\0snone\0'))?.userid).toBe(1000);
+  });
+
+  it('the dots: the first ends the header, and after the second exactly ".none"', () => {
+    expect(fluxSignNoneUnwrap(J(OK, '{}', '.none.x'))).toBeUndefined();
+    expect(fluxSignNoneUnwrap(J(OK, '{}', '.nonex'))).toBeUndefined();
+    expect(fluxSignNoneUnwrap(J(OK, '{}', ''))).toBeUndefined();
+    expect(fluxSignNoneUnwrap(b64(OK))).toBeUndefined();
+  });
+
+  it('base64 as ccan decodes it: padding optional, "=" only at the end, no lone last char', () => {
+    const d = (s: string) => ccanBase64Decode(Buffer.from(s, 'latin1'))?.toString('latin1');
+    expect(d('aGk=')).toBe('hi');
+    expect(d('aGk')).toBe('hi');
+    expect(d('aGV5')).toBe('hey');
+    expect(d('aGV5aGk')).toBe('heyhi');
+    expect(d('')).toBe('');
+    expect(d('aG=k')).toBeUndefined();
+    expect(d('aGV5a')).toBeUndefined();
+    expect(d('aG k')).toBeUndefined();
+    expect(d('aGk-')).toBeUndefined();
+  });
+
+  it('answers as job-ingest does: request decoding, flags, urgency, signer, JSON', () => {
+    const j = J(OK);
+    expect(ingestRequest({ J: j, urgency: 16 }, 1000)).toMatchObject({ ok: false, errnum: 71 });
+    expect(ingestRequest({ J: 5, urgency: 16, flags: 0 }, 1000)).toMatchObject({ ok: false, errnum: 71 });
+    expect(ingestRequest({ J: j, urgency: 16, flags: 1 }, 1000)).toEqual({ ok: false, errnum: 71, message: 'invalid job flags' });
+    expect(ingestRequest({ J: j, urgency: 32, flags: 0 }, 1000)).toEqual({ ok: false, errnum: 22, message: 'urgency range is [0:31]' });
+    expect(ingestRequest(submitBody(j), 0)).toEqual({ ok: false, errnum: 1, message: 'signer=1000 != requestor=0' });
+    expect(ingestRequest(submitBody(J(OK, '{"version":')), 1000)).toMatchObject({ ok: false, errnum: 22, message: expect.stringMatching(/^jobspec: invalid JSON: /) });
   });
 });

@@ -13,6 +13,8 @@ import { evolveJob, type JobRow } from '../../projector/tables/jobs.js';
 import { fluxReturnCode } from '../../projector/tables/fluxJob.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/journal.js';
 import { toEnvelope } from '../../scribe/envelope.js';
+import { phaseDurations } from '../../mcp/tools/jobTimeline.js';
+import type { JobDetailRow } from '../../mcp/rows.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FLUX_DIR = join(REPO_ROOT, 'test', 'fixtures', 'flux');
@@ -78,6 +80,22 @@ interface FluxJobsEntry {
 }
 
 const ORACLE = (JSON.parse(fixtureText('jobs.json')) as { jobs: FluxJobsEntry[] }).jobs;
+
+/**
+ * When each job became eligible, from its stored eventlog (eventlogs.jsonl, not the journal the
+ * fold reads): job-list's t_sched for a job submitted with urgency > 0; for one submitted held,
+ * the urgency event that released it (these jobs reach SCHED before their release), else never.
+ */
+const RELEASED_AT = (() => {
+  const out = new Map<number, number | null>();
+  for (const line of fixtureText('eventlogs.jsonl').split('\n').filter(Boolean)) {
+    const { id, event } = JSON.parse(line) as { id: number; event: { timestamp: number; name: string; context?: { urgency?: number } } };
+    const u = event.context?.urgency;
+    if (event.name === 'submit' && u === 0) out.set(id, null);
+    if (event.name === 'urgency' && out.get(id) === null && u !== undefined && u > 0) out.set(id, event.timestamp);
+  }
+  return out;
+})();
 const TOLERANCE_DIGITS = 6; // |a - b| < 5e-7 s: the journal's and job-list's doubles agree to that
 
 /** "fluxnode[0-1]" → ["fluxnode0", "fluxnode1"] (the fixture's simple form only). */
@@ -91,6 +109,8 @@ function nodelistNames(nodelist: string): string[] {
 
 function expectLikeFluxJobs(jobs: Map<string, JobRow>): void {
   expect(ORACLE).toHaveLength(35);
+  // the fixture holds jobs submitted held, released or canceled while held
+  expect(new Set([...RELEASED_AT.values()].map((t) => t !== null))).toEqual(new Set([false, true]));
   for (const want of ORACLE) {
     const label = `job ${want.id} (${want.name})`;
     const j = jobs.get(String(want.id));
@@ -126,7 +146,7 @@ function expectLikeFluxJobs(jobs: Map<string, JobRow>): void {
     }
     const times: [number | null, number | undefined][] = [
       [j.t_submit, want.t_submit],
-      [j.t_eligible, want.t_sched],
+      [j.t_eligible, RELEASED_AT.has(want.id) ? (RELEASED_AT.get(want.id) ?? undefined) : want.t_sched],
       [j.t_start, want.t_run],
       [j.t_end, want.t_cleanup],
       [j.t_inactive, want.t_inactive],
@@ -158,6 +178,28 @@ describe('the Flux fold reproduces flux jobs -a --json (flux-core 0.88)', () => 
       expect(j.is_deleted).toBe(1);
       expect(j.dependencies).toEqual(['after-success=676541235200']);
     }
+  });
+
+  it("job_timeline's eligible wait of a job submitted held is its wait after the release", () => {
+    const jobs = fold(envelopes(fixtureText('journal.jsonl')));
+    const us = (t: number | null) => (t === null ? null : String(Math.round(t * 1e6)));
+    let released = 0;
+    for (const want of ORACLE) {
+      const at = RELEASED_AT.get(want.id);
+      if (!at || want.t_run === undefined) continue;
+      const j = jobs.get(String(want.id))!;
+      const row = {
+        ...j,
+        ...{ t_submit_us: us(j.t_submit)!, t_eligible_us: us(j.t_eligible), t_start_us: us(j.t_start) },
+        ...{ t_end_us: us(j.t_end), t_inactive_us: us(j.t_inactive), last_event_ts_us: us(j.last_event_ts)! },
+      } as unknown as JobDetailRow;
+      const d = phaseDurations(row, 0);
+      expect(d.eligible_wait_s, want.name).toBeCloseTo(want.t_run - at, 5);
+      expect(d.pending_s, want.name).toBeCloseTo(want.t_run - want.t_submit, 5);
+      expect(d.eligible_wait_s!, want.name).toBeLessThan(d.pending_s!);
+      released++;
+    }
+    expect(released).toBeGreaterThan(0);
   });
 
   it('from the 1000-job journals: every job completed with returncode 0', () => {
@@ -294,7 +336,23 @@ describe('Flux fold edge cases', () => {
     const release: Step[] = [['urgency', { userid: 0, urgency: 16 }], ['priority', { priority: 16 }], ['alloc']];
     const r = rows(job([...HELD, ...release], { urgency: 0 }));
     expect(r.map((x) => x.held)).toEqual([true, true, true, true, false, false, false]);
-    expect(r.at(-1)).toMatchObject({ t_eligible: 103, priority: 16, urgency: 16, sched_state: 'RUN' });
+    expect(r.at(-1)).toMatchObject({ t_eligible: 104, priority: 16, urgency: 16, sched_state: 'RUN' });
+  });
+
+  it('eligible = in SCHED and not held: a hold is not eligible wait', () => {
+    // submitted held: eligible at the release (the urgency event), not at SCHED; never if canceled held
+    const held = rows(job([...HELD, ['urgency', { userid: 0, urgency: 16 }], ['priority', { priority: 16 }], ['alloc']], { urgency: 0 }));
+    expect(held.map((x) => x.t_eligible)).toEqual([null, null, null, null, 104, 104, 104]);
+    expect(last([...HELD, exception('cancel'), ['clean']], { urgency: 0 }).t_eligible).toBeNull();
+    // released before reaching SCHED: eligible at SCHED
+    const early: Step[] = [['validate'], ['urgency', { userid: 0, urgency: 16 }], ['depend'], ['priority', { priority: 16 }]];
+    expect(last(early, { urgency: 0 }).t_eligible).toBe(104);
+    // held after it was eligible, then released: the first eligible time stays
+    const again: Step[] = [...PENDING, ['urgency', { userid: 0, urgency: 0 }], ['urgency', { userid: 0, urgency: 16 }]];
+    expect(last(again)).toMatchObject({ t_eligible: 103, held: false });
+    // held, restarted, released: eligible at the release
+    const restart: Step[] = [...HELD, ['flux-restart'], ['priority', { priority: 0 }], ['urgency', { userid: 0, urgency: 16 }]];
+    expect(last(restart, { urgency: 0 })).toMatchObject({ sched_state: 'SCHED', t_eligible: 106 });
   });
 
   it('timeout: CLEANUP at the exception, finish keeps its status, result TIMEOUT', () => {
@@ -327,13 +385,15 @@ describe('Flux fold edge cases', () => {
     expect(early).toMatchObject({ result: 'FAILED', success: false, exit_code: 0 });
   });
 
-  it('flux-restart takes SCHED back to PRIORITY; only a job in PRIORITY moves to SCHED', () => {
+  it('flux-restart takes SCHED back to PRIORITY and keeps the first eligible time; only a job in PRIORITY moves to SCHED', () => {
     const r = rows(job([...PENDING, ['flux-restart'], ['priority', { priority: 20 }]]));
-    expect(r.slice(3).map((x) => [x.sched_state, x.t_eligible])).toEqual([
-      ['SCHED', 103],
-      ['PRIORITY', 103],
-      ['SCHED', 105],
+    expect(r.slice(3).map((x) => [x.sched_state, x.t_eligible, x.priority])).toEqual([
+      ['SCHED', 103, 16],
+      ['PRIORITY', 103, 16],
+      ['SCHED', 103, 20],
     ]);
+    const ran = last([...PENDING, ['flux-restart'], ['priority', { priority: 16 }], ['alloc']]);
+    expect(ran).toMatchObject({ sched_state: 'RUN', t_eligible: 103, t_start: 106 });
     const early = last([['validate'], ['priority', { priority: 16 }]]);
     expect(early).toMatchObject({ sched_state: 'DEPEND', priority: 16, t_eligible: null });
   });
@@ -360,6 +420,12 @@ describe('Flux fold edge cases', () => {
     ];
     expect(last([...PENDING, update])).toMatchObject({ time_limit_s: 300, queue: 'debug', name: 'renamed' });
     expect(last([...RUNNING, update])).toMatchObject({ time_limit_s: null, queue: '', name: 'sleep' });
+    // As job-list: live, a running job's update is ignored; a backlog's jobspec already has it.
+    const longer: Step = ['jobspec-update', { 'attributes.system.duration': 600 }];
+    const short = { ...JOBSPEC, attributes: { system: { duration: 60 } } };
+    expect(last([...RUNNING, longer], { jobspec: short }).time_limit_s).toBe(60);
+    const backlogSpec = { ...JOBSPEC, attributes: { system: { duration: 600 } } };
+    expect(last([...RUNNING, longer], { jobspec: backlogSpec }).time_limit_s).toBe(600);
     const unlimited: Step = ['jobspec-update', { 'attributes.system.duration': 0 }];
     const jobspec = { ...JOBSPEC, attributes: { system: { duration: 60 } } };
     expect(last([], { jobspec }).time_limit_s).toBe(60);

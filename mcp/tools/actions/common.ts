@@ -401,7 +401,8 @@ export async function sendCommand(deps: ActionDeps, tool: string, command: Comma
   const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal);
   if (!row || !FINAL_COMMAND_STATUSES.includes(row.status as never)) return outcomeFromCommand(command, 'pending');
   // The result (events topic) may be folded before the command (commands topic): the request
-  // fields come from the command as sent.
+  // fields come from the command as sent; a submit's job_ids (its new job) from the row.
   const { command_id, cluster, action, job_ids, approval_required, requested_by, issued_at, expires_at } = outcomeFromCommand(command, 'pending');
-  return { ...outcomeFromRow(row), command_id, cluster, action, job_ids, approval_required, requested_by, issued_at, expires_at };
+  const out = outcomeFromRow(row);
+  return { ...out, command_id, cluster, action, job_ids: action === 'submit' ? out.job_ids : job_ids, approval_required, requested_by, issued_at, expires_at };
 }

@@ -11,7 +11,7 @@ import { decodeResponse, encodeRequest, parseResponse, type DecodedResponse } fr
 import type { FluxMessage } from '../message.js';
 import { signNoneWrap } from './signNone.js';
 
-export { signNoneUnwrap, signNoneWrap } from './signNone.js';
+export { signNoneWrap } from './signNone.js';
 
 export const TOPIC = 'job-ingest.submit';
 
