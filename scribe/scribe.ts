@@ -13,7 +13,7 @@
  */
 import { eventsTopic, type EventLog } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
-import type { CheckpointStore } from './checkpoint.js';
+import { CheckpointError, type CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
 import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
@@ -99,6 +99,10 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
   try {
     await opts.source
       .run({ checkpoint: opts.checkpoints.load(), signal: AbortSignal.any([opts.signal, stopSource.signal]), emit })
+      .catch((err: unknown) => {
+        // A source only sees the text: name the file, and say how to recover.
+        throw err instanceof CheckpointError ? err.at(opts.checkpoints.where) : err;
+      })
       .finally(() => stopCommands.abort());
     await watched;
     if (commandError !== undefined) throw commandError;
