@@ -66,7 +66,8 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
       stats.lastPublishAt = Date.now();
       opts.onPublished?.(events.length);
     }
-    opts.checkpoints.save(checkpoint);
+    // A full disk (ENOSPC) fails the save: wait and retry, as the publish does; the source waits too.
+    await retry(async () => opts.checkpoints.save(checkpoint), { signal: opts.signal, what: `save the ${opts.cluster} checkpoint${opts.checkpoints.where ? ` ${opts.checkpoints.where}` : ''}` });
   };
   if (opts.keyring) requireKey(opts.keyring, opts.cluster);
   let commandLoop: Promise<void> | undefined;
