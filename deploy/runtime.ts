@@ -61,7 +61,8 @@ export function kafkaOptions(config: Config, logger?: Logger): KafkaLogOptions {
 
 function openLog(config: Config, ch: OpenedClickHouse | undefined, logger?: Logger): EventLog {
   if (config.kafka) return createKafkaLog(kafkaOptions(config, logger));
-  return createEmbeddedLog(ch!.client, config.database);
+  // Its consumers wait out a failing ClickHouse (a full disk) with warnings instead of stopping `up`.
+  return createEmbeddedLog(ch!.client, config.database, logger ? { onWarning: (m) => logger.warn(m) } : {});
 }
 
 /** The ClickHouse read model and the event log (Kafka, or the embedded log inside ClickHouse). */

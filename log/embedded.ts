@@ -4,18 +4,36 @@
  * gap-free offsets assigned here, so ONE process owns a log (chDB's data directory lock enforces
  * that). Durable across restarts: a publish resolves after ClickHouse wrote the part.
  * Kafka (`kafka.ts`) is the scale path; scribe and projector cannot tell the two apart.
+ *
+ * A consumer rides out a failing ClickHouse (a full disk: "Cannot reserve 1.00 MiB, not enough
+ * space", code 243 NOT_ENOUGH_SPACE) as a Kafka consumer rides out a broker outage: every read
+ * and offset commit of `consume` is retried with back-off (log/retry.ts), with a warning per
+ * attempt and one when it resumes, so `up` keeps serving reads and resumes by itself. A failed
+ * commit is retried on its own: the batch it covers is not handed over again.
  */
 import { EventEmitter } from 'node:events';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { LogError } from '../schemas/errors.js';
 import type { Batch, ConsumeOptions, EventLog, LogMessage, LogRecord, PartitionLag, StartPosition } from './eventLog.js';
 import { millisToDateTime64 } from '../schemas/clickhouse/time.js';
+import { retry } from './retry.js';
 
 const PARTITION = 0;
 
 interface Options {
   pollIntervalMs?: number;
   maxBatchRecords?: number;
+  /** Warnings of a consumer waiting for ClickHouse (default: a line on stderr). */
+  onWarning?(message: string): void;
+  /** Back-off of a consumer's retried reads and commits (ms; default 200 doubling to 30,000). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+/** ClickHouse refusing a write for want of disk (code 243 NOT_ENOUGH_SPACE), or the OS (ENOSPC). */
+export function isDiskFull(err: unknown): boolean {
+  const e = err as { code?: unknown; type?: unknown; message?: unknown } | null;
+  return e?.code === '243' || e?.type === 'NOT_ENOUGH_SPACE' || e?.code === 'ENOSPC' || /not enough space|NOT_ENOUGH_SPACE|ENOSPC/.test(String(e?.message ?? ''));
 }
 
 export function createEmbeddedLog(client: ClickHouseClient, database: string, options: Options = {}): EventLog {
@@ -30,6 +48,25 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
   const locks = new Map<string, Promise<unknown>>();
   let topicsLoaded: Promise<void> | undefined;
   let commitVersion = BigInt(Date.now()) * 1000n;
+  const warn = options.onWarning ?? ((m: string) => process.stderr.write(`jobscribe: ${m}\n`));
+
+  /** One read or commit of a consumer, retried until it succeeds or the consumer stops. */
+  async function patiently<T>(what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    let failures = 0;
+    const out = await retry(fn, {
+      signal,
+      what,
+      initialMs: options.retryInitialMs ?? 200,
+      maxMs: options.retryMaxMs ?? 30_000,
+      onRetry(err, attempt, delayMs) {
+        failures = attempt;
+        const hint = isDiskFull(err) ? ' — the disk of the data directory is full: free space and it resumes by itself' : '';
+        warn(`embedded log: ${what} failed (attempt ${attempt}): ${(err as Error).message.trim()}${hint}; retrying in ${Math.round(delayMs)} ms (reads keep being served)`);
+      },
+    });
+    if (failures > 0) warn(`embedded log: ${what} succeeded after ${failures + 1} attempts; resumed`);
+    return out;
+  }
 
   async function rows<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
     const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
@@ -164,6 +201,15 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
   }
 
   async function consume(opts: ConsumeOptions): Promise<void> {
+    try {
+      await consumeUntilStopped(opts);
+    } catch (err) {
+      if (opts.signal.aborted) return; // stopped while waiting for ClickHouse
+      throw err;
+    }
+  }
+
+  async function consumeUntilStopped(opts: ConsumeOptions): Promise<void> {
     const { group, signal } = opts;
     const max = BigInt(opts.maxBatchRecords ?? defaultMax);
     const start = opts.start ?? { from: 'committed' };
@@ -173,17 +219,18 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
     async function track(topic: string, initial: boolean): Promise<void> {
       if (positions.has(topic)) return;
       // Topics that appear after start are read from their beginning whatever the start position.
-      const pos = initial ? await startOffset(group, topic, start) : await committedOrEarliest(group, topic);
+      const pos = await patiently(`read the position of ${group} on ${topic}`, signal, () => (initial ? startOffset(group, topic, start) : committedOrEarliest(group, topic)));
       positions.set(topic, pos);
-      if (opts.stopAtEnd && initial) stopAt.set(topic, await highWatermark(topic));
+      if (opts.stopAtEnd && initial) stopAt.set(topic, await patiently(`read the end of ${topic}`, signal, () => highWatermark(topic)));
     }
+    const topicsNow = () => patiently('list topics', signal, () => matchingTopics(opts.topics));
 
-    for (const t of await matchingTopics(opts.topics)) await track(t, true);
+    for (const t of await topicsNow()) await track(t, true);
 
     let lastTopicScan = Date.now();
     while (!signal.aborted) {
       if (Date.now() - lastTopicScan > 1000) {
-        for (const t of await matchingTopics(opts.topics)) await track(t, false);
+        for (const t of await topicsNow()) await track(t, false);
         lastTopicScan = Date.now();
       }
       if (opts.stopAtEnd && [...stopAt].every(([t, end]) => (positions.get(t) ?? 0n) >= end)) return;
@@ -191,10 +238,10 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
       let progressed = false;
       for (const [topic, pos] of positions) {
         if (signal.aborted) return;
-        const hw = await highWatermark(topic);
+        const hw = await patiently(`read the end of ${topic}`, signal, () => highWatermark(topic));
         const limit = opts.stopAtEnd && stopAt.has(topic) ? minBig(hw, stopAt.get(topic)!) : hw;
         if (pos >= limit) continue;
-        const records = await readRange(topic, pos, minBig(limit, pos + max));
+        const records = await patiently(`read ${topic}@${pos}`, signal, () => readRange(topic, pos, minBig(limit, pos + max)));
         if (records.length === 0) continue;
         const batch: Batch = {
           topic,
@@ -205,7 +252,8 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
           highWatermark: hw,
         };
         await opts.eachBatch(batch);
-        await commit(group, topic, batch.lastOffset + 1n);
+        // Only the commit is retried: the batch was handled, and is not handed over again.
+        await patiently(`commit ${group} on ${topic} at ${batch.lastOffset + 1n}`, signal, () => commit(group, topic, batch.lastOffset + 1n));
         positions.set(topic, batch.lastOffset + 1n);
         progressed = true;
       }

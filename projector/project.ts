@@ -6,7 +6,8 @@
  * Records are routed by topic and content-type: on an events topic, a command-result (header
  * content-type COMMAND_RESULT_CONTENT_TYPE) goes to `actions`, anything else is a job envelope;
  * on a commands topic, commands, approvals and refusals go to `actions`. With a signature policy, a record
- * whose signature is missing (when required), unknown or wrong becomes a dead letter.
+ * whose signature is missing (when required), unknown or wrong becomes a dead letter. So does a record
+ * too large or nested too deep (schemas/jsonBounds.ts), before it is parsed.
  */
 import { decodeEnvelope, envelopeKey, type Envelope } from '../schemas/envelope/index.js';
 import { parseFluxEvent } from '../schemas/flux/events.js';
@@ -16,6 +17,7 @@ import { checkSignature, type SignaturePolicy } from '../log/signing.js';
 import { evolveJob, type JobRow } from './tables/jobs.js';
 import { jobEventRow, type JobEventRow } from './tables/jobEvents.js';
 import { deadLetterRow, type DeadLetterRow } from './tables/deadLetters.js';
+import { jsonBoundsProblem } from '../schemas/jsonBounds.js';
 
 export interface DecodedBatch {
   events: { envelope: Envelope; record: LogRecord }[];
@@ -34,6 +36,12 @@ export function decodeBatch(batch: Batch, signing: SignaturePolicy = NO_SIGNATUR
   const checking = signing.require || signing.keyring !== undefined;
   for (const record of batch.records) {
     const isCommandRecord = commandsTopic || record.headers['content-type'] === COMMAND_RESULT_CONTENT_TYPE;
+    // Bounded before anything parses or walks it: one record nested 30,000 deep must not stop the projector.
+    const bounds = jsonBoundsProblem(record.value);
+    if (bounds !== undefined) {
+      out.deadLetters.push(deadLetterRow(record, `${isCommandRecord ? 'record' : 'envelope'} ${bounds}`));
+      continue;
+    }
     // Parsed once: the signature is checked on the JSON as received, the decoders read the same object.
     const json = checking ? parseOrUndefined(record.value) : undefined;
     const reason = checking ? signatureProblem(json, signing, topicCluster) : undefined;

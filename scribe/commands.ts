@@ -322,10 +322,13 @@ export class CommandExecutor {
   }
 
   private async refuseUndecodable(json: Record<string, unknown> | undefined, reason: string, key: string): Promise<void> {
-    // A result can only be addressed when the record names a command id of this cluster.
-    const id = typeof json?.command_id === 'string' ? json.command_id : undefined;
+    // A result can only be addressed when the record names a command id of this cluster. A record
+    // refused before parsing (too large, nested too deep: schemas/jsonBounds.ts) has no JSON: its
+    // message key is the command id (commandKey), so the refusal is still audited.
+    const id = json === undefined ? key : typeof json.command_id === 'string' ? json.command_id : undefined;
+    const command = json === undefined || json.kind === 'command';
     this.opts.onWarning?.(`commands: refused record ${key}: ${reason}`);
-    if (!id || json?.kind !== 'command' || !/^[0-9a-f-]{36}$/i.test(id) || this.opts.ledger.get(id)) return;
+    if (!id || !command || !/^[0-9a-f-]{36}$/i.test(id) || this.opts.ledger.get(id)) return;
     await this.publish(this.result(id, 'rejected', `invalid: ${reason}`, []));
   }
 

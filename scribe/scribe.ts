@@ -13,7 +13,7 @@
  */
 import { eventsTopic, type EventLog } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
-import type { CheckpointStore } from './checkpoint.js';
+import { CheckpointError, type CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
 import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
@@ -66,7 +66,8 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
       stats.lastPublishAt = Date.now();
       opts.onPublished?.(events.length);
     }
-    opts.checkpoints.save(checkpoint);
+    // A full disk (ENOSPC) fails the save: wait and retry, as the publish does; the source waits too.
+    await retry(async () => opts.checkpoints.save(checkpoint), { signal: opts.signal, what: `save the ${opts.cluster} checkpoint${opts.checkpoints.where ? ` ${opts.checkpoints.where}` : ''}` });
   };
   if (opts.keyring) requireKey(opts.keyring, opts.cluster);
   let commandLoop: Promise<void> | undefined;
@@ -99,6 +100,10 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
   try {
     await opts.source
       .run({ checkpoint: opts.checkpoints.load(), signal: AbortSignal.any([opts.signal, stopSource.signal]), emit })
+      .catch((err: unknown) => {
+        // A source only sees the text: name the file, and say how to recover.
+        throw err instanceof CheckpointError ? err.at(opts.checkpoints.where) : err;
+      })
       .finally(() => stopCommands.abort());
     await watched;
     if (commandError !== undefined) throw commandError;

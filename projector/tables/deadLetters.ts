@@ -4,6 +4,10 @@
  */
 import type { LogRecord } from '../../log/eventLog.js';
 import { millisToDateTime64 } from '../../schemas/clickhouse/time.js';
+import { MAX_RECORD_BYTES } from '../../schemas/jsonBounds.js';
+
+/** A payload over the record size bound is kept to its first characters (the whole record stays in the log at its offset). */
+const KEPT_PAYLOAD_CHARS = 64 * 1024;
 
 export interface DeadLetterRow {
   log_topic: string;
@@ -23,6 +27,6 @@ export function deadLetterRow(record: LogRecord, reason: string): DeadLetterRow 
     log_ts: millisToDateTime64(record.timestamp),
     key: record.key,
     reason,
-    payload: record.value,
+    payload: record.value.length > MAX_RECORD_BYTES ? record.value.slice(0, KEPT_PAYLOAD_CHARS) : record.value,
   };
 }

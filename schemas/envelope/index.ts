@@ -4,6 +4,7 @@
  * upcast at read time, never rewritten in the log.
  */
 import { EnvelopeSchema, type Envelope } from './v1/envelope.js';
+import { jsonBoundsProblem } from '../jsonBounds.js';
 
 export * from './v1/envelope.js';
 
@@ -17,8 +18,14 @@ export function formatIssues(error: { issues: readonly { path: readonly Property
 
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
-/** A log message value as a JSON object (`given` when the caller parsed it already), or why not. */
+/**
+ * A log message value as a JSON object (`given` when the caller parsed it already), or why not.
+ * The text is bounded first (schemas/jsonBounds.ts): a record too large or nested too deep is
+ * refused before any recursive walk of it could overflow the stack.
+ */
 export function jsonObjectOf(text: string, given: unknown, what: string): { ok: true; json: Record<string, unknown> } | { ok: false; reason: string } {
+  const bounds = jsonBoundsProblem(text);
+  if (bounds !== undefined) return { ok: false, reason: `${what} ${bounds}` };
   let data: unknown = given;
   if (data === undefined) {
     try {

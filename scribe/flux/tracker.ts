@@ -32,6 +32,7 @@
  */
 import { FLUX_JOURNAL_ONLY_EVENTS, type FluxJournalEvent } from '../../schemas/flux/events.js';
 import type { SourceEvent } from '../source.js';
+import { CheckpointError } from '../checkpoint.js';
 import { SENTINEL_ID, SEQ_SLOT, type JournalEntry } from './journal.js';
 import type { UserResolver } from './users.js';
 
@@ -83,11 +84,11 @@ export class JournalTracker {
     let cp: { v?: unknown; jobs?: unknown; done?: unknown };
     try {
       cp = JSON.parse(checkpoint) as typeof cp;
-    } catch {
-      throw new SyntaxError('flux source checkpoint is not JSON');
+    } catch (err) {
+      throw new CheckpointError(`not JSON: ${(err as Error).message}`);
     }
-    if (cp.v !== CHECKPOINT_VERSION || !Array.isArray(cp.jobs) || typeof cp.done !== 'string') {
-      throw new SyntaxError(`flux source checkpoint has an unknown shape (v=${String(cp.v)})`);
+    if (typeof cp !== 'object' || cp === null || cp.v !== CHECKPOINT_VERSION || !Array.isArray(cp.jobs) || typeof cp.done !== 'string') {
+      throw new CheckpointError(`not a flux source checkpoint (v=${String((cp as { v?: unknown } | null)?.v)})`);
     }
     for (const row of cp.jobs as unknown[]) {
       const [id, n, k, ts, uid] = row as [string, number, number, number | null, number | null];

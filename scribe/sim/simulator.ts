@@ -15,6 +15,7 @@
  */
 import type { ActionRequest, ActionResult, OwnerResult, SourceEvent } from '../source.js';
 import { parseJobId } from '../../schemas/ids.js';
+import { CheckpointError } from '../checkpoint.js';
 import {
   Resources,
   allocR,
@@ -288,7 +289,7 @@ export class Simulator {
   /** Restores a simulator from `checkpoint()` output (its options travel with it). */
   static restore(checkpoint: string): Simulator {
     const cp = JSON.parse(checkpoint) as CheckpointV1;
-    if (cp?.kind !== 'jobscribe-sim' || cp.v !== 1) throw new Error('not a jobscribe-sim checkpoint (v1)');
+    if (cp?.kind !== 'jobscribe-sim' || cp.v !== 1) throw new CheckpointError('not a jobscribe-sim checkpoint (v1)');
     return new Simulator(undefined, cp);
   }
 

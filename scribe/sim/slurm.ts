@@ -23,6 +23,7 @@
  * virtual records and the diff's tracker state, so a restore continues with the next event.
  */
 import type { ActionRequest, ActionResult, OwnerResult, SourceEvent } from '../source.js';
+import { CheckpointError } from '../checkpoint.js';
 import { applyPoll, emptyTrackerState, jobsNeedingAccounting, type TrackerState } from '../slurm/diff.js';
 import { slurmActionCommand, type SlurmActionRequest } from '../slurm/actions.js';
 import { SACCT_FIELDS, sacctTimeArg } from '../slurm/poller.js';
@@ -199,7 +200,7 @@ export class SlurmSimulator {
 
   static restore(checkpoint: string): SlurmSimulator {
     const cp = JSON.parse(checkpoint) as SlurmSimCheckpointV1;
-    if (cp?.kind !== 'jobscribe-sim-slurm' || cp.v !== 1) throw new Error('not a jobscribe-sim-slurm checkpoint (v1)');
+    if (cp?.kind !== 'jobscribe-sim-slurm' || cp.v !== 1) throw new CheckpointError('not a jobscribe-sim-slurm checkpoint (v1)');
     return new SlurmSimulator(undefined, cp);
   }
 

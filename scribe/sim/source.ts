@@ -10,6 +10,7 @@ import type { ActionRequest, ActionResult, OwnerResult, SchedulerSource, SourceR
 import { parseSimOptions, type SimOptions, type SimOptionsInput } from './options.js';
 import { Simulator } from './simulator.js';
 import { SlurmSimulator } from './slurm.js';
+import { CheckpointError } from '../checkpoint.js';
 
 export interface SimSource extends SchedulerSource {
   readonly scheduler: 'flux' | 'slurm';
@@ -41,7 +42,7 @@ export function createSimSource(input?: SimOptionsInput): SimSource {
     },
     async run({ checkpoint, signal, emit }: SourceRunOptions) {
       if (checkpoint) {
-        const saved = (JSON.parse(checkpoint) as { kind?: unknown }).kind === 'jobscribe-sim-slurm' ? 'slurm' : 'flux';
+        const saved = simulatedScheduler(checkpoint);
         if (saved !== options.scheduler) {
           throw new Error(`the saved checkpoint is of a simulated ${saved} cluster, not ${options.scheduler}: keep the scheduler (simScheduler) or use another cluster name or data dir`);
         }
@@ -79,4 +80,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Which simulator wrote a checkpoint (CheckpointError when it is not a simulator's). */
+function simulatedScheduler(checkpoint: string): 'flux' | 'slurm' {
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(checkpoint) as { kind?: unknown } | null)?.kind;
+  } catch (err) {
+    throw new CheckpointError(`not JSON: ${(err as Error).message}`);
+  }
+  if (kind === 'jobscribe-sim-slurm') return 'slurm';
+  if (kind === 'jobscribe-sim') return 'flux';
+  throw new CheckpointError(`not a simulator checkpoint (kind ${JSON.stringify(kind) ?? 'missing'})`);
 }

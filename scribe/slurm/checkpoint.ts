@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import type { SourceEvent } from '../source.js';
 import { formatIssues } from '../../schemas/envelope/index.js';
-import { SlurmError } from './commands.js';
+import { CheckpointError } from '../checkpoint.js';
 import type { TrackerState } from './diff.js';
 
 const SLURM_CHECKPOINT_VERSION = 1;
@@ -76,11 +76,11 @@ export function decodeCheckpoint(text: string): SlurmCheckpoint {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new SlurmError(`Slurm checkpoint is not JSON: ${(err as Error).message}`, { code: 'slurm_checkpoint', retriable: false });
+    throw new CheckpointError(`not JSON: ${(err as Error).message}`);
   }
   const parsed = CheckpointSchema.safeParse(data);
   if (!parsed.success) {
-    throw new SlurmError(`Slurm checkpoint is invalid: ${formatIssues(parsed.error, 3)}`, { code: 'slurm_checkpoint', retriable: false });
+    throw new CheckpointError(`not a valid Slurm source checkpoint: ${formatIssues(parsed.error, 3)}`);
   }
   const { v: _v, pending = [], ...state } = parsed.data;
   return { state: state as TrackerState, pending: pending as SourceEvent[] };

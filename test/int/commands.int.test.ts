@@ -23,7 +23,7 @@ import { commandsTopic, eventsTopic, type EventLog } from '../../log/eventLog.js
 import { createKeyring, signRecord, type Keyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
 import { commandRecordMessage, type Approval, type Command, type CommandResult } from '../../schemas/commands/index.js';
-import { commandsGroup } from '../../scribe/commands.js';
+import { CommandLedger, commandsGroup, runCommandLoop } from '../../scribe/commands.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { runScribe } from '../../scribe/scribe.js';
 import { Simulator } from '../../scribe/sim/index.js';
@@ -466,6 +466,26 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       expect(actionEvents).toBe(acted.length);
     });
 
+    it('a command whose args nest 30,000 deep is audited as rejected and quarantined; the commands after it run', async () => {
+      const { user, ids } = await pick(2);
+      const before = await job(ids[0]!);
+      const deep = command({ action: 'cancel', job_ids: [ids[0]!], args: { extra: '__DEEP__' }, requested_by: who(user) });
+      // JSON.stringify cannot write such a record: the nesting is spliced into the text (signed, so the
+      // signature check has to walk it: that walk overflowed the stack before the record was bounded).
+      const value = JSON.stringify(signRecord(deep, ring, CLUSTER)).replace('"__DEEP__"', '['.repeat(30_000) + ']'.repeat(30_000));
+      await log().publish(commandsTopic(prefix(), CLUSTER), [{ ...commandRecordMessage(deep), value }]);
+      injectedBad += 1;
+      const after = command({ action: 'hold', job_ids: [ids[1]!], requested_by: who(user) });
+      await send(after);
+
+      expect(await final(deep.command_id, false)).toMatchObject({ status: 'rejected', reason: 'invalid: record nested too deep: more than 64 levels of objects / arrays' });
+      expect((await final(after.command_id)).status).toBe('accepted');
+      const dead = await queryRows<{ reason: string }>(ch, `SELECT reason FROM ${db()}.dead_letters FINAL WHERE key = {k:String}`, { k: deep.command_id });
+      expect(dead).toEqual([{ reason: 'record nested too deep: more than 64 levels of objects / arrays' }]);
+      await step();
+      expect(await job(ids[0]!)).toEqual(before);
+    });
+
     it('quarantines forged and unsigned job events; every genuine (signed) event is accepted', async () => {
       const { ids } = await pick(1);
       const before = await job(ids[0]!);
@@ -506,6 +526,76 @@ commandSuite('kafka', 'commands_kafka', async () => {
       await broker?.close();
     },
   };
+});
+
+/**
+ * A scribe without signing keys (it checks nothing, so a deep record reaches the ledger's
+ * JSON.stringify): its command loop on the embedded log. A command whose args nest 30,000 levels
+ * deep used to throw RangeError out of the loop on every restart; now it is refused at decode,
+ * audited as rejected with the reason, and the next command runs.
+ */
+describe('command loop without signing keys: records past the decode bounds', () => {
+  const database = 'commands_unsigned';
+  const prefix = 'unsignedcmd';
+  let dir: string;
+
+  beforeAll(async () => {
+    await migrate(ch.client, database);
+    dir = mkdtempSync(join(tmpdir(), 'jobscribe-unsigned-commands-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a 30,000-deep command is rejected with the reason and the loop goes on to the next command', async () => {
+    const log = createEmbeddedLog(ch.client, database, { pollIntervalMs: 20 });
+    const acted: string[] = [];
+    const source: SchedulerSource = {
+      scheduler: 'flux',
+      act: async (r) => {
+        acted.push(`${r.action} ${r.job_id}`);
+        return { ok: true };
+      },
+      run: async () => undefined,
+    };
+    const results = new Map<string, CommandResult>();
+    const ac = new AbortController();
+    let stopped: unknown = 'running';
+    const loop = runCommandLoop({
+      cluster: CLUSTER,
+      source,
+      log,
+      topicPrefix: prefix,
+      ledger: new CommandLedger(join(dir, 'ledger.jsonl')),
+      signing: { require: false },
+      scribe: { id: 'alpha@test', version: '0' },
+      signal: ac.signal,
+      onResult: (r) => results.set(r.command_id, r),
+    }).then(
+      () => (stopped = 'stopped'),
+      (err: unknown) => (stopped = err),
+    );
+    const now = Date.now() / 1000;
+    const admin = { subject: 'ops@site', roles: ['admin'] };
+    const base = { v: 1, kind: 'command', cluster: CLUSTER, issued_at: now, expires_at: now + 120, approval_required: false, requested_by: admin } as const;
+    const deep: Command = { ...base, command_id: randomUUID(), action: 'cancel', job_ids: ['1'], args: { extra: '__DEEP__' } };
+    const next: Command = { ...base, command_id: randomUUID(), action: 'hold', job_ids: ['2'], args: {} };
+    const value = JSON.stringify(deep).replace('"__DEEP__"', '{"a":'.repeat(30_000) + '1' + '}'.repeat(30_000));
+    await log.publish(commandsTopic(prefix, CLUSTER), [{ ...commandRecordMessage(deep), value }, commandRecordMessage(next)]);
+    try {
+      await waitUntil(async () => results.has(next.command_id) || stopped !== 'running', { what: 'the command after the deep one', timeoutMs: 30_000, intervalMs: 20 });
+      expect(stopped).toBe('running');
+      expect(results.get(deep.command_id)).toMatchObject({ status: 'rejected', reason: 'invalid: record nested too deep: more than 64 levels of objects / arrays' });
+      expect(results.get(next.command_id)).toMatchObject({ status: 'accepted' });
+      expect(acted).toEqual(['hold 2']);
+      // committed past both: a restart does not meet the deep record again
+      await waitUntil(async () => (await log.lag(commandsGroup(prefix, CLUSTER), [commandsTopic(prefix, CLUSTER)]))[0]?.lag === 0n, { what: 'the commit', intervalMs: 20 });
+    } finally {
+      ac.abort();
+      await loop;
+      await log.close();
+    }
+  });
 });
 
 /**

@@ -193,3 +193,38 @@ describe('projector on chDB', () => {
     expect([await sum('jobs'), await sum('job_events')]).toEqual(before);
   });
 });
+
+describe('projector on chDB: records past the decode bounds', () => {
+  const db = () => ch.database;
+  const gamma = { ...origin, cluster: 'gamma' };
+  const gammaTopic = eventsTopic(PREFIX, 'gamma');
+  /** A record whose context nests `depth` levels deep (JSON.stringify itself cannot write one). */
+  const deepValue = (env: object, depth: number) => JSON.stringify({ ...env, context: '__DEEP__' }).replace('"__DEEP__"', '{"a":'.repeat(depth) + '1' + '}'.repeat(depth));
+
+  it('a 30,000-deep or oversized event goes to dead_letters with the reason; the events around it are projected', async () => {
+    const events = [...simulate({ ...SIM, cluster: 'gamma', maxJobs: 6 })];
+    const messages = events.map((e) => toLogMessage(toEnvelope(gamma, e, 1_800_000_000)));
+    // A memo (RFC 21: any context) on a job, its context 30,000 levels deep.
+    const deepEnv = toEnvelope(gamma, { ...events[0]!, seq: 999, name: 'memo' }, 1_800_000_000);
+    const deep = { key: messages[0]!.key, value: deepValue(deepEnv, 30_000) };
+    const huge = { key: messages[0]!.key, value: JSON.stringify({ ...deepEnv, seq: 1000, raw: 'x'.repeat(5 * 1024 * 1024) }) };
+    const half = Math.floor(messages.length / 2);
+    await log.publish(gammaTopic, [...messages.slice(0, half), deep, huge, ...messages.slice(half)]);
+    const projector = new Projector({ clickhouse: ch.client, database: db(), log, topicPrefix: PREFIX });
+    await projectToEnd(projector);
+
+    expect(await count(`SELECT count() AS n FROM ${db()}.job_events FINAL WHERE cluster = 'gamma'`)).toBe(events.length);
+    const dead = await queryRows<{ reason: string; log_offset: string; n: string }>(
+      ch,
+      `SELECT reason, toString(log_offset) AS log_offset, toString(length(payload)) AS n FROM ${db()}.dead_letters FINAL WHERE log_topic = {t:String} ORDER BY log_offset`,
+      { t: gammaTopic },
+    );
+    expect(dead).toEqual([
+      { reason: 'envelope nested too deep: more than 64 levels of objects / arrays', log_offset: String(half), n: String(deep.value.length) },
+      { reason: expect.stringMatching(/^envelope too large: \d+ bytes \(at most 4194304\)$/), log_offset: String(half + 1), n: String(64 * 1024) },
+    ]);
+    // Committed past both: the next run has nothing left to do.
+    const lag = await log.lag(projector.group, [gammaTopic]);
+    expect(lag[0]!.lag).toBe(0n);
+  });
+});

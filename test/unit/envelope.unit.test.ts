@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope } from '../../schemas/envelope/index.js';
+import { jsonBoundsProblem } from '../../schemas/jsonBounds.js';
 
 const good = {
   v: 1, cluster: 'alpha', scheduler: 'flux', job_id: '42', seq: 0, name: 'submit', ts: 1_700_000_000.5,
@@ -29,5 +30,22 @@ describe('decodeEnvelope', () => {
     const r = decodeEnvelope(text);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});
+
+describe('jsonBoundsProblem', () => {
+  const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  it('counts nesting outside strings only', () => {
+    expect(jsonBoundsProblem(nest(64))).toBeUndefined();
+    expect(jsonBoundsProblem(nest(65))).toBe('nested too deep: more than 64 levels of objects / arrays');
+    expect(jsonBoundsProblem(JSON.stringify({ s: '['.repeat(1000) + '\\"{{{' }))).toBeUndefined();
+  });
+  it('refuses a text over the byte bound (UTF-8 bytes, not characters)', () => {
+    expect(jsonBoundsProblem(JSON.stringify('é'.repeat(600)), { maxBytes: 1024 })).toBe('too large: 1202 bytes (at most 1024)');
+    expect(jsonBoundsProblem(JSON.stringify('e'.repeat(600)), { maxBytes: 1024 })).toBeUndefined();
+  });
+  it('decodeEnvelope refuses a deep envelope without parsing it', () => {
+    const text = JSON.stringify({ ...good, context: 'X' }).replace('"X"', '{"a":'.repeat(30_000) + '1' + '}'.repeat(30_000));
+    expect(decodeEnvelope(text)).toEqual({ ok: false, reason: 'envelope nested too deep: more than 64 levels of objects / arrays' });
   });
 });

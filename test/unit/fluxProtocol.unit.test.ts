@@ -377,7 +377,7 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
     const ids = ['18446744073709551615', '9007199254740993', '1', '643540451328'];
     expect(decodeIdSet(encodeIdSet(ids))).toEqual([...ids].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)));
     expect(decodeIdSet('')).toEqual([]);
-    expect(() => JournalTracker.restore('{"v":2}')).toThrow(/unknown shape/);
+    expect(() => JournalTracker.restore('{"v":2}')).toThrow(/not a flux source checkpoint \(v=2\)/);
   });
 
   it('uid → user name from passwd text', () => {

@@ -550,7 +550,7 @@ describe('the source: checkpoints, restarts, write-ahead', () => {
     await source.run({ signal: ac.signal, emit: out.emit });
     expect(errors.join('\n')).toMatch(/Unable to contact slurm controller/);
     expect(out.events.length).toBe(25);
-    await expect(source.run({ checkpoint: '{"v":9}', signal: ac.signal, emit: out.emit })).rejects.toThrow(/checkpoint is invalid/);
+    await expect(source.run({ checkpoint: '{"v":9}', signal: ac.signal, emit: out.emit })).rejects.toThrow(/checkpoint is unreadable \(not a valid Slurm source checkpoint: /);
   });
 
   it('sacct disabled ("accounting storage is disabled") switches to squeue-only ends', async () => {
