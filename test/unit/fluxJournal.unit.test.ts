@@ -112,6 +112,22 @@ describe('JournalSequencer', () => {
     ]);
   });
 
+  it('numbers a memo in the gap whether or not it was committed: the anchors do not move', () => {
+    const job = (memo: boolean): JournalEntry[] =>
+      [
+        ['submit', 10, { userid: 0, urgency: 16, flags: 0 }],
+        ['validate', 10.1],
+        ...(memo ? [['memo', 10.15, { note: 'volatile or not' }] as const] : []),
+        ['depend', 10.2],
+        ['priority', 10.3, { priority: 16 }],
+      ].map(([name, timestamp, context]) => ({ id: '5', events: [{ name, timestamp, ...(context && { context }) }] }) as JournalEntry);
+    const withMemo = sequence(job(true));
+    const without = sequence(job(false));
+    expect(withMemo.filter((e) => e.name !== 'memo').map((e) => [e.name, e.seq])).toEqual(without.map((e) => [e.name, e.seq]));
+    const memo = withMemo.find((e) => e.name === 'memo')!;
+    expect(memo.seq).toBe(SEQ_SLOT + 1);
+  });
+
   it('gives every job strictly increasing seqs and forgets jobs once they end', () => {
     const seq = new JournalSequencer();
     const events = sequence(journal('journal.jsonl'), seq);

@@ -343,15 +343,25 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
     expect(tail[1]!.user).toBe('alice'); // the submitter's uid came from the checkpoint
   });
 
-  it('a backlog that disagrees with the count realigns on the last timestamp seen', () => {
+  it('a volatile memo does not count: a backlog without it resumes at the next stored event, numbered as stored', () => {
     const t = new JournalTracker();
-    // live: a volatile memo (never stored) was counted as stored
     t.apply(entry('7', ['submit', 1]));
-    t.apply(entry('7', ['memo', 1.5]));
+    t.apply(entry('7', ['memo', 1.5])); // volatile: never in the eventlog, so never in a backlog
     t.apply(entry('7', ['validate', 2]));
     t.beginBacklog();
     const evs = t.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3]));
-    expect(seqs(evs)).toEqual([`depend@${3 * S}`]); // after validate@2S, not a repeat of validate
+    expect(seqs(evs)).toEqual([`depend@${2 * S}`]); // its index in the eventlog, as a fresh read gives it
+    const fresh = new JournalTracker();
+    fresh.beginBacklog();
+    expect(seqs(fresh.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3])))).toEqual(['submit@0', `validate@${S}`, `depend@${2 * S}`]);
+  });
+
+  it('a checkpoint that counted a volatile memo (older scribes) realigns on the last timestamp seen', () => {
+    // after submit@1 and a volatile memo@1.5: n = 2 "stored" events, the last at 1.5 (no backlog holds it)
+    const t = JournalTracker.restore(JSON.stringify({ v: 1, jobs: [['7', 2, 0, 1.5, null]], done: '' }));
+    t.beginBacklog();
+    const evs = t.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3]));
+    expect(seqs(evs)).toEqual([`validate@${S}`, `depend@${2 * S}`]); // nothing skipped that was never published
   });
 
   it('finished jobs: skipped in later backlogs, pruned when purged, capped newest-first', () => {
