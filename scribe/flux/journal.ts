@@ -5,8 +5,8 @@
  * read as a decimal string straight from the text (JSON.parse would round it above 2^53).
  * `JournalSequencer` numbers each job's events with a `seq` that does not depend on how the
  * events arrived, by the rule of identity.ts (stored "anchor" events i * SEQ_SLOT; annotations,
- * invalidate and memos — which may be journal-only — in the gap after the anchor before them).
- * A `full` backlog holds exactly the committed events,
+ * invalidate and memos — which may be journal-only — in the gap after the anchor before them, at
+ * an offset given by their own timestamp). A `full` backlog holds exactly the committed events,
  * so a job's events get the same seqs whether they arrived live or in a backlog after a restart.
  */
 import { z } from 'zod';

@@ -6,15 +6,17 @@
  *
  * seq: the rule of identity.ts (a pure function of the job's committed history: stored "anchor"
  * events a * SEQ_SLOT, annotations / invalidate / memos — committed or not, the event does not
- * say — in the gap after the anchor before them). This
+ * say — in the gap after the anchor before them, at an offset from their own timestamp). This
  * class adds what a restartable stream needs: the checkpoint, backlog skipping, alignment.
  *
  * Checkpoint (the opaque string given to emit), JSON:
- *   {"v":1,"jobs":[[id,n,k,ts,uid],…],"done":"<ids>"}
- *   jobs: per job not yet finished — n anchors seen, k the floating events since the last
- *         anchor, ts the timestamp of the last anchor (aligns a backlog that disagrees with n,
- *         e.g. a checkpoint written when a volatile memo was still counted), uid the submitter
- *         (names events whose submit is skipped)
+ *   {"v":1,"jobs":[[id,n,k,ts,uid,m],…],"done":"<ids>"}
+ *   jobs: per job not yet finished — n anchors seen, k the largest gap offset given since the
+ *         last anchor (journal-only events go above it), ts the timestamp of the last anchor
+ *         (aligns a backlog that disagrees with n, e.g. a checkpoint written when a volatile memo
+ *         was still counted), uid the submitter (names events whose submit is skipped), m the
+ *         largest memo offset published since the last anchor (a backlog skips memos up to it;
+ *         memo offsets grow with time; absent in older checkpoints = 0)
  *   done: jobs that finished (clean / invalidate) and may still be in the job-manager's
  *         backlog: sorted ids, base-36, first absolute then deltas, comma-separated. Pruned to
  *         the jobs present in each complete backlog (the rest were purged and never come back),
@@ -28,7 +30,7 @@
  */
 import type { FluxJournalEvent } from '../../schemas/flux/events.js';
 import type { SourceEvent } from '../source.js';
-import { isAnchorEvent, newNumbering, numberEvent, type JobNumbering } from './identity.js';
+import { isAnchorEvent, newNumbering, numberEvent, SEQ_SLOT, type JobNumbering } from './identity.js';
 import { SENTINEL_ID, type JournalEntry } from './journal.js';
 import type { UserResolver } from './users.js';
 
@@ -41,6 +43,8 @@ interface JobPos {
   n: number;
   /** Largest gap offset given since the last anchor (0: none). */
   k: number;
+  /** Largest memo offset published since the last anchor (0: none). */
+  m: number;
   /** Timestamp of the last anchor seen. */
   ts: number | undefined;
   /** Submitter's uid. */
@@ -87,8 +91,8 @@ export class JournalTracker {
       throw new SyntaxError(`flux source checkpoint has an unknown shape (v=${String(cp.v)})`);
     }
     for (const row of cp.jobs as unknown[]) {
-      const [id, n, k, ts, uid] = row as [string, number, number, number | null, number | null];
-      t.jobs.set(String(id), { n: Number(n), k: Number(k), ts: ts ?? undefined, uid: uid ?? undefined });
+      const [id, n, k, ts, uid, m] = row as [string, number, number, number | null, number | null, number | undefined];
+      t.jobs.set(String(id), { n: Number(n), k: Number(k), ts: ts ?? undefined, uid: uid ?? undefined, m: Number(m ?? 0) });
     }
     for (const id of decodeIdSet(cp.done)) t.done.add(id);
     t.doneText = cp.done;
@@ -96,8 +100,8 @@ export class JournalTracker {
   }
 
   checkpoint(): string {
-    const jobs: [string, number, number, number | null, number | null][] = [];
-    for (const [id, p] of this.jobs) jobs.push([id, p.n, p.k, p.ts ?? null, p.uid ?? null]);
+    const jobs: [string, number, number, number | null, number | null, number][] = [];
+    for (const [id, p] of this.jobs) jobs.push([id, p.n, p.k, p.ts ?? null, p.uid ?? null, p.m]);
     if (this.doneText === undefined) this.doneText = encodeIdSet(this.done);
     return JSON.stringify({ v: CHECKPOINT_VERSION, jobs, done: this.doneText });
   }
@@ -147,25 +151,33 @@ export class JournalTracker {
     }
     let pos = this.jobs.get(id);
     if (!pos) {
-      pos = { n: 0, k: 0, ts: undefined, uid: undefined };
+      pos = { n: 0, k: 0, ts: undefined, uid: undefined, m: 0 };
       this.jobs.set(id, pos);
     }
     const first = events[0];
     if (first?.name === 'submit' && typeof first.context?.userid === 'number') pos.uid = first.context.userid;
-    const resume = resumeAnchor(events, pos);
+    const { resume, aligned } = resumeAnchor(events, pos);
+    // the memos published in the gap after the last published anchor (known when aligned)
+    const memosPublished = aligned ? pos.m : 0;
     // Numbered from the job's first event (never from the checkpoint), emitted from where the
     // checkpoint stopped.
     let numbering = newNumbering();
+    let memoMax = 0;
     const out: SourceEvent[] = [];
     for (const ev of events) {
       const { seq, state } = numberEvent(numbering, ev.name, ev.timestamp);
       numbering = state;
-      const published = isAnchorEvent(ev.name) ? state.anchors <= resume : state.anchors < resume;
+      if (isAnchorEvent(ev.name)) memoMax = 0;
+      else if (ev.name === 'memo') memoMax = Math.max(memoMax, seq % SEQ_SLOT);
+      const published = isAnchorEvent(ev.name)
+        ? state.anchors <= resume
+        : state.anchors < resume || (state.anchors === resume && seq % SEQ_SLOT <= memosPublished);
       if (published) this.stats.backlogSkipped++;
       else out.push(this.build(entry, ev, seq, pos.uid));
     }
     const sameGap = numbering.anchors === pos.n && numbering.anchorTs === pos.ts;
     pos.k = sameGap ? Math.max(pos.k, numbering.lastOffset) : numbering.lastOffset;
+    pos.m = sameGap ? Math.max(pos.m, memoMax) : memoMax;
     pos.n = numbering.anchors;
     pos.ts = numbering.anchorTs;
     if (events.length > 0 && isFinal(events[events.length - 1]!.name)) this.finish(id);
@@ -176,7 +188,7 @@ export class JournalTracker {
     const { id } = entry;
     let pos = this.jobs.get(id);
     if (!pos) {
-      pos = { n: 0, k: 0, ts: undefined, uid: undefined };
+      pos = { n: 0, k: 0, ts: undefined, uid: undefined, m: 0 };
       this.jobs.set(id, pos);
     }
     const out: SourceEvent[] = [];
@@ -185,6 +197,8 @@ export class JournalTracker {
       pos.n = state.anchors;
       pos.ts = state.anchorTs;
       pos.k = state.lastOffset;
+      if (isAnchorEvent(ev.name)) pos.m = 0;
+      else if (ev.name === 'memo') pos.m = Math.max(pos.m, seq % SEQ_SLOT);
       if (ev.name === 'submit' && typeof ev.context?.userid === 'number') pos.uid = ev.context.userid;
       out.push(this.build(entry, ev, seq, pos.uid));
       if (isFinal(ev.name)) this.finish(id);
@@ -232,16 +246,18 @@ const toNumbering = (pos: JobPos): JobNumbering => ({ anchors: pos.n, anchorTs: 
 
 /**
  * How many of a backlog entry's anchors were already published: the checkpoint's count when
- * the anchor it saw last is there with its timestamp; otherwise (a checkpoint that counted an
- * event the eventlog never held, or a history that changed) the anchors up to that timestamp.
+ * the anchor it saw last is there with its timestamp (aligned); otherwise (a checkpoint that
+ * counted an event the eventlog never held, or a history that changed) the anchors up to that
+ * timestamp.
  */
-function resumeAnchor(events: FluxJournalEvent[], pos: JobPos): number {
-  if (pos.n === 0) return 0;
+function resumeAnchor(events: FluxJournalEvent[], pos: JobPos): { resume: number; aligned: boolean } {
+  if (pos.n === 0) return { resume: 0, aligned: false };
   const anchors = events.filter((ev) => isAnchorEvent(ev.name));
-  if (pos.ts === undefined || anchors[pos.n - 1]?.timestamp === pos.ts) return Math.min(pos.n, anchors.length);
+  if (anchors[pos.n - 1]?.timestamp === pos.ts) return { resume: pos.n, aligned: true };
+  if (pos.ts === undefined) return { resume: Math.min(pos.n, anchors.length), aligned: false };
   let n = 0;
   while (n < anchors.length && anchors[n]!.timestamp <= pos.ts) n++;
-  return n;
+  return { resume: n, aligned: false };
 }
 
 /** Sorted ids → "base36(first),base36(delta),…". */

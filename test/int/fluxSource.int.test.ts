@@ -14,6 +14,7 @@ import { FluxError } from '../../scribe/flux/errors.js';
 import { decodeResponse, encodeRequest, parseResponse } from '../../scribe/flux/protocol/rpc.js';
 import { createFluxSource, type FluxSourceOptions, type FluxSourceProgress } from '../../scribe/flux/source.js';
 import { JournalSequencer, parseJournalLine, SEQ_SLOT } from '../../scribe/flux/journal.js';
+import { timeSlot } from '../../scribe/flux/identity.js';
 import { mapUserResolver } from '../../scribe/flux/users.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { FakeFluxBroker, type FakeFluxBrokerOptions } from '../support/fakeFluxBroker.js';
@@ -54,12 +55,12 @@ const ident = (e: SourceEvent) => `${e.job_id}:${e.seq}:${e.name}:${e.ts}`;
 /**
  * What a journal should produce: (job_id, seq, name, ts) per event, by the documented rule
  * (scribe/flux/identity.ts): anchors a * SEQ_SLOT; annotations / invalidate / memo in the gap
- * after the anchor before them, the k-th at + k.
+ * after the anchor before them, at 2·timeSlot(ts − anchor ts) + 2 (journal-only) or + 1 (memo).
  * `stored` = what the job's eventlog (and a backlog) holds: everything but journal-only events
  * and the lines marked "noCommit".
  */
 function expected(journal: string[]): { all: string[]; stored: string[]; jobs: Set<string> } {
-  const anchors = new Map<string, { a: number; k: number }>();
+  const anchors = new Map<string, { a: number; ts: number }>();
   const all: string[] = [];
   const stored: string[] = [];
   const jobs = new Set<string>();
@@ -72,13 +73,12 @@ function expected(journal: string[]): { all: string[]; stored: string[]; jobs: S
       const prev = anchors.get(id);
       let seq: number;
       if (FLOATING.has(ev.name)) {
-        const k = (prev?.k ?? 0) + 1;
-        anchors.set(id, { a: prev?.a ?? 0, k });
-        seq = Math.max(0, (prev?.a ?? 0) - 1) * SEQ_SLOT + k;
+        const off = 2 * timeSlot(prev ? ev.timestamp - prev.ts : 0) + (ev.name === 'memo' ? 1 : 2);
+        seq = Math.max(0, (prev?.a ?? 0) - 1) * SEQ_SLOT + off;
       } else {
         const a = prev?.a ?? 0;
         seq = a * SEQ_SLOT;
-        anchors.set(id, { a: a + 1, k: 0 });
+        anchors.set(id, { a: a + 1, ts: ev.timestamp });
       }
       const text = `${id}:${seq}:${ev.name}:${ev.timestamp}`;
       if (!JOURNAL_ONLY.has(ev.name) && !noCommit) stored.push(text);
@@ -225,7 +225,7 @@ describe('flux source > real journals', () => {
     expect(inval.map((e) => [e.name, e.seq])).toEqual([
       ['submit', 0],
       ['dependency-add', SEQ_SLOT],
-      ['invalidate', SEQ_SLOT + 1],
+      ['invalidate', SEQ_SLOT + 2 * timeSlot(inval[2]!.ts - inval[1]!.ts) + 2],
     ]);
   });
 
@@ -375,6 +375,30 @@ describe('flux source > journal-only events (EVENT_NO_COMMIT) and event identity
     const rows = fold(both);
     expect(rows.get(RUNS)).toMatchObject({ sched_state: 'INACTIVE', result: 'COMPLETED', nodes: ['fluxnode1'], t_start: 1795400001.1, t_end: 1795400002.1 });
     expect(rows.get(HELD)).toMatchObject({ sched_state: 'INACTIVE', result: 'COMPLETED', urgency: 16, nodes: ['fluxnode0'], t_start: 1795400001.5 });
+  });
+
+  it('a job read live and read again from the backlog after a lost checkpoint: same identities, same jobs row', async () => {
+    const b = await broker({ journal: MEMO_JOURNAL });
+    const exp = expected(MEMO_JOURNAL);
+    const fromLive = await collect(b, bothClean);
+    const fromBacklog = await collect(b, live); // no checkpoint: the whole backlog again
+    // as a projector keyed on (job, seq) sees it: nothing replaced by another event, nothing doubled
+    const byKey = new Map(fromLive.events.map((e) => [key(e), e.name]));
+    for (const e of fromBacklog.events) expect(byKey.get(key(e)), `${key(e)} ${e.name}`).toBe(e.name);
+    const merged = new Map([...fromLive.events, ...fromBacklog.events].map((e) => [key(e), e.name]));
+    expect(merged).toEqual(byKey);
+    expect([...merged.values()].filter((n) => n === 'clean')).toHaveLength(2);
+    // the jobs rows folded from either reading (and from both, live first) are the same
+    const a = fold(fromLive.events);
+    const c = fold(fromBacklog.events);
+    const both = fold([...fromLive.events, ...fromBacklog.events]);
+    for (const id of [HELD, RUNS]) {
+      expect(c.get(id), id).toEqual(a.get(id));
+      expect(both.get(id), id).toEqual(a.get(id));
+    }
+    // and both are the documented rule's identities
+    expect(fromLive.events.map(ident)).toEqual(exp.all);
+    expect(new Set(fromBacklog.events.map(ident))).toEqual(new Set(exp.stored));
   });
 });
 

@@ -27,6 +27,7 @@ import * as submit from '../../scribe/flux/protocol/submit/index.js';
 import * as urgency from '../../scribe/flux/protocol/urgency/index.js';
 import { parseFluxUri } from '../../scribe/flux/uri.js';
 import { SEQ_SLOT, type JournalEntry } from '../../scribe/flux/journal.js';
+import { timeSlot } from '../../scribe/flux/identity.js';
 import { decodeIdSet, encodeIdSet, JournalTracker } from '../../scribe/flux/tracker.js';
 import { mapUserResolver, parsePasswd } from '../../scribe/flux/users.js';
 import { fluxFixture } from '../support/fixtures.js';
@@ -326,7 +327,8 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
       ...live.apply(entry('9007199254740993', ['alloc', 2])),
       ...live.apply(entry('9007199254740993', ['start', 3])),
     ];
-    expect(seqs(out)).toEqual(['submit@0', 'annotations@1', 'annotations@2', `alloc@${S}`, `start@${2 * S}`]);
+    const ann = (ts: number) => 2 * timeSlot(ts - 1) + 2; // even offsets after submit, by time
+    expect(seqs(out)).toEqual(['submit@0', `annotations@${ann(1.5)}`, `annotations@${ann(1.6)}`, `alloc@${S}`, `start@${2 * S}`]);
     expect(out.every((e) => e.user === 'alice' && e.job_id === '9007199254740993')).toBe(true);
     // restart without a checkpoint: the backlog holds the stored events only
     const again = new JournalTracker({ users });
@@ -339,7 +341,7 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
     expect(resumed.apply(entry('9007199254740993', ['submit', 1], ['alloc', 2], ['start', 3], ['finish', 4]))).toHaveLength(1);
     resumed.apply({ id: '-1', events: [] });
     const tail = [...resumed.apply(entry('9007199254740993', ['annotations', 4.5])), ...resumed.apply(entry('9007199254740993', ['release', 5]))];
-    expect(seqs(tail)).toEqual([`annotations@${3 * S + 1}`, `release@${4 * S}`]);
+    expect(seqs(tail)).toEqual([`annotations@${3 * S + 2 * timeSlot(4.5 - 4) + 2}`, `release@${4 * S}`]);
     expect(tail[1]!.user).toBe('alice'); // the submitter's uid came from the checkpoint
   });
 
