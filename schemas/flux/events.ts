@@ -49,6 +49,15 @@ export const FLUX_EVENT_NAMES = Object.keys(FluxEventContexts) as FluxEventName[
 /** Events that the journal carries but the job's stored eventlog never holds. */
 export const FLUX_JOURNAL_ONLY_EVENTS: ReadonlySet<string> = new Set(['annotations', 'invalidate']);
 
+/**
+ * Events the job-manager may post with EVENT_NO_COMMIT (journal only, never in the KVS eventlog
+ * nor in a later backlog), which the event itself does not tell apart from a committed one:
+ * `annotations` (annotate.c, alloc.c) and `invalidate` (submit.c) always; `memo` only when
+ * requested with `volatile` (`flux job memo --volatile`, annotate.c). flux-core
+ * src/modules/job-manager/event.c: event_job_process_entry skips the commit for that flag.
+ */
+export const FLUX_MAYBE_UNCOMMITTED_EVENTS: ReadonlySet<string> = new Set([...FLUX_JOURNAL_ONLY_EVENTS, 'memo']);
+
 export type FluxEvent =
   | { [N in FluxEventName]: { known: true; name: N; context: z.infer<(typeof FluxEventContexts)[N]> } }[FluxEventName]
   | { known: false; name: string; context: Record<string, unknown> };

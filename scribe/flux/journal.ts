@@ -4,30 +4,22 @@
  * `parseJournalLine` reads one response's JSON text, keeping the 64-bit job id exact: the id is
  * read as a decimal string straight from the text (JSON.parse would round it above 2^53).
  * `JournalSequencer` numbers each job's events with a `seq` that does not depend on how the
- * events arrived, using the scheme of the Flux scribe (scribe/flux/tracker.ts):
- *
- *   the i-th event of the job's stored eventlog (0-based)       → seq = i * SEQ_SLOT
- *   the k-th journal-only event (annotations, invalidate) after
- *   the i-th stored event (k = 1, 2, …; past SEQ_SLOT-1 it reuses the last slot) → i * SEQ_SLOT + k
- *
- * A `full` backlog holds exactly the stored events, so a job's events get the same seqs whether
- * they arrived live or in a backlog after a restart (dense 0,1,2… in arrival order would not:
- * journal-only events never reappear in a backlog and would shift every later seq).
+ * events arrived, by the rule of identity.ts (stored "anchor" events i * SEQ_SLOT; annotations,
+ * invalidate and memos — which may be journal-only — in the gap after the anchor before them, at
+ * an offset given by their own timestamp). A `full` backlog holds exactly the committed events,
+ * so a job's events get the same seqs whether they arrived live or in a backlog after a restart.
  */
 import { z } from 'zod';
 import { JobIdSchema } from '../../schemas/ids.js';
-import {
-  FLUX_JOURNAL_ONLY_EVENTS,
-  FluxJournalEventSchema,
-  type FluxJournalEvent,
-  type FluxRaw,
-} from '../../schemas/flux/events.js';
+import { FluxJournalEventSchema, type FluxJournalEvent, type FluxRaw } from '../../schemas/flux/events.js';
 import { JobscribeError } from '../../schemas/errors.js';
 import type { SourceEvent } from '../source.js';
+import { newNumbering, numberEvent, SEQ_SLOT, type JobNumbering } from './identity.js';
+
+export { SEQ_SLOT };
 
 /** The id of the sentinel response that ends the backlog. */
 export const SENTINEL_ID = '-1';
-export const SEQ_SLOT = 2 ** 16;
 
 /** One journal response. */
 export interface JournalEntry {
@@ -109,10 +101,7 @@ function stringEnd(text: string, start: number): number {
 }
 
 interface JobCursor {
-  /** Stored events numbered so far (the next stored event's index). */
-  stored: number;
-  /** Journal-only events since the last stored one. */
-  extra: number;
+  numbering: JobNumbering;
   user: string | undefined;
 }
 
@@ -147,18 +136,12 @@ export class JournalSequencer {
   private next(entry: JournalEntry, event: FluxJournalEvent): SourceEvent | undefined {
     if (event.name === 'submit') {
       const uid = event.context?.userid;
-      this.jobs.set(entry.id, { stored: 0, extra: 0, user: typeof uid === 'number' ? this.userName(uid) : undefined });
+      this.jobs.set(entry.id, { numbering: newNumbering(), user: typeof uid === 'number' ? this.userName(uid) : undefined });
     }
     const job = this.jobs.get(entry.id);
     if (!job) return undefined;
-    let seq: number;
-    if (FLUX_JOURNAL_ONLY_EVENTS.has(event.name)) {
-      job.extra = Math.min(job.extra + 1, SEQ_SLOT - 1);
-      seq = Math.max(0, job.stored - 1) * SEQ_SLOT + job.extra;
-    } else {
-      seq = job.stored++ * SEQ_SLOT;
-      job.extra = 0;
-    }
+    const { seq, state } = numberEvent(job.numbering, event.name, event.timestamp);
+    job.numbering = state;
     if (event.name === 'clean' || event.name === 'invalidate') this.jobs.delete(entry.id);
 
     const raw: FluxRaw = { id: entry.id, event };

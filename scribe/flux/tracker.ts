@@ -4,36 +4,35 @@
  * whether it arrived live or in a later backlog), and keeps the small checkpoint that lets a
  * restarted source skip what it already published.
  *
- * seq scheme (SEQ_SLOT = 2^16; journal.ts's JournalSequencer numbers a plain journal the same way,
- * this class adds what a restartable stream needs: the checkpoint, backlog skipping, alignment):
- *   the i-th stored-eventlog event of a job (0-based)      → seq = i * SEQ_SLOT
- *   the k-th journal-only event (annotations, invalidate)
- *   after the i-th stored event (k = 1, 2, …)              → seq = i * SEQ_SLOT + k
- * Stored events are exactly what a `full` backlog returns, in eventlog order, and what the live
- * stream interleaves with journal-only events, so i is the same in both; journal-only events
- * never appear in a backlog (they can only come live, once). Seqs increase along the job's
- * history, leave room for 65,535 journal-only events between two stored ones (more reuse the
- * last slot) and for 65,536 stored events per job within the envelope's u32.
+ * seq: the rule of identity.ts (a pure function of the job's committed history: stored "anchor"
+ * events a * SEQ_SLOT, annotations / invalidate / memos — committed or not, the event does not
+ * say — in the gap after the anchor before them, at an offset from their own timestamp). This
+ * class adds what a restartable stream needs: the checkpoint, backlog skipping, alignment.
  *
  * Checkpoint (the opaque string given to emit), JSON:
- *   {"v":1,"jobs":[[id,n,k,ts,uid],…],"done":"<ids>"}
- *   jobs: per job not yet finished — n stored events seen, k journal-only events since the
- *         last stored one, ts the timestamp of the last stored event (aligns a backlog that
- *         disagrees with n), uid the submitter (names events whose submit is skipped)
+ *   {"v":1,"jobs":[[id,n,k,ts,uid,m],…],"done":"<ids>"}
+ *   jobs: per job not yet finished — n anchors seen, k the largest gap offset given since the
+ *         last anchor (journal-only events go above it), ts the timestamp of the last anchor
+ *         (aligns a backlog that disagrees with n, e.g. a checkpoint written when a volatile memo
+ *         was still counted), uid the submitter (names events whose submit is skipped), m the
+ *         largest memo offset published since the last anchor (a backlog skips memos up to it;
+ *         memo offsets grow with time; absent in older checkpoints = 0)
  *   done: jobs that finished (clean / invalidate) and may still be in the job-manager's
  *         backlog: sorted ids, base-36, first absolute then deltas, comma-separated. Pruned to
  *         the jobs present in each complete backlog (the rest were purged and never come back),
  *         and capped (maxFinished, default 20,000, newest kept): a forgotten job that is still
  *         in the backlog is re-emitted whole with the same seqs, which costs only duplicates.
  * On a new stream (every connect) the backlog is matched against it: finished jobs are skipped
- * whole, known jobs resume after their n-th stored event, new jobs are emitted whole. Whatever
- * the checkpoint lost (e.g. none given) is re-emitted with the same (job_id, seq), which the
- * projector collapses.
+ * whole, known jobs resume after their n-th anchor (committed memos after it are emitted again,
+ * with their same seq), new jobs are emitted whole. The backlog is always numbered from the
+ * job's first event, never from the checkpoint's count, so whatever the checkpoint lost (e.g.
+ * none given) is re-emitted with the same (job_id, seq), which the projector collapses.
  */
-import { FLUX_JOURNAL_ONLY_EVENTS, type FluxJournalEvent } from '../../schemas/flux/events.js';
+import type { FluxJournalEvent } from '../../schemas/flux/events.js';
 import type { SourceEvent } from '../source.js';
 import { CheckpointError } from '../checkpoint.js';
-import { SENTINEL_ID, SEQ_SLOT, type JournalEntry } from './journal.js';
+import { isAnchorEvent, newNumbering, numberEvent, SEQ_SLOT, type JobNumbering } from './identity.js';
+import { SENTINEL_ID, type JournalEntry } from './journal.js';
 import type { UserResolver } from './users.js';
 
 const CHECKPOINT_VERSION = 1;
@@ -41,11 +40,13 @@ const CHECKPOINT_VERSION = 1;
 export const DEFAULT_MAX_FINISHED = 20_000;
 
 interface JobPos {
-  /** Stored events seen (the next stored event's index). */
+  /** Anchors seen (the next anchor's index). */
   n: number;
-  /** Journal-only events seen since the last stored one. */
+  /** Largest gap offset given since the last anchor (0: none). */
   k: number;
-  /** Timestamp of the last stored event seen. */
+  /** Largest memo offset published since the last anchor (0: none). */
+  m: number;
+  /** Timestamp of the last anchor seen. */
   ts: number | undefined;
   /** Submitter's uid. */
   uid: number | undefined;
@@ -91,8 +92,8 @@ export class JournalTracker {
       throw new CheckpointError(`not a flux source checkpoint (v=${String((cp as { v?: unknown } | null)?.v)})`);
     }
     for (const row of cp.jobs as unknown[]) {
-      const [id, n, k, ts, uid] = row as [string, number, number, number | null, number | null];
-      t.jobs.set(String(id), { n: Number(n), k: Number(k), ts: ts ?? undefined, uid: uid ?? undefined });
+      const [id, n, k, ts, uid, m] = row as [string, number, number, number | null, number | null, number | undefined];
+      t.jobs.set(String(id), { n: Number(n), k: Number(k), ts: ts ?? undefined, uid: uid ?? undefined, m: Number(m ?? 0) });
     }
     for (const id of decodeIdSet(cp.done)) t.done.add(id);
     t.doneText = cp.done;
@@ -100,8 +101,8 @@ export class JournalTracker {
   }
 
   checkpoint(): string {
-    const jobs: [string, number, number, number | null, number | null][] = [];
-    for (const [id, p] of this.jobs) jobs.push([id, p.n, p.k, p.ts ?? null, p.uid ?? null]);
+    const jobs: [string, number, number, number | null, number | null, number][] = [];
+    for (const [id, p] of this.jobs) jobs.push([id, p.n, p.k, p.ts ?? null, p.uid ?? null, p.m]);
     if (this.doneText === undefined) this.doneText = encodeIdSet(this.done);
     return JSON.stringify({ v: CHECKPOINT_VERSION, jobs, done: this.doneText });
   }
@@ -150,36 +151,36 @@ export class JournalTracker {
       return [];
     }
     let pos = this.jobs.get(id);
-    let start = 0;
-    let base = 0;
-    if (pos && pos.n > 0) {
-      start = Math.min(pos.n, events.length);
-      if (events[pos.n - 1]?.timestamp !== pos.ts && pos.ts !== undefined) {
-        // The backlog disagrees with our count (e.g. an event we counted was never stored):
-        // resume after the event we saw last, numbering on from our own count.
-        const p = lastIndexOfTs(events, pos.ts);
-        if (p >= 0) {
-          start = p + 1;
-          base = pos.n - start;
-        }
-      }
-    }
     if (!pos) {
-      pos = { n: 0, k: 0, ts: undefined, uid: undefined };
+      pos = { n: 0, k: 0, ts: undefined, uid: undefined, m: 0 };
       this.jobs.set(id, pos);
     }
     const first = events[0];
     if (first?.name === 'submit' && typeof first.context?.userid === 'number') pos.uid = first.context.userid;
-    this.stats.backlogSkipped += start;
+    const { resume, aligned } = resumeAnchor(events, pos);
+    // the memos published in the gap after the last published anchor (known when aligned)
+    const memosPublished = aligned ? pos.m : 0;
+    // Numbered from the job's first event (never from the checkpoint), emitted from where the
+    // checkpoint stopped.
+    let numbering = newNumbering();
+    let memoMax = 0;
     const out: SourceEvent[] = [];
-    for (let q = start; q < events.length; q++) {
-      const ev = events[q]!;
-      const index = q + base;
-      out.push(this.build(entry, ev, index * SEQ_SLOT, pos.uid));
-      pos.n = index + 1;
-      pos.k = 0;
-      pos.ts = ev.timestamp;
+    for (const ev of events) {
+      const { seq, state } = numberEvent(numbering, ev.name, ev.timestamp);
+      numbering = state;
+      if (isAnchorEvent(ev.name)) memoMax = 0;
+      else if (ev.name === 'memo') memoMax = Math.max(memoMax, seq % SEQ_SLOT);
+      const published = isAnchorEvent(ev.name)
+        ? state.anchors <= resume
+        : state.anchors < resume || (state.anchors === resume && seq % SEQ_SLOT <= memosPublished);
+      if (published) this.stats.backlogSkipped++;
+      else out.push(this.build(entry, ev, seq, pos.uid));
     }
+    const sameGap = numbering.anchors === pos.n && numbering.anchorTs === pos.ts;
+    pos.k = sameGap ? Math.max(pos.k, numbering.lastOffset) : numbering.lastOffset;
+    pos.m = sameGap ? Math.max(pos.m, memoMax) : memoMax;
+    pos.n = numbering.anchors;
+    pos.ts = numbering.anchorTs;
     if (events.length > 0 && isFinal(events[events.length - 1]!.name)) this.finish(id);
     return out;
   }
@@ -188,21 +189,17 @@ export class JournalTracker {
     const { id } = entry;
     let pos = this.jobs.get(id);
     if (!pos) {
-      pos = { n: 0, k: 0, ts: undefined, uid: undefined };
+      pos = { n: 0, k: 0, ts: undefined, uid: undefined, m: 0 };
       this.jobs.set(id, pos);
     }
     const out: SourceEvent[] = [];
     for (const ev of entry.events) {
-      let seq: number;
-      if (FLUX_JOURNAL_ONLY_EVENTS.has(ev.name)) {
-        pos.k = Math.min(pos.k + 1, SEQ_SLOT - 1);
-        seq = Math.max(0, pos.n - 1) * SEQ_SLOT + pos.k;
-      } else {
-        seq = pos.n * SEQ_SLOT;
-        pos.n++;
-        pos.k = 0;
-        pos.ts = ev.timestamp;
-      }
+      const { seq, state } = numberEvent(toNumbering(pos), ev.name, ev.timestamp);
+      pos.n = state.anchors;
+      pos.ts = state.anchorTs;
+      pos.k = state.lastOffset;
+      if (isAnchorEvent(ev.name)) pos.m = 0;
+      else if (ev.name === 'memo') pos.m = Math.max(pos.m, seq % SEQ_SLOT);
       if (ev.name === 'submit' && typeof ev.context?.userid === 'number') pos.uid = ev.context.userid;
       out.push(this.build(entry, ev, seq, pos.uid));
       if (isFinal(ev.name)) this.finish(id);
@@ -246,9 +243,22 @@ export class JournalTracker {
   }
 }
 
-function lastIndexOfTs(events: FluxJournalEvent[], ts: number): number {
-  for (let i = events.length - 1; i >= 0; i--) if (events[i]!.timestamp === ts) return i;
-  return -1;
+const toNumbering = (pos: JobPos): JobNumbering => ({ anchors: pos.n, anchorTs: pos.ts, lastOffset: pos.k });
+
+/**
+ * How many of a backlog entry's anchors were already published: the checkpoint's count when
+ * the anchor it saw last is there with its timestamp (aligned); otherwise (a checkpoint that
+ * counted an event the eventlog never held, or a history that changed) the anchors up to that
+ * timestamp.
+ */
+function resumeAnchor(events: FluxJournalEvent[], pos: JobPos): { resume: number; aligned: boolean } {
+  if (pos.n === 0) return { resume: 0, aligned: false };
+  const anchors = events.filter((ev) => isAnchorEvent(ev.name));
+  if (anchors[pos.n - 1]?.timestamp === pos.ts) return { resume: pos.n, aligned: true };
+  if (pos.ts === undefined) return { resume: Math.min(pos.n, anchors.length), aligned: false };
+  let n = 0;
+  while (n < anchors.length && anchors[n]!.timestamp <= pos.ts) n++;
+  return { resume: n, aligned: false };
 }
 
 /** Sorted ids → "base36(first),base36(delta),…". */

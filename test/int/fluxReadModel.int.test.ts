@@ -15,6 +15,7 @@ import { fileCheckpointStore } from '../../scribe/checkpoint.js';
 import { createFluxSource } from '../../scribe/flux/index.js';
 import { runScribe } from '../../scribe/scribe.js';
 import { FakeFluxBroker, type FakeFluxBrokerOptions } from '../support/fakeFluxBroker.js';
+import { HELD, MEMO_JOURNAL, MEMO_RESTART_AFTER, RUNS } from '../support/fluxMemoJournal.js';
 import { fluxFixture } from '../support/fixtures.js';
 import { openTestClickHouse, queryRows } from '../support/chdb.js';
 import { waitUntil } from '../support/cli.js';
@@ -62,6 +63,8 @@ async function scribe(cluster: string, b: FakeFluxBroker, until: () => Promise<b
   await running;
 }
 
+/** Seconds → ClickHouse DateTime64(6) text (whole milliseconds only). */
+const chTime = (s: number) => new Date(s * 1000).toISOString().replace('T', ' ').replace('Z', '000');
 const count = async (sql: string) => Number((await queryRows<{ n: string }>(ch, sql))[0]!.n);
 const db = () => ch.database;
 
@@ -85,6 +88,47 @@ describe('Flux → read model', () => {
     expect(rows).toHaveLength(35);
     const want = oracle.map((j) => ({ job_id: String(j.id), sched_state: j.state, result: j.result, exit_code: j.returncode }));
     expect(rows).toEqual(want.sort((a, b) => (BigInt(a.job_id) < BigInt(b.job_id) ? -1 : 1)));
+  });
+
+  it('volatile memos: a scribe restart loses no stored event; a re-read after a lost checkpoint changes no identity and no jobs row', async () => {
+    const b = await broker({ journal: MEMO_JOURNAL, autoAdvance: false });
+    const streams = () => b.requests.filter((r) => r.topic === 'job-manager.events-journal').length;
+    const events = (cluster: string) =>
+      queryRows<{ job_id: string; seq: number; name: string; ts: string }>(
+        ch,
+        `SELECT toString(job_id) AS job_id, seq, name, toString(ts) AS ts FROM ${db()}.job_events FINAL WHERE cluster = '${cluster}' ORDER BY job_id, seq`,
+      );
+    const jobs = (cluster: string) =>
+      queryRows<Record<string, unknown>>(ch, `SELECT * EXCEPT (cluster) FROM ${db()}.jobs FINAL WHERE cluster = '${cluster}' ORDER BY job_id`);
+    const inactive = (cluster: string) => count(`SELECT count() AS n FROM ${db()}.jobs FINAL WHERE cluster = '${cluster}' AND sched_state = 'INACTIVE'`);
+    // first run: the pending phase happens live (both volatile memos are the last events then)
+    await scribe('memo', b, async () => {
+      if (streams() > 0 && b.happened === 0) b.advance(MEMO_RESTART_AFTER);
+      return (await count(`SELECT count() AS n FROM ${db()}.job_events FINAL WHERE cluster = 'memo'`)) >= MEMO_RESTART_AFTER;
+    });
+    b.advance(); // the rest happens while the scribe is down; then it restarts from its checkpoint
+    await scribe('memo', b, async () => (await inactive('memo')) === 2);
+    const live = await events('memo');
+    const rows = await jobs('memo');
+    const names = (id: string) => live.filter((e) => e.job_id === id).map((e) => e.name);
+    // (RUNS's volatile memo while running and HELD's annotations happened while the scribe was
+    // down: gone, as Flux never stores them; HELD's committed memo comes from the backlog)
+    expect(names(RUNS)).toEqual(['submit', 'validate', 'depend', 'priority', 'annotations', 'memo', 'alloc', 'start', 'finish', 'release', 'free', 'clean']);
+    expect(names(HELD)).toEqual(['submit', 'validate', 'depend', 'priority', 'memo', 'urgency', 'priority', 'memo', 'alloc', 'start', 'finish', 'release', 'free', 'clean']);
+    expect(rows.find((r) => r.job_id === RUNS)).toMatchObject({ result: 'COMPLETED', nodes: ['fluxnode1'], t_start: chTime(1795400001.1) });
+    expect(rows.find((r) => r.job_id === HELD)).toMatchObject({ result: 'COMPLETED', urgency: 16, nodes: ['fluxnode0'], t_start: chTime(1795400001.5) });
+
+    // the checkpoint is lost: the whole backlog again, into the same read model
+    const maxOffset = await count(`SELECT max(toUInt64(log_offset)) AS n FROM ${db()}.job_events WHERE cluster = 'memo'`);
+    const stored = MEMO_JOURNAL.filter((l) => !l.startsWith('{"id":-1') && !l.includes('"noCommit"') && !l.includes('"annotations",')).length;
+    rmSync(join(dir, 'memo.checkpoint'));
+    await scribe('memo', b, async () => (await count(`SELECT count() AS n FROM ${db()}.job_events WHERE cluster = 'memo' AND toUInt64(log_offset) > ${maxOffset}`)) === stored);
+    expect(await events('memo')).toEqual(live); // no event replaced by another, none doubled
+    expect(await jobs('memo')).toEqual(rows);
+    // and a read model that only ever saw the backlog has the same jobs rows
+    await scribe('memo-backlog', b, async () => (await inactive('memo-backlog')) === 2);
+    await b.stop();
+    expect(await jobs('memo-backlog')).toEqual(rows);
   });
 
   it('the real 1000-job journal, with disconnects mid-backlog and a scribe restart, gives 1000 completed jobs and every event once', async () => {

@@ -14,9 +14,13 @@ import { FluxError } from '../../scribe/flux/errors.js';
 import { decodeResponse, encodeRequest, parseResponse } from '../../scribe/flux/protocol/rpc.js';
 import { createFluxSource, type FluxSourceOptions, type FluxSourceProgress } from '../../scribe/flux/source.js';
 import { JournalSequencer, parseJournalLine, SEQ_SLOT } from '../../scribe/flux/journal.js';
+import { timeSlot } from '../../scribe/flux/identity.js';
 import { mapUserResolver } from '../../scribe/flux/users.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { FakeFluxBroker, type FakeFluxBrokerOptions } from '../support/fakeFluxBroker.js';
+import { HELD, MEMO_JOURNAL, MEMO_RESTART_AFTER, RUNS } from '../support/fluxMemoJournal.js';
+import { toEnvelope } from '../../scribe/envelope.js';
+import { evolveJob, type JobRow } from '../../projector/tables/jobs.js';
 import { fluxFixture } from '../support/fixtures.js';
 
 const lines = (text: string) => text.split('\n').filter((l) => l.trim());
@@ -26,6 +30,7 @@ const BACKLOG35 = lines(fluxFixture('journal-backlog.jsonl'));
 const REAL1000 = gz('journal-1000-real.jsonl.gz');
 const MOCK1000 = gz('journal-1000-mock.jsonl.gz');
 const JOURNAL_ONLY = new Set(['annotations', 'invalidate']);
+const FLOATING = new Set([...JOURNAL_ONLY, 'memo']);
 
 let dir: string;
 let sockN = 0;
@@ -47,10 +52,15 @@ async function broker(opts: Omit<FakeFluxBrokerOptions, 'path'>): Promise<FakeFl
 const key = (e: Pick<SourceEvent, 'job_id' | 'seq'>) => `${e.job_id}:${e.seq}`;
 const ident = (e: SourceEvent) => `${e.job_id}:${e.seq}:${e.name}:${e.ts}`;
 
-/** What a journal should produce: (job_id, seq, name, ts) per event, by the documented scheme. */
+/**
+ * What a journal should produce: (job_id, seq, name, ts) per event, by the documented rule
+ * (scribe/flux/identity.ts): anchors a * SEQ_SLOT; annotations / invalidate / memo in the gap
+ * after the anchor before them, at 2·timeSlot(ts − anchor ts) + 2 (journal-only) or + 1 (memo).
+ * `stored` = what the job's eventlog (and a backlog) holds: everything but journal-only events
+ * and the lines marked "noCommit".
+ */
 function expected(journal: string[]): { all: string[]; stored: string[]; jobs: Set<string> } {
-  const n = new Map<string, number>();
-  const k = new Map<string, number>();
+  const anchors = new Map<string, { a: number; ts: number }>();
   const all: string[] = [];
   const stored: string[] = [];
   const jobs = new Set<string>();
@@ -58,19 +68,21 @@ function expected(journal: string[]): { all: string[]; stored: string[]; jobs: S
     const id = /^\{"id":(-?\d+)/.exec(l)![1]!;
     if (id === '-1') continue;
     jobs.add(id);
+    const noCommit = l.includes('"noCommit":true');
     for (const ev of (JSON.parse(l) as { events: { name: string; timestamp: number }[] }).events) {
-      const i = n.get(id) ?? 0;
+      const prev = anchors.get(id);
       let seq: number;
-      if (JOURNAL_ONLY.has(ev.name)) {
-        k.set(id, (k.get(id) ?? 0) + 1);
-        seq = Math.max(0, i - 1) * SEQ_SLOT + k.get(id)!;
+      if (FLOATING.has(ev.name)) {
+        const off = 2 * timeSlot(prev ? ev.timestamp - prev.ts : 0) + (ev.name === 'memo' ? 1 : 2);
+        seq = Math.max(0, (prev?.a ?? 0) - 1) * SEQ_SLOT + off;
       } else {
-        seq = i * SEQ_SLOT;
-        n.set(id, i + 1);
-        k.set(id, 0);
-        stored.push(`${id}:${seq}:${ev.name}:${ev.timestamp}`);
+        const a = prev?.a ?? 0;
+        seq = a * SEQ_SLOT;
+        anchors.set(id, { a: a + 1, ts: ev.timestamp });
       }
-      all.push(`${id}:${seq}:${ev.name}:${ev.timestamp}`);
+      const text = `${id}:${seq}:${ev.name}:${ev.timestamp}`;
+      if (!JOURNAL_ONLY.has(ev.name) && !noCommit) stored.push(text);
+      all.push(text);
     }
   }
   return { all, stored, jobs };
@@ -209,11 +221,11 @@ describe('flux source > real journals', () => {
     const ann = c.events.filter((e) => e.name === 'annotations');
     expect(ann).toHaveLength(32);
     for (const a of ann) expect(a.seq % SEQ_SLOT).toBeGreaterThan(0);
-    const inval = c.events.filter((e) => e.job_id === '752860790784').map((e) => [e.name, e.seq]);
-    expect(inval).toEqual([
+    const inval = c.events.filter((e) => e.job_id === '752860790784');
+    expect(inval.map((e) => [e.name, e.seq])).toEqual([
       ['submit', 0],
       ['dependency-add', SEQ_SLOT],
-      ['invalidate', SEQ_SLOT + 1],
+      ['invalidate', SEQ_SLOT + 2 * timeSlot(inval[2]!.ts - inval[1]!.ts) + 2],
     ]);
   });
 
@@ -325,6 +337,68 @@ describe('flux source > disconnects, broker restarts, source restarts', () => {
     expect(second.events).toEqual([]);
     const pruned = JSON.parse(second.checkpoints.at(-1)!) as { done: string };
     expect(pruned.done.split(',')).toHaveLength(35); // the invalidated job is not in the backlog
+  });
+});
+
+describe('flux source > journal-only events (EVENT_NO_COMMIT) and event identity', () => {
+  const scribeId = { id: 'test', version: '0' };
+  /** The jobs rows a projector folds from these events, arrival order. */
+  const fold = (events: SourceEvent[]): Map<string, JobRow> => {
+    const rows = new Map<string, JobRow>();
+    for (const ev of events) {
+      const row = evolveJob(rows.get(ev.job_id), toEnvelope({ cluster: 'c', scheduler: 'flux', scribe: scribeId }, ev, 1795400100));
+      if (row) rows.set(ev.job_id, row);
+    }
+    return rows;
+  };
+  const bothClean = (x: Collected) => x.events.filter((e) => e.name === 'clean').length === 2;
+
+  it('a volatile memo, then a scribe restart: the next stored event (alloc, urgency release) is not skipped', async () => {
+    const b = await broker({ journal: MEMO_JOURNAL, autoAdvance: false });
+    const exp = expected(MEMO_JOURNAL);
+    const before = expected(MEMO_JOURNAL.slice(0, MEMO_RESTART_AFTER + 1)).all.length;
+    const first = await collect(b, (x) => {
+      if (live(x) && b.happened === 0) b.advance(MEMO_RESTART_AFTER);
+      return x.events.length >= before;
+    });
+    expect(first.events.filter((e) => e.name === 'memo')).toHaveLength(2); // both volatile memos, live
+    b.advance(); // the rest happens while the scribe is down
+    const second = await collect(b, bothClean, { checkpoint: first.checkpoints.at(-1)! });
+    const both = [...first.events, ...second.events];
+    expectNoDuplicates(both);
+    // every committed event arrives, with the identity the documented rule gives it
+    const got = new Set(both.map(ident));
+    for (const s of exp.stored) expect(got.has(s), s).toBe(true);
+    const names = (id: string) => both.filter((e) => e.job_id === id).map((e) => e.name);
+    expect(names(RUNS)).toContain('alloc');
+    expect(names(HELD)).toContain('urgency');
+    const rows = fold(both);
+    expect(rows.get(RUNS)).toMatchObject({ sched_state: 'INACTIVE', result: 'COMPLETED', nodes: ['fluxnode1'], t_start: 1795400001.1, t_end: 1795400002.1 });
+    expect(rows.get(HELD)).toMatchObject({ sched_state: 'INACTIVE', result: 'COMPLETED', urgency: 16, nodes: ['fluxnode0'], t_start: 1795400001.5 });
+  });
+
+  it('a job read live and read again from the backlog after a lost checkpoint: same identities, same jobs row', async () => {
+    const b = await broker({ journal: MEMO_JOURNAL });
+    const exp = expected(MEMO_JOURNAL);
+    const fromLive = await collect(b, bothClean);
+    const fromBacklog = await collect(b, live); // no checkpoint: the whole backlog again
+    // as a projector keyed on (job, seq) sees it: nothing replaced by another event, nothing doubled
+    const byKey = new Map(fromLive.events.map((e) => [key(e), e.name]));
+    for (const e of fromBacklog.events) expect(byKey.get(key(e)), `${key(e)} ${e.name}`).toBe(e.name);
+    const merged = new Map([...fromLive.events, ...fromBacklog.events].map((e) => [key(e), e.name]));
+    expect(merged).toEqual(byKey);
+    expect([...merged.values()].filter((n) => n === 'clean')).toHaveLength(2);
+    // the jobs rows folded from either reading (and from both, live first) are the same
+    const a = fold(fromLive.events);
+    const c = fold(fromBacklog.events);
+    const both = fold([...fromLive.events, ...fromBacklog.events]);
+    for (const id of [HELD, RUNS]) {
+      expect(c.get(id), id).toEqual(a.get(id));
+      expect(both.get(id), id).toEqual(a.get(id));
+    }
+    // and both are the documented rule's identities
+    expect(fromLive.events.map(ident)).toEqual(exp.all);
+    expect(new Set(fromBacklog.events.map(ident))).toEqual(new Set(exp.stored));
   });
 });
 

@@ -11,6 +11,7 @@ import { EnvelopeSchema } from '../../schemas/envelope/index.js';
 import { FLUX_JOURNAL_ONLY_EVENTS, FluxRawSchema, parseFluxEvent, type FluxRaw } from '../../schemas/flux/events.js';
 import { JobscribeError } from '../../schemas/errors.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine, type JournalEntry } from '../../scribe/flux/journal.js';
+import { timeSlot } from '../../scribe/flux/identity.js';
 import { toEnvelope } from '../../scribe/envelope.js';
 import type { SourceEvent } from '../../scribe/source.js';
 
@@ -89,14 +90,16 @@ describe('parseJournalLine', () => {
 describe('JournalSequencer', () => {
   const live = sequence(journal('journal.jsonl'));
 
-  it('numbers stored events i * SEQ_SLOT and journal-only ones in the gap after them', () => {
+  it('numbers stored events i * SEQ_SLOT and journal-only ones in the gap after them, by their time', () => {
     const events = byJob(live).get('647969636352')!; // ok-echo
+    const priorityTs = events.find((e) => e.name === 'priority')!.ts;
+    const annotations = events.find((e) => e.name === 'annotations')!;
     expect(events.map((e) => [e.name, e.seq])).toEqual([
       ['submit', 0],
       ['validate', SEQ_SLOT],
       ['depend', 2 * SEQ_SLOT],
       ['priority', 3 * SEQ_SLOT],
-      ['annotations', 3 * SEQ_SLOT + 1],
+      ['annotations', 3 * SEQ_SLOT + 2 * timeSlot(annotations.ts - priorityTs) + 2],
       ['alloc', 4 * SEQ_SLOT],
       ['start', 5 * SEQ_SLOT],
       ['finish', 6 * SEQ_SLOT],
@@ -108,8 +111,25 @@ describe('JournalSequencer', () => {
     expect(invalidated.map((e) => [e.name, e.seq])).toEqual([
       ['submit', 0],
       ['dependency-add', SEQ_SLOT],
-      ['invalidate', SEQ_SLOT + 1],
+      ['invalidate', SEQ_SLOT + 2 * timeSlot(invalidated[2]!.ts - invalidated[1]!.ts) + 2],
     ]);
+  });
+
+  it('numbers a memo in the gap (odd offsets) whether or not it was committed: the anchors do not move', () => {
+    const job = (memo: boolean): JournalEntry[] =>
+      [
+        ['submit', 10, { userid: 0, urgency: 16, flags: 0 }],
+        ['validate', 10.1],
+        ...(memo ? [['memo', 10.15, { note: 'volatile or not' }] as const] : []),
+        ['depend', 10.2],
+        ['priority', 10.3, { priority: 16 }],
+      ].map(([name, timestamp, context]) => ({ id: '5', events: [{ name, timestamp, ...(context && { context }) }] }) as JournalEntry);
+    const withMemo = sequence(job(true));
+    const without = sequence(job(false));
+    expect(withMemo.filter((e) => e.name !== 'memo').map((e) => [e.name, e.seq])).toEqual(without.map((e) => [e.name, e.seq]));
+    const memo = withMemo.find((e) => e.name === 'memo')!;
+    expect(memo.seq).toBe(SEQ_SLOT + 2 * timeSlot(10.15 - 10.1) + 1);
+    expect(memo.seq % 2).toBe(1);
   });
 
   it('gives every job strictly increasing seqs and forgets jobs once they end', () => {

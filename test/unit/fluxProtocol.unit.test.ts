@@ -27,6 +27,7 @@ import * as submit from '../../scribe/flux/protocol/submit/index.js';
 import * as urgency from '../../scribe/flux/protocol/urgency/index.js';
 import { parseFluxUri } from '../../scribe/flux/uri.js';
 import { SEQ_SLOT, type JournalEntry } from '../../scribe/flux/journal.js';
+import { timeSlot } from '../../scribe/flux/identity.js';
 import { decodeIdSet, encodeIdSet, JournalTracker } from '../../scribe/flux/tracker.js';
 import { mapUserResolver, parsePasswd } from '../../scribe/flux/users.js';
 import { fluxFixture } from '../support/fixtures.js';
@@ -329,7 +330,8 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
       ...live.apply(entry('9007199254740993', ['alloc', 2])),
       ...live.apply(entry('9007199254740993', ['start', 3])),
     ];
-    expect(seqs(out)).toEqual(['submit@0', 'annotations@1', 'annotations@2', `alloc@${S}`, `start@${2 * S}`]);
+    const ann = (ts: number) => 2 * timeSlot(ts - 1) + 2; // even offsets after submit, by time
+    expect(seqs(out)).toEqual(['submit@0', `annotations@${ann(1.5)}`, `annotations@${ann(1.6)}`, `alloc@${S}`, `start@${2 * S}`]);
     expect(out.every((e) => e.user === 'alice' && e.job_id === '9007199254740993')).toBe(true);
     // restart without a checkpoint: the backlog holds the stored events only
     const again = new JournalTracker({ users });
@@ -342,19 +344,29 @@ describe('Flux journal tracker (pure): stable seqs and the checkpoint', () => {
     expect(resumed.apply(entry('9007199254740993', ['submit', 1], ['alloc', 2], ['start', 3], ['finish', 4]))).toHaveLength(1);
     resumed.apply({ id: '-1', events: [] });
     const tail = [...resumed.apply(entry('9007199254740993', ['annotations', 4.5])), ...resumed.apply(entry('9007199254740993', ['release', 5]))];
-    expect(seqs(tail)).toEqual([`annotations@${3 * S + 1}`, `release@${4 * S}`]);
+    expect(seqs(tail)).toEqual([`annotations@${3 * S + 2 * timeSlot(4.5 - 4) + 2}`, `release@${4 * S}`]);
     expect(tail[1]!.user).toBe('alice'); // the submitter's uid came from the checkpoint
   });
 
-  it('a backlog that disagrees with the count realigns on the last timestamp seen', () => {
+  it('a volatile memo does not count: a backlog without it resumes at the next stored event, numbered as stored', () => {
     const t = new JournalTracker();
-    // live: a volatile memo (never stored) was counted as stored
     t.apply(entry('7', ['submit', 1]));
-    t.apply(entry('7', ['memo', 1.5]));
+    t.apply(entry('7', ['memo', 1.5])); // volatile: never in the eventlog, so never in a backlog
     t.apply(entry('7', ['validate', 2]));
     t.beginBacklog();
     const evs = t.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3]));
-    expect(seqs(evs)).toEqual([`depend@${3 * S}`]); // after validate@2S, not a repeat of validate
+    expect(seqs(evs)).toEqual([`depend@${2 * S}`]); // its index in the eventlog, as a fresh read gives it
+    const fresh = new JournalTracker();
+    fresh.beginBacklog();
+    expect(seqs(fresh.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3])))).toEqual(['submit@0', `validate@${S}`, `depend@${2 * S}`]);
+  });
+
+  it('a checkpoint that counted a volatile memo (older scribes) realigns on the last timestamp seen', () => {
+    // after submit@1 and a volatile memo@1.5: n = 2 "stored" events, the last at 1.5 (no backlog holds it)
+    const t = JournalTracker.restore(JSON.stringify({ v: 1, jobs: [['7', 2, 0, 1.5, null]], done: '' }));
+    t.beginBacklog();
+    const evs = t.apply(entry('7', ['submit', 1], ['validate', 2], ['depend', 3]));
+    expect(seqs(evs)).toEqual([`validate@${S}`, `depend@${2 * S}`]); // nothing skipped that was never published
   });
 
   it('finished jobs: skipped in later backlogs, pruned when purged, capped newest-first', () => {
