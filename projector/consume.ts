@@ -11,7 +11,8 @@ import { topicPattern, type Batch, type EventLog, type StartPosition } from '../
 import type { SignaturePolicy } from '../log/signing.js';
 import { actionKey, projectActions, type ActionRow } from './tables/actions.js';
 import { retry } from '../log/retry.js';
-import { decodeBatch, jobKey, projectEvents, touchedJobs } from './project.js';
+import { decodeBatch, jobKey, projectEvents, touchedJobs, type DecodedBatch } from './project.js';
+import { JobStateCache } from './jobCache.js';
 import type { JobRow } from './tables/jobs.js';
 import { insertRows, jobInsertRow, loadActions, loadJobs, tableNames, type TableNames } from './write.js';
 
@@ -55,13 +56,14 @@ export interface BatchProjected {
 export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [Error] }> {
   readonly group: string;
   readonly tables: TableNames;
-  private readonly cache = new Map<string, JobRow>();
+  private readonly cache: JobStateCache;
   totals = { events: 0, deadLetters: 0, batches: 0 };
 
   constructor(private readonly opts: ProjectorOptions) {
     super();
     this.group = opts.group ?? projectorGroup(opts.topicPrefix);
     this.tables = tableNames(opts.database, opts.suffix ?? '');
+    this.cache = new JobStateCache(opts.maxCachedJobs ?? 200_000);
   }
 
   /** Consumes until `signal` aborts (or, with stopAtEnd, until caught up). */
@@ -73,6 +75,8 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       start,
       stopAtEnd,
       signal,
+      // Partitions moved: another member may have folded further events of any cached job.
+      onAssigned: () => this.cache.clear(),
       eachBatch: (batch) => retry(() => this.handleBatch(batch), { signal, what: `project ${batch.topic}@${batch.firstOffset}` }),
     });
   }
@@ -81,7 +85,8 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     const started = performance.now();
     const { clickhouse } = this.opts;
     const decoded = decodeBatch(batch, this.opts.signing);
-    const prior = await this.priorStates(touchedJobs(decoded.events));
+    const run = this.cache.beginBatch(batch);
+    const prior = await this.priorStates(batch, decoded.events);
     const { jobEvents, jobs } = projectEvents(decoded.events, prior);
     const actions = await this.foldActions(decoded.commands);
 
@@ -90,11 +95,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch);
     await insertRows(clickhouse, this.tables.actions, actions, batch);
 
-    for (const [key, row] of jobs) {
-      if (row.sched_state === 'INACTIVE' || row.is_deleted) this.cache.delete(key);
-      else this.cache.set(key, row);
-    }
-    this.trimCache();
+    this.cache.endBatch(batch, run, jobs);
     this.totals.events += jobEvents.length;
     this.totals.deadLetters += decoded.deadLetters.length;
     this.totals.batches += 1;
@@ -124,11 +125,15 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     return [...projectActions(records, prior).values()];
   }
 
-  private async priorStates(jobs: [string, string][]): Promise<Map<string, JobRow>> {
+  /**
+   * The states the batch's events fold onto: cached ones this process can still trust (see
+   * jobCache.ts), else the stored rows.
+   */
+  private async priorStates(batch: Batch, events: DecodedBatch['events']): Promise<Map<string, JobRow>> {
     const prior = new Map<string, JobRow>();
     const missing: [string, string][] = [];
-    for (const [cluster, id] of jobs) {
-      const hit = this.cache.get(jobKey(cluster, id));
+    for (const [cluster, id] of touchedJobs(events)) {
+      const hit = this.cache.get(jobKey(cluster, id), batch);
       if (hit) prior.set(jobKey(cluster, id), hit);
       else missing.push([cluster, id]);
     }
@@ -138,16 +143,5 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       }
     }
     return prior;
-  }
-
-  private trimCache(): void {
-    const max = this.opts.maxCachedJobs ?? 200_000;
-    if (this.cache.size <= max) return;
-    // Map iteration order is insertion order: drop the least recently inserted.
-    let excess = this.cache.size - max;
-    for (const key of this.cache.keys()) {
-      if (excess-- <= 0) break;
-      this.cache.delete(key);
-    }
   }
 }
