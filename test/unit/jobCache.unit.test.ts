@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../schemas/envelope/index.js';
 import type { Batch, LogRecord } from '../../log/eventLog.js';
 import { JobStateCache } from '../../projector/jobCache.js';
-import { jobKey, projectEvents } from '../../projector/project.js';
+import { deriveStates, firstSeqs, jobKey, projectEvents } from '../../projector/project.js';
 import type { JobRow } from '../../projector/tables/jobs.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/journal.js';
 import { toEnvelope } from '../../scribe/envelope.js';
@@ -137,5 +137,14 @@ describe('job-state cache across a partition moving between projectors', () => {
     c.clear(); // a rebalance while the batch was in flight
     c.endBatch(batch, run, jobs);
     expect(c.size).toBe(0);
+  });
+
+  it('re-derives a prior state from stored events below the batch, whatever the stored row says', () => {
+    const rest = job.slice(start + 1);
+    const below = firstSeqs(batchOf(rest, start + 1).events);
+    // All events are stored (the live table has them): only those before the batch count.
+    const prior = deriveStates([...job].reverse(), below);
+    expect(prior.get(key)!.last_seq).toBe(job[start]!.seq);
+    expect(projectEvents(batchOf(rest, start + 1).events, prior).jobs.get(key)).toEqual(truth);
   });
 });
