@@ -51,6 +51,13 @@ export interface ConsumeOptions {
   topics: string[] | RegExp;
   start?: StartPosition;
   eachBatch(batch: Batch): Promise<void>;
+  /**
+   * Called when this consumer is (re)assigned partitions (a group join after a rebalance), before
+   * any batch of the new assignment. State a consumer derived from earlier batches may be stale
+   * then: another member may have read the same partitions meanwhile. The embedded log (one
+   * consumer per group, no rebalances) never calls it.
+   */
+  onAssigned?(partitions: { topic: string; partition: number }[]): void;
   signal: AbortSignal;
   /** Stop once every partition is caught up with the high watermark seen at start (replay, rebuild). */
   stopAtEnd?: boolean;

@@ -21,6 +21,8 @@
  *    `last + 1` (Kafka's committed offset = next offset to read). If `eachBatch` throws nothing
  *    more is processed or committed, the consumer leaves the group and `consume` rejects with
  *    that error. A long `eachBatch` keeps the group membership alive with heartbeats.
+ *    Each group join (the first, and every rebalance) calls `onAssigned` with the partitions
+ *    now owned, before their first batch: another member may have read them meanwhile.
  *  - start positions (applied when the consumer joins the group, before its first fetch):
  *      committed  Kafka's committed offset; partitions without one start at the earliest offset
  *                 (`fromBeginning`), and that earliest offset is committed at once, so `lag`
@@ -716,6 +718,7 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
           firstJoin = false;
         }
         session.toInit = assigned.filter((p) => pending.has(tp(p.topic, p.partition)));
+        opts.onAssigned?.(assigned);
       };
       // The commit of start positions waits for the first fetch: kafkajs drops commits made
       // before its runner is marked running, which happens just after the join.

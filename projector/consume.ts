@@ -3,7 +3,8 @@
  * For each batch: decode + validate (bad records → dead_letters), load the prior state of the
  * jobs it touches, fold, write job_events / dead_letters / jobs with the batch's dedup tokens,
  * and only then let the log commit the batch's offsets. Replay and rebuild are this same
- * consumer with another start position, a stop condition and a table suffix.
+ * consumer with another start position, a stop condition and a table suffix; they re-derive
+ * the job rows they touch from the stored events (`rederive`) instead of loading them.
  */
 import { EventEmitter } from 'node:events';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -11,9 +12,10 @@ import { topicPattern, type Batch, type EventLog, type StartPosition } from '../
 import type { SignaturePolicy } from '../log/signing.js';
 import { actionKey, projectActions, type ActionRow } from './tables/actions.js';
 import { retry } from '../log/retry.js';
-import { decodeBatch, jobKey, projectEvents, touchedJobs } from './project.js';
+import { decodeBatch, deriveStates, firstSeqs, jobKey, projectEvents, touchedJobs, type DecodedBatch } from './project.js';
+import { JobStateCache } from './jobCache.js';
 import type { JobRow } from './tables/jobs.js';
-import { insertRows, jobInsertRow, loadActions, loadJobs, tableNames, type TableNames } from './write.js';
+import { insertRows, jobInsertRow, loadActions, loadJobEvents, loadJobs, tableNames, type TableNames } from './write.js';
 
 /**
  * The projector's consumer group: one per topic prefix, so deployments that share a Kafka cluster
@@ -36,6 +38,14 @@ export interface ProjectorOptions {
   suffix?: string;
   /** Upper bound of cached job states; finished jobs leave the cache at once. */
   maxCachedJobs?: number;
+  /**
+   * Re-derive the state of every job a batch touches (and this run has not folded itself) from
+   * its stored events instead of loading its stored row: what a replay does, so it repairs a
+   * wrong row rather than folding onto it. Its inserts get dedup tokens of their own (scoped by
+   * the group): a repaired row may equal rows the live projector once wrote for the same log
+   * range (before a wrong row replaced them), and ClickHouse would drop it as a duplicate.
+   */
+  rederive?: boolean;
   /** Signature checks (config `signingKeys`, `requireSignatures`); default: none. */
   signing?: SignaturePolicy;
 }
@@ -55,13 +65,14 @@ export interface BatchProjected {
 export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [Error] }> {
   readonly group: string;
   readonly tables: TableNames;
-  private readonly cache = new Map<string, JobRow>();
+  private readonly cache: JobStateCache;
   totals = { events: 0, deadLetters: 0, batches: 0 };
 
   constructor(private readonly opts: ProjectorOptions) {
     super();
     this.group = opts.group ?? projectorGroup(opts.topicPrefix);
     this.tables = tableNames(opts.database, opts.suffix ?? '');
+    this.cache = new JobStateCache(opts.maxCachedJobs ?? 200_000);
   }
 
   /** Consumes until `signal` aborts (or, with stopAtEnd, until caught up). */
@@ -73,6 +84,8 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       start,
       stopAtEnd,
       signal,
+      // Partitions moved: another member may have folded further events of any cached job.
+      onAssigned: () => this.cache.clear(),
       eachBatch: (batch) => retry(() => this.handleBatch(batch), { signal, what: `project ${batch.topic}@${batch.firstOffset}` }),
     });
   }
@@ -81,20 +94,18 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     const started = performance.now();
     const { clickhouse } = this.opts;
     const decoded = decodeBatch(batch, this.opts.signing);
-    const prior = await this.priorStates(touchedJobs(decoded.events));
+    const run = this.cache.beginBatch(batch);
+    const prior = await this.priorStates(batch, decoded.events);
     const { jobEvents, jobs } = projectEvents(decoded.events, prior);
     const actions = await this.foldActions(decoded.commands);
 
-    await insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch);
-    await insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch);
-    await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch);
-    await insertRows(clickhouse, this.tables.actions, actions, batch);
+    const scope = this.opts.rederive ? this.group : '';
+    await insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch, scope);
+    await insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch, scope);
+    await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch, scope);
+    await insertRows(clickhouse, this.tables.actions, actions, batch, scope);
 
-    for (const [key, row] of jobs) {
-      if (row.sched_state === 'INACTIVE' || row.is_deleted) this.cache.delete(key);
-      else this.cache.set(key, row);
-    }
-    this.trimCache();
+    this.cache.endBatch(batch, run, jobs);
     this.totals.events += jobEvents.length;
     this.totals.deadLetters += decoded.deadLetters.length;
     this.totals.batches += 1;
@@ -124,13 +135,27 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     return [...projectActions(records, prior).values()];
   }
 
-  private async priorStates(jobs: [string, string][]): Promise<Map<string, JobRow>> {
+  /**
+   * The states the batch's events fold onto: cached ones this process can still trust (see
+   * jobCache.ts), else the stored rows, or with `rederive` the fold of the stored events.
+   */
+  private async priorStates(batch: Batch, events: DecodedBatch['events']): Promise<Map<string, JobRow>> {
     const prior = new Map<string, JobRow>();
     const missing: [string, string][] = [];
-    for (const [cluster, id] of jobs) {
-      const hit = this.cache.get(jobKey(cluster, id));
+    for (const [cluster, id] of touchedJobs(events)) {
+      const hit = this.cache.get(jobKey(cluster, id), batch);
       if (hit) prior.set(jobKey(cluster, id), hit);
       else missing.push([cluster, id]);
+    }
+    if (this.opts.rederive) {
+      const below = firstSeqs(events);
+      // A job whose first event here is seq 0 has nothing before it.
+      const toLoad = missing.filter(([c, id]) => (below.get(jobKey(c, id)) ?? 0) > 0);
+      for (let i = 0; i < toLoad.length; i += 1000) {
+        const stored = await loadJobEvents(this.opts.clickhouse, this.tables.jobEvents, toLoad.slice(i, i + 1000));
+        for (const [key, row] of deriveStates(stored, below)) prior.set(key, row);
+      }
+      return prior;
     }
     for (let i = 0; i < missing.length; i += 1000) {
       for (const row of await loadJobs(this.opts.clickhouse, this.tables.jobs, missing.slice(i, i + 1000))) {
@@ -138,16 +163,5 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       }
     }
     return prior;
-  }
-
-  private trimCache(): void {
-    const max = this.opts.maxCachedJobs ?? 200_000;
-    if (this.cache.size <= max) return;
-    // Map iteration order is insertion order: drop the least recently inserted.
-    let excess = this.cache.size - max;
-    for (const key of this.cache.keys()) {
-      if (excess-- <= 0) break;
-      this.cache.delete(key);
-    }
   }
 }

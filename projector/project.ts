@@ -117,6 +117,35 @@ export function touchedJobs(events: DecodedBatch['events']): [string, string][] 
   return [...seen.values()];
 }
 
+/** Each touched job's smallest seq in the batch (its events before that are the prior state). */
+export function firstSeqs(events: DecodedBatch['events']): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { envelope: e } of events) {
+    const key = jobKey(e.cluster, e.job_id);
+    const seen = out.get(key);
+    if (seen === undefined || e.seq < seen) out.set(key, e.seq);
+  }
+  return out;
+}
+
+/**
+ * Prior states re-derived from stored events: for each job, the fold (from nothing) of its
+ * events below its first seq in the batch, in seq order. A job with none has no prior state.
+ * This is what a replay folds onto, so a wrong stored row cannot survive a replay.
+ */
+export function deriveStates(stored: readonly Envelope[], below: ReadonlyMap<string, number>): Map<string, JobRow> {
+  const sorted = [...stored].sort((a, b) => a.seq - b.seq);
+  const out = new Map<string, JobRow>();
+  for (const e of sorted) {
+    const key = jobKey(e.cluster, e.job_id);
+    const limit = below.get(key);
+    if (limit === undefined || e.seq >= limit) continue;
+    const after = evolveJob(out.get(key), canonicalTimes(e));
+    if (after) out.set(key, canonicalRow(after));
+  }
+  return out;
+}
+
 /**
  * Folds the batch's events into the prior states. Returns the job rows that changed (one per
  * job, its final state after the batch) and the event rows.

@@ -52,7 +52,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     for (const s of readModelStatements(database, suffix)) await clickhouse.command({ query: s });
   }
   const group = `jobscribe-replay-${Date.now()}`;
-  const projector = new Projector({ clickhouse, database, log, topicPrefix: opts.topicPrefix, group, suffix, signing: opts.signing });
+  // rederive: the rows a replay touches come from their events, never from the stored rows, so a
+  // replay repairs a wrong row (one folded onto a stale state) instead of folding onto it.
+  const projector = new Projector({ clickhouse, database, log, topicPrefix: opts.topicPrefix, group, suffix, signing: opts.signing, rederive: true });
 
   const started = Date.now();
   const ends = new Map<string, bigint>(); // topic/partition → high watermark at start

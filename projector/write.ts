@@ -3,13 +3,15 @@
  * dedup token (topic:partition:first-last:table:sha256 of the rows), so retrying a batch after a
  * crash writes nothing twice, while new rows under a log range seen before (a re-created topic
  * restarts at offset 0) are never dropped; the ReplacingMergeTree keys collapse overlapping
- * ranges from replays (readers use FINAL).
+ * ranges from replays (readers use FINAL). A replay's tokens carry its group (`scope`), so a
+ * repaired row is never dropped as a copy of one the live projector wrote earlier.
  */
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
 import { dedupToken, type Batch } from '../log/eventLog.js';
+import type { Envelope } from '../schemas/envelope/index.js';
 import type { JobRow } from './tables/jobs.js';
 import { actionFromSelectRow, type ActionRow } from './tables/actions.js';
 
@@ -34,14 +36,17 @@ export async function insertRows(
   table: string,
   rows: readonly object[],
   batch: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>,
+  /** Keeps these tokens apart from other runs' (a replay's from the live projector's). */
+  scope = '',
 ): Promise<void> {
   if (rows.length === 0) return;
+  const digest = rowsDigest(rows);
   try {
     await client.insert({
       table,
       values: rows as object[],
       format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table, rowsDigest(rows)) },
+      clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table, scope ? `${scope}:${digest}` : digest) },
     });
   } catch (err) {
     throw new StoreError(`insert into ${table} failed: ${(err as Error).message}`, { retriable: true, cause: err });
@@ -124,6 +129,45 @@ export async function loadJobs(client: ClickHouseClient, table: string, jobs: [s
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
     for (const row of await rs.json<Record<string, unknown>>()) out.push(jobFromSelectRow(row));
+  }
+  return out;
+}
+
+/**
+ * The stored events of the given jobs (`job_events` FINAL), as the envelopes they were projected
+ * from, in (job, seq) order: what a job's row is re-derived from (replay; a state this process
+ * cannot trust). Only what the fold reads is restored (the scribe identity is the stored id).
+ */
+export async function loadJobEvents(client: ClickHouseClient, table: string, jobs: [string, string][]): Promise<Envelope[]> {
+  const byCluster = new Map<string, string[]>();
+  for (const [cluster, id] of jobs) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
+  const out: Envelope[] = [];
+  for (const [cluster, ids] of byCluster) {
+    if (!ids.every((id) => /^\d{1,20}$/.test(id))) throw new TypeError('loadJobEvents: job ids must be decimal strings');
+    const rs = await client.query({
+      query: `SELECT cluster, scheduler, toString(job_id) AS job_id, seq, name, toString(ts) AS ts, ts_source, context, raw, user, scribe_id
+                FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN (${ids.join(',')}) ORDER BY job_id, seq`,
+      query_params: { cluster },
+      format: 'JSONEachRow',
+    });
+    for (const x of await rs.json<Record<string, unknown>>()) {
+      const user = String(x.user ?? '');
+      out.push({
+        v: 1,
+        cluster: String(x.cluster),
+        scheduler: x.scheduler as Envelope['scheduler'],
+        job_id: String(x.job_id),
+        seq: Number(x.seq),
+        name: String(x.name),
+        ts: dateTime64ToSeconds(String(x.ts)),
+        ts_source: x.ts_source as Envelope['ts_source'],
+        context: JSON.parse(String(x.context)) as Record<string, unknown>,
+        raw: JSON.parse(String(x.raw)) as unknown,
+        ...(user ? { user } : {}),
+        scribe: { id: String(x.scribe_id), version: 'stored' },
+        published_at: 0,
+      });
+    }
   }
   return out;
 }

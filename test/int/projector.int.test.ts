@@ -1,13 +1,16 @@
 /**
  * The projector on the real embedded engine: simulator events → embedded log → projector →
  * chDB, checked against the simulator's own ground truth; crashes between insert and commit,
- * republished events and replays never duplicate or lose rows; bad records become dead letters.
+ * republished events and replays never duplicate or lose rows; bad records become dead letters;
+ * a replay re-derives the rows it touches from their events, so it repairs a wrong row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic, type Batch, type EventLog } from '../../log/eventLog.js';
 import { Projector } from '../../projector/consume.js';
 import { replay } from '../../projector/rebuild.js';
+import { jobKey, projectEvents } from '../../projector/project.js';
+import { jobInsertRow, loadJobs } from '../../projector/write.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { groundTruth, simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
@@ -191,6 +194,45 @@ describe('projector on chDB', () => {
     const before = [await sum('jobs'), await sum('job_events')];
     await replay({ clickhouse: ch.client, database: db(), log, topicPrefix: PREFIX, start: { from: 'offset', offset: 1000n }, signal: new AbortController().signal });
     expect([await sum('jobs'), await sum('job_events')]).toEqual(before);
+  });
+
+  it('repairs a job row folded onto a stale state with a replay from an offset (issue 11 #8)', async () => {
+    // The row a projector wrote when it folded a job's later events onto the state it had cached
+    // before another member folded the alloc and the start: COMPLETED, no nodes, no start/end.
+    const events = allEvents();
+    const ran = events.slice(400).find((e) => e.name === 'alloc' && events.findIndex((x) => x.job_id === e.job_id) >= 400)!.job_id;
+    const mine = events.filter((e) => e.job_id === ran);
+    const alloc = mine.findIndex((e) => e.name === 'alloc');
+    const start = mine.findIndex((e) => e.name === 'start');
+    expect(start).toBeGreaterThan(alloc);
+    const asBatch = (es: SourceEvent[]) => es.map((e) => ({ envelope: toEnvelope(origin, e, 1_800_000_000), record: { topic, partition: 0, offset: 0n, key: '', value: '', headers: {}, timestamp: 0 } }));
+    const key = jobKey(SIM.cluster, ran);
+    const stale = projectEvents(asBatch(mine.slice(0, alloc)), new Map()).jobs;
+    const wrong = projectEvents(asBatch(mine.slice(start + 1)), stale).jobs.get(key)!;
+    expect([wrong.result, wrong.nodes, wrong.t_start]).toEqual(['COMPLETED', [], null]);
+
+    const sums = async () => [await queryRows(ch, `SELECT count() AS n, sum(cityHash64(*)) AS h FROM ${db()}.jobs FINAL`), await queryRows(ch, `SELECT count() AS n, sum(cityHash64(*)) AS h FROM ${db()}.job_events FINAL`)];
+    const right = await sums();
+    const row = async () => (await loadJobs(ch.client, `${db()}.jobs`, [[SIM.cluster, ran]]))[0]!;
+    const good = await row();
+    expect(good.nodes.length).toBeGreaterThan(0);
+    const corrupt = async () => {
+      await ch.client.insert({ table: `${db()}.jobs`, values: [jobInsertRow(wrong)], format: 'JSONEachRow' });
+      expect((await row()).t_start, 'the wrong row is the current one').toBeNull();
+    };
+    const offsetOf = async (seq: number) =>
+      BigInt((await queryRows<{ o: string }>(ch, `SELECT toString(log_offset) AS o FROM ${db()}.job_events FINAL WHERE job_id = ${ran} AND seq = ${seq}`))[0]!.o);
+
+    // From the offset of the first event after the start: the earlier events come from job_events.
+    await corrupt();
+    await replay({ clickhouse: ch.client, database: db(), log, topicPrefix: PREFIX, start: { from: 'offset', offset: await offsetOf(mine[start + 1]!.seq) }, signal: new AbortController().signal });
+    expect(await row()).toEqual(good);
+    // From offset 0, whose batches carry the very rows the live projector wrote for those ranges
+    // before the wrong row replaced them (same insert-dedup token unless the replay's are its own).
+    await corrupt();
+    await replay({ clickhouse: ch.client, database: db(), log, topicPrefix: PREFIX, start: { from: 'offset', offset: 0n }, signal: new AbortController().signal });
+    expect(await row()).toEqual(good);
+    expect(await sums()).toEqual(right);
   });
 });
 
