@@ -108,12 +108,11 @@ function apply(job: JobRow, e: Envelope): void {
       job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
       break;
     case 'jobspec-update':
-      // job-list applies jobspec updates only until the job runs (job_state.c
-      // process_jobspec_update: "state < RUN"; a running job's new duration shows in R's
-      // expiration instead). The job-manager applies them to its jobspec in any state
-      // (job-manager/event.c), and a backlog carries that jobspec: read from a backlog, a job
-      // updated while running shows the new value, live the old one, in job-list as here.
-      if (isPending(job.sched_state)) applyJobspecUpdate(job, ctx);
+      // Applied in any state, as flux-core 0.88's job-list does (issue 11) and as the job-manager
+      // does to its own jobspec (job-manager/event.c), whose copy a backlog carries: a running
+      // job's `flux update ID duration=10m` shows the same 600 s whether the job was read live
+      // or from a backlog, and it is the limit the job-manager now enforces.
+      applyJobspecUpdate(job, ctx);
       break;
     case 'alloc': {
       const R = rawMember(e, 'R');

@@ -413,17 +413,18 @@ describe('Flux fold edge cases', () => {
     ]);
   });
 
-  it('jobspec-update changes the time limit, queue and name until the job runs', () => {
+  it('jobspec-update changes the time limit, queue and name in any state, live or from a backlog alike', () => {
     const update: Step = [
       'jobspec-update',
       { 'attributes.system.duration': 300, 'attributes.system.queue': 'debug', 'attributes.system.job': { name: 'renamed' } },
     ];
     expect(last([...PENDING, update])).toMatchObject({ time_limit_s: 300, queue: 'debug', name: 'renamed' });
-    expect(last([...RUNNING, update])).toMatchObject({ time_limit_s: null, queue: '', name: 'sleep' });
-    // As job-list: live, a running job's update is ignored; a backlog's jobspec already has it.
+    expect(last([...RUNNING, update])).toMatchObject({ time_limit_s: 300, queue: 'debug', name: 'renamed' });
+    // One job, one answer: live (the update event on the old jobspec) and from a backlog (whose
+    // jobspec already has it).
     const longer: Step = ['jobspec-update', { 'attributes.system.duration': 600 }];
     const short = { ...JOBSPEC, attributes: { system: { duration: 60 } } };
-    expect(last([...RUNNING, longer], { jobspec: short }).time_limit_s).toBe(60);
+    expect(last([...RUNNING, longer], { jobspec: short }).time_limit_s).toBe(600);
     const backlogSpec = { ...JOBSPEC, attributes: { system: { duration: 600 } } };
     expect(last([...RUNNING, longer], { jobspec: backlogSpec }).time_limit_s).toBe(600);
     const unlimited: Step = ['jobspec-update', { 'attributes.system.duration': 0 }];
