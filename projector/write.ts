@@ -114,14 +114,23 @@ export function jobFromSelectRow(x: Record<string, unknown>): JobRow {
 }
 
 /** Current rows of the given jobs (grouped by cluster, one query per cluster). */
-export async function loadJobs(client: ClickHouseClient, table: string, jobs: [string, string][]): Promise<JobRow[]> {
+/**
+ * (cluster, job id) pairs as job ids per cluster, each checked to be a decimal string: the ids
+ * are inlined in the SQL, because chDB parses an Array(UInt64) parameter of quoted strings as an
+ * error and JS numbers lose precision.
+ */
+function idsByCluster(jobs: [string, string][], caller: string): Map<string, string[]> {
   const byCluster = new Map<string, string[]>();
-  for (const [cluster, id] of jobs) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
+  for (const [cluster, id] of jobs) {
+    if (!/^\d{1,20}$/.test(id)) throw new TypeError(`${caller}: job ids must be decimal strings`);
+    byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
+  }
+  return byCluster;
+}
+
+export async function loadJobs(client: ClickHouseClient, table: string, jobs: [string, string][]): Promise<JobRow[]> {
   const out: JobRow[] = [];
-  for (const [cluster, ids] of byCluster) {
-    // Ids are validated decimal strings (JobIdSchema); inlined because chDB parses an
-    // Array(UInt64) parameter of quoted strings as an error and JS numbers lose precision.
-    if (!ids.every((id) => /^\d{1,20}$/.test(id))) throw new TypeError('loadJobs: job ids must be decimal strings');
+  for (const [cluster, ids] of idsByCluster(jobs, 'loadJobs')) {
     const rs = await client.query({
       query: `SELECT * FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN (${ids.join(',')})`,
       query_params: { cluster },
@@ -139,11 +148,8 @@ export async function loadJobs(client: ClickHouseClient, table: string, jobs: [s
  * cannot trust). Only what the fold reads is restored (the scribe identity is the stored id).
  */
 export async function loadJobEvents(client: ClickHouseClient, table: string, jobs: [string, string][]): Promise<Envelope[]> {
-  const byCluster = new Map<string, string[]>();
-  for (const [cluster, id] of jobs) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), id]);
   const out: Envelope[] = [];
-  for (const [cluster, ids] of byCluster) {
-    if (!ids.every((id) => /^\d{1,20}$/.test(id))) throw new TypeError('loadJobEvents: job ids must be decimal strings');
+  for (const [cluster, ids] of idsByCluster(jobs, 'loadJobEvents')) {
     const rs = await client.query({
       query: `SELECT cluster, scheduler, toString(job_id) AS job_id, seq, name, toString(ts) AS ts, ts_source, context, raw, user, scribe_id
                 FROM ${table} FINAL WHERE cluster = {cluster:String} AND job_id IN (${ids.join(',')}) ORDER BY job_id, seq`,
