@@ -4,21 +4,17 @@
  * a bare JSON parse error, and an empty file silently re-read the whole source). Saves are
  * atomic: temp file, fsync, rename.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDirs.js';
 import { CheckpointError, fileCheckpointStore } from '../../scribe/checkpoint.js';
 import { Simulator } from '../../scribe/sim/index.js';
 import { decodeCheckpoint } from '../../scribe/slurm/checkpoint.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('jobscribe-checkpoint-');
 function checkpointPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'jobscribe-checkpoint-'));
-  dirs.push(d);
+  const d = tempDir();
   return join(d, 'scribe', 'alpha.checkpoint.json');
 }
 

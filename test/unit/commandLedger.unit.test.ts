@@ -4,19 +4,15 @@
  * finished commands past their retention are dropped, so a long-running scribe's ledger stays
  * proportional to recent commands.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../support/tempDirs.js';
 import { CommandLedger, type LedgerEntry } from '../../scribe/commands.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('jobscribe-ledger-');
 function ledgerPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'jobscribe-ledger-'));
-  dirs.push(d);
+  const d = tempDir();
   return join(d, 'sub', 'alpha.commands.jsonl');
 }
 const fileLines = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean);
