@@ -10,6 +10,7 @@ import {
   type QueueSummaryInput,
   type QueueSummaryOutput,
 } from '../../schemas/tools/queueSummary.js';
+import { canReadJob } from '../identity.js';
 import { runTool, toolResult } from '../results.js';
 import { f58For, isoFromMicros, microsNow, secondsBetween } from '../rows.js';
 import { selectRows, type QueryDeps } from '../sql.js';
@@ -47,7 +48,12 @@ function countsSql(groupKey: string, clusterFilter: boolean): string {
      LIMIT {max_rows:UInt32}`;
 }
 
-function counts(r: CountsRow, groupBy: QueueSummaryInput['group_by'] | undefined, asof: number): QueueCounts {
+/**
+ * One group's counts. The oldest pending job is named (id, user) only when the asker may read
+ * its details: to a plain user, another user's job answers like a missing one here too, and
+ * only how long it has waited is center-wide.
+ */
+function counts(r: CountsRow, groupBy: QueueSummaryInput['group_by'] | undefined, asof: number, mayName: (user: string) => boolean): QueueCounts {
   const pending = Number(r.n_pending);
   const held = Number(r.n_held);
   const dependency = Number(r.n_dependency);
@@ -63,9 +69,7 @@ function counts(r: CountsRow, groupBy: QueueSummaryInput['group_by'] | undefined
     oldest_pending:
       pending > 0
         ? {
-            job_id: jobId,
-            ...f58For(scheduler, jobId),
-            user,
+            ...(mayName(user) && { job_id: jobId, ...f58For(scheduler, jobId), user }),
             submitted: isoFromMicros(submitUs),
             waiting_s: Math.max(0, secondsBetween(submitUs, asof)),
           }
@@ -90,6 +94,7 @@ export function registerQueueSummary(server: McpServer, deps: QueryDeps): void {
       runTool(deps, 'queue_summary', async () => {
         const signal = ctx.mcpReq.signal;
         const asof = microsNow(deps.now());
+        const mayName = (user: string) => canReadJob(deps.identity, user, deps.jobDetails);
         const params = { max_rows: deps.limits.maxRows + 1, ...(args.cluster !== undefined && { cluster: args.cluster }) };
         const filtered = args.cluster !== undefined;
         const [groupRows, clusterRows] = await Promise.all([
@@ -101,8 +106,8 @@ export function registerQueueSummary(server: McpServer, deps: QueryDeps): void {
         const out: QueueSummaryOutput = {
           as_of: isoFromMicros(asof),
           group_by: args.group_by,
-          groups: groups.map((r) => counts(r, args.group_by, asof)),
-          clusters: clusters.map((r) => counts(r, 'cluster', asof)),
+          groups: groups.map((r) => counts(r, args.group_by, asof, mayName)),
+          clusters: clusters.map((r) => counts(r, 'cluster', asof, mayName)),
           truncated: groupRows.length > groups.length || clusterRows.length > deps.limits.maxRows,
         };
         return toolResult(out);

@@ -24,9 +24,9 @@ export const PendingReasonsSchema = z
   .describe('best-effort split of pending (the three add up to pending)');
 
 export const OldestPendingSchema = z.object({
-  job_id: z.string(),
+  job_id: z.string().optional().describe("omitted when the job is another user's and you may not read its details"),
   job_id_f58: z.string().optional(),
-  user: z.string(),
+  user: z.string().optional().describe('omitted with job_id'),
   submitted: IsoTimeSchema,
   waiting_s: z.number().describe('seconds since submit, as of as_of'),
 });

@@ -392,8 +392,24 @@ describe('identity-scoped job details', () => {
     });
     const asAlice: any = await withClient(ALICE, async (c) => (await c.callTool({ name: 'queue_summary', arguments: { group_by: 'cluster' } })).structuredContent);
     const asAdmin: any = await withClient(ADMIN, async (c) => (await c.callTool({ name: 'queue_summary', arguments: { group_by: 'cluster' } })).structuredContent);
-    expect(asAlice.clusters).toEqual(asAdmin.clusters);
+    const unnamed = (c: any) => ({ ...c, oldest_pending: c.oldest_pending && { submitted: c.oldest_pending.submitted, waiting_s: c.oldest_pending.waiting_s } });
+    expect(asAlice.clusters).toEqual(asAdmin.clusters.map(unnamed));
     expect(asAlice.clusters).toEqual([expect.objectContaining({ cluster: 'tioga', ...expected(JOBS) })]);
+    expect(asAdmin.clusters[0].oldest_pending).toMatchObject({ job_id: '202', user: 'bob' });
+  });
+
+  it("queue_summary never names another user's pending job to a plain user, in any grouping", async () => {
+    const foreign = JOBS.filter((j) => j.user !== 'alice').map((j) => j.job_id);
+    for (const group_by of ['cluster', 'queue', 'user']) {
+      const r = await withClient(ALICE, async (c) => c.callTool({ name: 'queue_summary', arguments: { group_by } }));
+      const answer = JSON.stringify(r);
+      for (const id of foreign) expect(answer, `${group_by}: job ${id}`).not.toMatch(new RegExp(`\\b${id}\\b`));
+      const s: any = r.structuredContent;
+      for (const g of [...s.groups, ...s.clusters]) {
+        if (g.oldest_pending) expect(g.oldest_pending.waiting_s).toBeGreaterThan(0);
+        if (g.oldest_pending?.user !== undefined) expect(g.oldest_pending.user).toBe('alice');
+      }
+    }
   });
 
   it('an admin token reads every job', async () => {
