@@ -16,7 +16,8 @@
  *    there), wraps the query as a subquery (so FORMAT / INTO OUTFILE are syntax errors), applies a
  *    LIMIT and a server-side running byte count, and appends the read-only SETTINGS clause
  *    (readonly = 1 refuses DDL, DML, INSERT and the file/url/remote/s3… table functions).
- * 3. `capResult(...)`: the row and byte caps on what goes back to the agent, with the reason.
+ * 3. `capResult(...)`: the row and byte caps on what goes back to the agent, with the reason;
+ *    `columnsTooLarge(...)`: the cap on column names and types.
  *
  * Leaves to others: running the query and the tool contract (mcp/tools/runSql.ts), the column
  * documentation (schemas/clickhouse/columns.ts).
@@ -719,6 +720,16 @@ export function executionSql(sql: string, limits: RunSqlLimits, rowFilters: RowF
 }
 
 // ---- caps ---------------------------------------------------------------------------------------------
+
+/** Most bytes of column names and types (their JSON) an answer may carry: `tuple(*)` alone is ~2 KB. */
+export const MAX_COLUMNS_BYTES = 16_384;
+
+/** Why an answer's column metadata is too large to ship, or undefined. Pure. */
+export function columnsTooLarge(columns: ReadonlyArray<{ name: string; type: string }>): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(columns));
+  if (bytes <= MAX_COLUMNS_BYTES) return undefined;
+  return `the answer's ${columns.length} columns take ${bytes} bytes of names and types (at most ${MAX_COLUMNS_BYTES}): select fewer columns, name long expressions with AS, or select fields instead of tuple(*)`;
+}
 
 export interface CappedRows {
   rows: Array<Record<string, unknown>>;

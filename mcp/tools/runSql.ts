@@ -17,6 +17,7 @@ import {
   DEFAULT_RUN_SQL_LIMITS,
   ROWS_COLUMN,
   capResult,
+  columnsTooLarge,
   executionSql,
   stringLiteral,
   validateSelect,
@@ -185,6 +186,8 @@ export function registerRunSql(server: McpServer, deps: QueryDeps, limits: RunSq
         } finally {
           release();
         }
+        const tooWide = columnsTooLarge(answer.columns);
+        if (tooWide) throw new ToolInputError(`sql: ${tooWide}`);
         const capped = capResult(answer.rows, maxRows, maxBytes, answer.rowsBeforeLimit);
         const out: RunSqlOutput = {
           columns: answer.columns,

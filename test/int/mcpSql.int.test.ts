@@ -382,6 +382,17 @@ describe('run_sql caps', () => {
     expect(empty).toMatchObject({ rows: [], truncated: false });
   });
 
+  it('column names and types count too: an answer of huge column metadata is refused with what to do', async () => {
+    const sql = `SELECT ${Array.from({ length: 120 }, (_, i) => `tuple(*) AS t${i}`).join(', ')} FROM jobs LIMIT 1`;
+    const r = await call(client, 'run_sql', { sql });
+    expect(r.isError).toBe(true);
+    const text = JSON.stringify(r.content);
+    expect(text).toMatch(/sql: the answer's 120 columns take \d+ bytes of names and types \(at most 16384\): select fewer columns/);
+    expect(Buffer.byteLength(text)).toBeLessThan(1000);
+    const fine = await ok('run_sql', { sql: 'SELECT tuple(*) AS t FROM jobs LIMIT 1' });
+    expect(fine.columns).toHaveLength(1);
+  });
+
   it('a query over the time limit fails with a fix-it message', async () => {
     const slow = await connect({ limits: { sql: { maxExecutionTimeS: 1 } } });
     const text = await fails('run_sql', { sql: 'SELECT count() FROM job_events a, job_events b, job_events c, job_events d' }, slow);
