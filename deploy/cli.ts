@@ -10,6 +10,7 @@
  *   mcp      the MCP service over stdio or Streamable HTTP
  *   replay   re-project a range of the log, or rebuild the read model into fresh tables
  *   status   log positions, projector lag, what the read model holds
+ *   schema   print the ClickHouse DDL (single server, or a replicated server cluster)
  * Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -20,6 +21,7 @@ import { createLogger } from './logger.js';
 import { runUp } from './up.js';
 import { runMcpCommand, runProjectCommand, runReplayCommand, runScribeCommand, runStatusCommand } from './commands.js';
 import { VERSION } from './runtime.js';
+import { schemaScript } from './schema.js';
 
 const HELP: Record<ConfigKey, string> = {
   dataDir: 'data directory (embedded ClickHouse, embedded log, checkpoints)',
@@ -166,6 +168,19 @@ export function buildProgram(): Command {
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runStatusCommand(config, logger, { json: Boolean(o.json) });
+    }),
+  );
+  withSettings(
+    program
+      .command('schema')
+      .description('print the ClickHouse DDL; with --clickhouse-cluster, for a replicated server cluster (ON CLUSTER, Replicated engines, Distributed read tables)')
+      .option('--clickhouse-cluster <name>', "the server's remote_servers cluster to create the tables ON CLUSTER"),
+    ['database'],
+  ).action(
+    action(async (o) => {
+      const { config } = resolve(o);
+      process.stdout.write(schemaScript(config.database, o.clickhouseCluster as string | undefined));
+      return 0;
     }),
   );
   return program;
