@@ -71,6 +71,8 @@ const HELP: Record<ConfigKey, string> = {
   simScheduler: 'simulator: the scheduler it looks like, flux or slurm',
   simClusters: 'up: simulated clusters NAME:flux|slurm,... (a mixed center in one process)',
   logLevel: 'log level: debug, info, warn, error',
+  metricsPort: 'scribe/project: serve /healthz and Prometheus /metrics on this port (default: off)',
+  metricsHost: 'scribe/project: bind address of /healthz and /metrics',
   signingKeys: 'JSON file of HMAC signing keys per cluster (signs and verifies commands and events)',
   requireSignatures: 'refuse unsigned commands and quarantine unsigned events',
 };
@@ -81,6 +83,7 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpActionTimeout'];
+const METRICS: ConfigKey[] = ['metricsPort', 'metricsHost'];
 const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
@@ -118,13 +121,13 @@ export function buildProgram(): Command {
       return runUp(config, logger);
     }),
   );
-  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SOURCE]).action(
+  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SOURCE, ...METRICS]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runScribeCommand(config, logger);
     }),
   );
-  withSettings(program.command('project').description('project the event log into the ClickHouse read model'), STORE).action(
+  withSettings(program.command('project').description('project the event log into the ClickHouse read model'), [...STORE, ...METRICS]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runProjectCommand(config, logger);
