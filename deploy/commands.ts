@@ -44,16 +44,16 @@ export async function runScribeCommand(config: Config, logger: Logger): Promise<
   const opts = scribeOptions(config, stores.log, signing, signal, logger);
   opts.onPublished = (n) => {
     metrics.progressed(n);
-    metrics.count('events_published_total', 'Events the log acknowledged.', cluster, n);
-    metrics.count('batches_total', 'Batches the log acknowledged.', cluster);
-    metrics.gauge('last_publish_timestamp_seconds', 'When the log last acknowledged a batch, seconds since 1970.', cluster, Math.round(Date.now() / 1000));
+    metrics.count('events_published_total', cluster, n);
+    metrics.count('batches_total', cluster);
+    metrics.gauge('last_publish_timestamp_seconds', cluster, Math.round(Date.now() / 1000));
   };
   opts.onRetry = (step, err) => metrics.retrying(step, err);
   if (opts.commands) {
     const logResult = opts.commands.onResult;
     opts.commands.onResult = (r) => {
       logResult?.(r);
-      metrics.count('commands_total', 'Commands answered, by status (accepted, rejected, failed).', { ...cluster, status: r.status });
+      metrics.count('commands_total', { ...cluster, status: r.status });
     };
   }
   let health: HealthServer | undefined;
@@ -84,15 +84,15 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
   projector.on('batch', (b) => {
     logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`);
     metrics.progressed(b.events);
-    metrics.count('events_total', 'Job events written to ClickHouse, by topic.', { topic: b.topic }, b.events);
-    metrics.count('dead_letters_total', 'Records moved to dead_letters, by topic.', { topic: b.topic }, b.deadLetters);
-    metrics.count('batches_total', 'Batches written and committed, by topic.', { topic: b.topic });
-    metrics.gauge('last_batch_timestamp_seconds', 'When the last batch was committed, seconds since 1970.', {}, Math.round(Date.now() / 1000));
+    metrics.count('events_total', { topic: b.topic }, b.events);
+    metrics.count('dead_letters_total', { topic: b.topic }, b.deadLetters);
+    metrics.count('batches_total', { topic: b.topic });
+    metrics.gauge('last_batch_timestamp_seconds', {}, Math.round(Date.now() / 1000));
   });
   projector.on('retry', (r) => metrics.retrying('write', r.error));
   const refreshLag = async () => {
     for (const p of await stores.log.lag(projector.group, eventsTopicPattern(config.topicPrefix))) {
-      metrics.gauge('lag', 'Records not yet projected, by topic and partition.', { topic: p.topic, partition: String(p.partition) }, Number(p.lag));
+      metrics.gauge('lag', { topic: p.topic, partition: String(p.partition) }, Number(p.lag));
     }
   };
   const stopReporting = reportLag(stores.log, projector.group, config.topicPrefix, logger, () => `projected ${projector.totals.events} events`);

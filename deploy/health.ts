@@ -15,6 +15,35 @@ import { labels } from '../mcp/metrics.js';
 
 type Series = Map<string, number>;
 
+/** Every metric these processes export (after `jobscribe_<component>_`): type and help text. */
+export const PROCESS_METRICS = {
+  scribe: {
+    events_published_total: ['counter', 'Events the log acknowledged.'],
+    batches_total: ['counter', 'Batches the log acknowledged.'],
+    last_publish_timestamp_seconds: ['gauge', 'When the log last acknowledged a batch, seconds since 1970.'],
+    commands_total: ['counter', 'Commands answered, by status (accepted, rejected, failed).'],
+    retries_total: ['counter', 'Failed steps retried with back-off, by step (publish, checkpoint).'],
+    events_per_second: ['gauge', 'Events handled per second over the last minute.'],
+    healthy: ['gauge', '1 when the process is not stuck retrying a failing step.'],
+    metrics_refresh_failures_total: ['counter', 'Scrapes whose on-demand figures could not be read.'],
+  },
+  projector: {
+    events_total: ['counter', 'Job events written to ClickHouse, by topic.'],
+    dead_letters_total: ['counter', 'Records moved to dead_letters, by topic.'],
+    batches_total: ['counter', 'Batches written and committed, by topic.'],
+    last_batch_timestamp_seconds: ['gauge', 'When the last batch was committed, seconds since 1970.'],
+    lag: ['gauge', 'Records not yet projected, by topic and partition.'],
+    retries_total: ['counter', 'Failed steps retried with back-off, by step (write).'],
+    events_per_second: ['gauge', 'Events handled per second over the last minute.'],
+    healthy: ['gauge', '1 when the process is not stuck retrying a failing step.'],
+    metrics_refresh_failures_total: ['counter', 'Scrapes whose on-demand figures (lag) could not be read.'],
+  },
+} as const satisfies Record<string, Record<string, readonly ['counter' | 'gauge', string]>>;
+
+type Component = keyof typeof PROCESS_METRICS;
+/** The process-level metrics every one of them also exports. */
+export const RUNTIME_METRICS = ['process_resident_memory_bytes', 'nodejs_heap_used_bytes', 'process_cpu_seconds_total', 'process_start_time_seconds'] as const;
+
 interface Family {
   type: 'counter' | 'gauge';
   help: string;
@@ -22,7 +51,7 @@ interface Family {
 }
 
 /** Counters and gauges with small fixed label sets (cluster, topic, partition, status: never a job or user). */
-export class ProcessMetrics {
+export class ProcessMetrics<C extends Component = Component> {
   private readonly families = new Map<string, Family>();
   private failingSince: number | undefined;
   private lastError: string | undefined;
@@ -31,25 +60,29 @@ export class ProcessMetrics {
 
   constructor(
     /** `scribe` or `projector`: the metric name prefix after `jobscribe_`. */
-    readonly component: 'scribe' | 'projector',
+    readonly component: C,
     private readonly unhealthyAfterS = 60,
     private readonly now: () => number = Date.now,
   ) {}
 
-  private family(name: string, type: Family['type'], help: string): Series {
-    let f = this.families.get(name);
-    if (!f) this.families.set(name, (f = { type, help, series: new Map() }));
+  private family(name: keyof (typeof PROCESS_METRICS)[C]): Series {
+    const full = `jobscribe_${this.component}_${String(name)}`;
+    let f = this.families.get(full);
+    if (!f) {
+      const [type, help] = PROCESS_METRICS[this.component][name] as readonly [Family['type'], string];
+      this.families.set(full, (f = { type, help, series: new Map() }));
+    }
     return f.series;
   }
 
-  count(name: string, help: string, values: Record<string, string>, by = 1): void {
-    const s = this.family(`jobscribe_${this.component}_${name}`, 'counter', help);
+  count(name: keyof (typeof PROCESS_METRICS)[C], values: Record<string, string>, by = 1): void {
+    const s = this.family(name);
     const key = labels(values);
     s.set(key, (s.get(key) ?? 0) + by);
   }
 
-  gauge(name: string, help: string, values: Record<string, string>, value: number): void {
-    this.family(`jobscribe_${this.component}_${name}`, 'gauge', help).set(labels(values), value);
+  gauge(name: keyof (typeof PROCESS_METRICS)[C], values: Record<string, string>, value: number): void {
+    this.family(name).set(labels(values), value);
   }
 
   /** Events handled now (for the events-per-second gauge over the last minute). */
@@ -63,7 +96,7 @@ export class ProcessMetrics {
 
   /** A step failed and is being retried; healthy again at the next `progressed` or `recovered`. */
   retrying(what: string, err: unknown): void {
-    this.count('retries_total', 'Failed steps retried with back-off, by step.', { step: what });
+    this.count('retries_total' as keyof (typeof PROCESS_METRICS)[C], { step: what });
     this.failingSince ??= this.now();
     this.lastError = err instanceof Error ? err.message : String(err);
   }
@@ -96,8 +129,8 @@ export class ProcessMetrics {
 
   render(): string {
     const out: string[] = [];
-    this.gauge('events_per_second', 'Events handled per second over the last minute.', {}, Math.round(this.eventsPerSecond() * 10) / 10);
-    this.gauge('healthy', '1 when the process is not stuck retrying a failing step.', {}, this.health().ok ? 1 : 0);
+    this.gauge('events_per_second' as keyof (typeof PROCESS_METRICS)[C], {}, Math.round(this.eventsPerSecond() * 10) / 10);
+    this.gauge('healthy' as keyof (typeof PROCESS_METRICS)[C], {}, this.health().ok ? 1 : 0);
     for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {
       out.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
       for (const [key, value] of [...f.series].sort(([a], [b]) => a.localeCompare(b))) out.push(`${name}${key} ${value}`);
@@ -145,7 +178,7 @@ export async function startHealthServer(metrics: ProcessMetrics, opts: { host: s
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h.body));
     } else if (path === '/metrics') {
       (opts.beforeRender ?? (async () => undefined))()
-        .catch((err: unknown) => metrics.count('metrics_refresh_failures_total', 'Scrapes whose on-demand figures (lag) could not be read.', { reason: (err as Error).name || 'Error' }))
+        .catch((err: unknown) => metrics.count('metrics_refresh_failures_total', { reason: (err as Error).name || 'Error' }))
         .then(() => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render()));
     } else {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: /healthz and /metrics are served here"}');
