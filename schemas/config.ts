@@ -128,6 +128,10 @@ export const ConfigSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm)(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm))*$/, 'must be NAME:flux|slurm pairs, comma-separated, e.g. fluke:flux,slurmy:slurm')
     .optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** scribe / project: serve /healthz and Prometheus /metrics on this port (off when unset; 0 picks a free one). */
+  metricsPort: port.optional(),
+  /** scribe / project: address of the /healthz and /metrics server (loopback unless set). */
+  metricsHost: z.string().min(1).default('127.0.0.1'),
   /** JSON file of HMAC keys per cluster (schemas/commands/v1/signingKeys.ts): sign and verify commands and events. */
   signingKeys: z.string().min(1).optional(),
   /** Refuse unsigned commands (scribe) and quarantine unsigned events (projector). */
