@@ -171,14 +171,15 @@ export function fluxSubmitAs(user: string | undefined, ownerUid: number, ownerNa
     return { ok: false, code: 'not_permitted', message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself' };
   }
   if (ownerName !== undefined && user === ownerName) return undefined;
-  const owner = ownerName ?? `uid ${ownerUid} (no user name on this host)`;
+  // The owner is not named: the requester learns no other account's name from a refusal.
+  const unnamed = ownerName === undefined ? ` (uid ${ownerUid} has no user name on this host)` : '';
   return {
     ok: false,
     code: 'not_permitted',
     message:
-      `submit as ${user}: refused: this scribe connects to Flux as the instance owner ${owner}, and flux-core owns a job by the ` +
+      `submit as ${user}: refused: this scribe connects to Flux as the instance owner${unnamed}, and flux-core owns a job by the ` +
       `connection's user and takes a guest's job only signed by that guest (flux-security, munge or curve), which the scribe ` +
-      `cannot do for ${user}; only ${ownerName ?? 'the instance owner'} may submit through jobscribe here (others: flux submit as themselves)`,
+      `cannot do for ${user}; only the instance owner may submit through jobscribe here (others: flux submit as themselves)`,
   };
 }
 

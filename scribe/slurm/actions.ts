@@ -91,7 +91,7 @@ export function slurmRunAs(scribe: ScribeUser, req: Pick<SlurmActionRequest, 'ac
       ok: false,
       code: 'not_permitted',
       message:
-        `submit as ${user}: refused: this scribe runs as ${scribe.name}, not root, so it cannot run sbatch as ${user} ` +
+        `submit as ${user}: refused: this scribe does not run as root, so it cannot run sbatch as ${user} ` +
         '(run the Slurm scribe as root, which submits through runuser, or through slurmrestd with a token of SlurmUser or root)',
     };
   }

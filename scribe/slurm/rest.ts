@@ -107,7 +107,7 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
       if (!request.ok) return request;
       const user = req.user ?? opts.user;
       // Acting as another user needs a SlurmUser / root token; slurmctld's refusal does not say so.
-      const asOther = user !== opts.user ? ` (acting as ${user} needs a slurmrestd token of SlurmUser or root; this one is ${opts.user}'s)` : '';
+      const asOther = user !== opts.user ? ` (acting as ${user} needs a slurmrestd token of SlurmUser or root)` : '';
       let a: RestAnswer;
       try {
         a = await call(request.method, request.path, request.body, undefined, user);

@@ -473,8 +473,9 @@ describe('agent actions through the Flux source (fake broker)', () => {
     const from = broker.requests.length;
     const guest = await act(await clientAs(BOB), 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
     expect(guest).toMatchObject({ status: 'rejected', job_ids: [] });
-    expect(guest.reason).toMatch(/^submit as bob: refused: this scribe connects to Flux as the instance owner alice, and flux-core owns a job by the connection's user and takes a guest's job only signed by that guest \(flux-security, munge or curve\)/);
+    expect(guest.reason).toMatch(/^submit as bob: refused: this scribe connects to Flux as the instance owner, and flux-core owns a job by the connection's user and takes a guest's job only signed by that guest \(flux-security, munge or curve\)/);
     expect(guest.results).toEqual([{ job_id: '', ok: false, code: 'not_permitted', error: guest.reason }]);
+    expect(JSON.stringify(guest)).not.toContain('alice'); // the owner's name is not told to bob
     expect(await actionRow(guest.command_id)).toMatchObject({ action: 'submit', status: 'rejected', on_behalf_of: 'bob', reason: guest.reason });
     // an admin with no scheduler user: refused before anything is sent
     const sent = sends.length;

@@ -145,7 +145,7 @@ describe('slurm actions: commands', () => {
       expect(none.calls).toEqual([]);
     }
     const other = await act({ ...submit, user: 'alice' }, {}, SCRIBE);
-    expect(other.r).toMatchObject({ ok: false, code: 'not_permitted', message: expect.stringMatching(/^submit as alice: refused: this scribe runs as scribe, not root, so it cannot run sbatch as alice \(run the Slurm scribe as root/) });
+    expect(other.r).toMatchObject({ ok: false, code: 'not_permitted', message: expect.stringMatching(/^submit as alice: refused: this scribe does not run as root, so it cannot run sbatch as alice \(run the Slurm scribe as root/) });
     expect(other.calls).toEqual([]);
     // the scribe's own user: sbatch as it is, still in a bare environment
     const own = await act({ ...submit, user: 'scribe' }, { stdout: '9\n' }, SCRIBE);
