@@ -107,7 +107,8 @@ export function spawnRunner(options: SpawnRunnerOptions = {}): CommandRunner {
         settled = true;
         finish();
         const missing = e.code === 'ENOENT';
-        reject(new SlurmError(missing ? `${file}: command not found (is Slurm installed and on PATH?)` : `${file}: ${e.message}`, {
+        const hint = file === 'runuser' ? "util-linux's runuser, through which a root scribe runs each user's commands, must be on PATH" : 'is Slurm installed and on PATH?';
+        reject(new SlurmError(missing ? `${file}: command not found (${hint})` : `${file}: ${e.message}`, {
           code: missing ? 'slurm_cli_missing' : 'slurm',
           retriable: !missing,
           cause: e,
