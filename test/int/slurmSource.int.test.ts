@@ -328,6 +328,11 @@ describe('the command runner', () => {
     expect(bare.stdout).not.toMatch(/scribe-token|scribe-pw/);
     expect((await run(['env'])).stdout).toContain('SLURM_JWT=scribe-token');
   });
+
+  it('a missing runuser is named as such', async () => {
+    const run = spawnRunner({ env: { PATH: '/nonexistent' } });
+    await expect(run(['runuser', '-u', 'nobody', '--', 'true'])).rejects.toMatchObject({ code: 'slurm_cli_missing', message: expect.stringContaining("util-linux's runuser") });
+  });
 });
 
 /** Keeps the source's log visible when something failed. */
