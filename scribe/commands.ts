@@ -9,7 +9,10 @@
  *             → approval_required without a valid approve → awaiting_approval (waits)
  *             → write-ahead "executing" in the ledger → per job: owner re-checked against the
  *               scheduler (the owner must be on_behalf_of / requested_by.user unless admin)
- *               → SchedulerSource.act → ledger "done" with the result
+ *               → SchedulerSource.act, as that user (an admin without on_behalf_of: with the
+ *               scribe's authority) → ledger "done" with the result. A submit always runs as
+ *               on_behalf_of / requested_by.user, admins' too, and is rejected without one.
+ *               The source runs it as that user or refuses (Slurm: runuser; Flux: the owner only)
  *             → command-result (signed) on `<prefix>.<cluster>.events`
  *   approval  an `approve` by another subject with the `approver` role executes an awaiting
  *             command; a `reject` (by an approver or the requester) ends it as rejected.
@@ -412,12 +415,12 @@ export class CommandExecutor {
     }
     const user = actingUser(c);
     if (c.action === 'submit') {
-      if (!isAdmin(c) && user === undefined) {
-        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as`, [], undefined, decidedBy);
+      // Admins too: a job runs as whoever submitted it, so the scribe never submits as itself.
+      if (user === undefined) {
+        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as (a job is submitted only as the requesting user)`, [], undefined, decidedBy);
         return;
       }
-      const req: ActionRequest = { action: 'submit', args };
-      if (user !== undefined) req.user = user;
+      const req: ActionRequest = { action: 'submit', args, user };
       const r = await this.safeAct(act, req);
       results.push(jobResult('', r));
     } else {

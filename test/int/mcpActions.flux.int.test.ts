@@ -440,7 +440,8 @@ describe('agent actions through the Flux source (fake broker)', () => {
   });
 
   it('submit_job: job-ingest takes the signed jobspec; the answer and the actions row name the new job; a refusal reads as the broker said', async () => {
-    const admin = await clientAs(ADMIN);
+    // alice is the instance owner here (the scribe's connection is uid 0, which the resolver names alice)
+    const owner = await clientAs(ALICE);
     const jobspec = {
       version: 1,
       resources: [{ type: 'slot', count: 1, with: [{ type: 'core', count: 1 }], label: 'task' }],
@@ -448,7 +449,7 @@ describe('agent actions through the Flux source (fake broker)', () => {
       attributes: { system: { duration: 60, cwd: '/tmp' } },
     };
     const from = broker.requests.length;
-    const ok = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
+    const ok = await act(owner, 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
     const ingested = broker.requests.slice(from).filter((r) => r.topic === 'job-ingest.submit');
     expect(ingested).toHaveLength(1);
     expect(ok.status).toBe('accepted');
@@ -457,14 +458,31 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect(ok.results).toEqual([{ job_id: id, ok: true, response: { job_id: id } }]);
     expect(ok.job_ids).toEqual([id]);
     expect(ok.reason).toBeUndefined();
-    expect(await actionRow(ok.command_id)).toMatchObject({ action: 'submit', status: 'accepted', job_ids: [id] });
+    expect(await actionRow(ok.command_id)).toMatchObject({ action: 'submit', status: 'accepted', job_ids: [id], on_behalf_of: 'alice' });
 
     // job-ingest refuses flags it does not know (EPROTO): the reason is the error, no job id before it
-    const bad = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec, flags: 1 } });
+    const bad = await act(owner, 'submit_job', { cluster: CLUSTER, submit: { jobspec, flags: 1 } });
     expect(bad).toMatchObject({ status: 'failed', job_ids: [] });
     expect(bad.reason).toBe('submit: rejected as invalid (flux: invalid job flags)');
     expect(bad.results).toEqual([{ job_id: '', ok: false, code: 'invalid', error: bad.reason }]);
     expect(await actionRow(bad.command_id)).toMatchObject({ status: 'failed', job_ids: [], reason: bad.reason });
+  });
+
+  it('submit_job by anyone but the instance owner is refused by the scribe with the reason (flux-security), before any RPC; with no scheduler user, by the MCP service', async () => {
+    const jobspec = { version: 1, resources: [], tasks: [], attributes: { system: { duration: 60 } } };
+    const from = broker.requests.length;
+    const guest = await act(await clientAs(BOB), 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
+    expect(guest).toMatchObject({ status: 'rejected', job_ids: [] });
+    expect(guest.reason).toMatch(/^submit as bob: refused: this scribe connects to Flux as the instance owner, and flux-core owns a job by the connection's user and takes a guest's job only signed by that guest \(flux-security, munge or curve\)/);
+    expect(guest.results).toEqual([{ job_id: '', ok: false, code: 'not_permitted', error: guest.reason }]);
+    expect(JSON.stringify(guest)).not.toContain('alice'); // the owner's name is not told to bob
+    expect(await actionRow(guest.command_id)).toMatchObject({ action: 'submit', status: 'rejected', on_behalf_of: 'bob', reason: guest.reason });
+    // an admin with no scheduler user: refused before anything is sent
+    const sent = sends.length;
+    const text = errorText(await call(await clientAs(ADMIN), 'submit_job', { cluster: CLUSTER, submit: { jobspec } }));
+    expect(text).toContain('this identity (ops) is not mapped to a scheduler user, so it cannot submit');
+    expect(sends.length).toBe(sent);
+    expect(broker.requests.slice(from).filter((r) => r.topic === 'job-ingest.submit' || r.topic === 'attr.get')).toEqual([]);
   });
 
   it('a job Flux does not know fails the owner check (job-info.lookup ENOENT); nothing is done', async () => {

@@ -163,6 +163,20 @@ export function onBehalfOf(identity: Identity): string | undefined {
   return isAdmin(identity) ? undefined : identity.user;
 }
 
+/**
+ * The scheduler user a submit runs as: the caller's own, admins' too (a job runs as whoever
+ * submitted it, and the scribe never submits as itself). Refuses an identity without one.
+ */
+export function submitUser(identity: Identity): string {
+  if (identity.user === undefined) {
+    throw new ActionRefusal(
+      `this identity (${identity.subject}) is not mapped to a scheduler user, so it cannot submit: a job is submitted only as ` +
+        "the requesting user, never as the scribe's; ask an administrator to give the identity a user (tokens file `user`, or the OAuth user claim)",
+    );
+  }
+  return identity.user;
+}
+
 /** Refuses early an identity that may act on no job at all. */
 export function requireActor(identity: Identity): void {
   if (!isAdmin(identity) && identity.user === undefined) {
@@ -232,11 +246,11 @@ export async function findActionJob(
 
 export function buildCommand(
   deps: ActionDeps,
-  fields: { cluster: string; action: Command['action']; job_ids: string[]; args?: CommandArgs; approval_required?: boolean },
+  fields: { cluster: string; action: Command['action']; job_ids: string[]; args?: CommandArgs; approval_required?: boolean; on_behalf_of?: string },
 ): Command {
   const nowS = Math.round(deps.now()) / 1000;
   const approval = fields.approval_required ?? false;
-  const behalf = onBehalfOf(deps.identity);
+  const behalf = fields.on_behalf_of ?? onBehalfOf(deps.identity);
   return CommandSchema.parse({
     v: 1,
     kind: 'command',

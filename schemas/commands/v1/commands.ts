@@ -71,7 +71,11 @@ export const CommandSchema = z
     job_ids: z.array(JobIdSchema).max(100_000),
     args: CommandArgsSchema.default({}),
     requested_by: RequesterSchema,
-    /** Scheduler user the action runs as and whose ownership is checked (else requested_by.user). */
+    /**
+     * Scheduler user the action runs as and whose ownership is checked (else requested_by.user).
+     * A submit always runs as this user (else requested_by.user), an admin's too, and is rejected
+     * by the scribe when there is neither: a job is never submitted as the scribe itself.
+     */
     on_behalf_of: z.string().min(1).max(256).optional(),
     issued_at: EpochSecondsSchema,
     expires_at: EpochSecondsSchema,
