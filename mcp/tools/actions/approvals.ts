@@ -34,6 +34,8 @@ function requesterOfRow(row: Pick<ActionRow, 'requested_by' | 'requested_user'>)
 /** Why `deps.identity` may not take this decision on `row` (undefined: it may). Pure. */
 export function decisionRefusal(deps: Pick<ActionDeps, 'identity'>, decision: DecisionKind, row: ActionRow, nowMs: number): string | undefined {
   const id = deps.identity;
+  // Its result (events topic) can be folded before the command itself (commands topic).
+  if (row.requested_by === '') return `command ${row.command_id} is not fully recorded yet; try again in a few seconds`;
   if (!row.approval_required) return `command ${row.command_id} needs no approval (it ran, or runs, without one)`;
   if (row.status !== 'requested' && row.status !== 'awaiting_approval') {
     return `command ${row.command_id} is already ${row.status}${row.reason ? ` (${row.reason})` : ''}; there is nothing to ${decision}`;
