@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { evolveAction, projectActions, actionKey, type ActionRow } from '../../projector/tables/actions.js';
 import { RefusalSchema, samePerson, type Approval, type Command, type CommandRecord, type CommandResult } from '../../schemas/commands/index.js';
 import { approvalDecision, refusalId, scribeRefusal } from '../../scribe/commands.js';
+import { decisionRefusal } from '../../mcp/tools/actions/approvals.js';
+import type { ActionRow as McpActionRow } from '../../mcp/tools/actions/common.js';
 
 const ID = '7d3a3c2e-5b1f-4c55-9a53-2d6f1b0c9e11';
 const SCRIBE = { id: 'alpha@host', version: '0.1.0' };
@@ -66,6 +68,39 @@ describe("the scribe's approvalDecision", () => {
   it('executes on an approve by another person with the role; a second token of the requester may withdraw', () => {
     expect(approvalDecision(cmd, approval({ subject: 'carol', user: 'carol', roles: ['approver'] }), 1_800_000_100)).toEqual({ kind: 'execute' });
     expect(approvalDecision(cmd, approval({ subject: 'alice-desktop', user: 'alice', roles: [] }, 'reject'), 1_800_000_100)).toMatchObject({ kind: 'reject' });
+  });
+});
+
+describe("the MCP service's decisionRefusal", () => {
+  const row: McpActionRow = {
+    cluster: 'alpha',
+    command_id: ID,
+    action: 'cancel',
+    job_ids: ['11'],
+    requested_by: 'alice-laptop',
+    requested_user: 'alice',
+    approval_required: true,
+    approved_by: '',
+    rejected_by: '',
+    status: 'awaiting_approval',
+    reason: '',
+    results: '[]',
+    issued_ms: '1800000000000',
+    expires_ms: '1800000600000',
+    result_ms: null,
+  };
+  const as = (subject: string, user?: string) => ({ identity: { subject, ...(user !== undefined && { user }), roles: ['approver'] } });
+  it("refuses an approve by a second token of the requester's user, and by the requester's own token", () => {
+    expect(decisionRefusal(as('alice-desktop', 'alice'), 'approve', row, 1_800_000_100_000)).toBe(
+      `you (scheduler user alice, as alice-laptop) requested command ${ID}; a different person with the approver role must approve it`,
+    );
+    expect(decisionRefusal(as('alice-laptop', 'alice'), 'approve', row, 1_800_000_100_000)).toContain('you (alice-laptop) requested');
+  });
+  it('lets another person approve, and says when only a result of the command is recorded yet', () => {
+    expect(decisionRefusal(as('carol', 'carol'), 'approve', row, 1_800_000_100_000)).toBeUndefined();
+    expect(decisionRefusal(as('carol', 'carol'), 'approve', { ...row, requested_by: '', requested_user: '', approval_required: false }, 1_800_000_100_000)).toBe(
+      `command ${ID} is not fully recorded yet; try again in a few seconds`,
+    );
   });
 });
 
