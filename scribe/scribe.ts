@@ -18,7 +18,7 @@ import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
 import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
 import { CommandLedger, runCommandLoop } from './commands.js';
-import type { CommandResult } from '../schemas/commands/index.js';
+import type { CommandResult, Refusal } from '../schemas/commands/index.js';
 
 export interface ScribeOptions {
   cluster: string;
@@ -40,6 +40,7 @@ export interface ScribeOptions {
     /** Refuse unsigned commands even without keys (config `requireSignatures`). */
     requireSignatures: boolean;
     onResult?(result: CommandResult): void;
+    onRefusal?(refusal: Refusal): void;
     onWarning?(message: string): void;
   };
 }
@@ -97,6 +98,7 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
       scribe: origin.scribe,
       signal: stopCommands.signal,
       ...(c.onResult ? { onResult: c.onResult } : {}),
+      ...(c.onRefusal ? { onRefusal: c.onRefusal } : {}),
       ...(c.onWarning ? { onWarning: c.onWarning } : {}),
     });
   }

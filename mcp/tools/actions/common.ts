@@ -273,6 +273,8 @@ export interface ActionRow {
   action: string;
   job_ids: string[];
   requested_by: string;
+  /** The requester's scheduler user ('' when it had none). */
+  requested_user: string;
   approval_required: boolean;
   approved_by: string;
   rejected_by: string;
@@ -285,17 +287,25 @@ export interface ActionRow {
 }
 
 export const ACTION_COLUMNS = `
-  cluster, command_id, action, job_ids, requested_by, approval_required, approved_by, rejected_by,
+  cluster, command_id, action, job_ids, requested_by, requested_user, approval_required, approved_by, rejected_by,
   status, reason, results,
   toString(toUnixTimestamp64Milli(issued_at)) AS issued_ms,
   toString(toUnixTimestamp64Milli(expires_at)) AS expires_ms,
   toString(toUnixTimestamp64Milli(result_at)) AS result_ms`;
 
-export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal): Promise<ActionRow | undefined> {
+/**
+ * The `actions` row of a command id (on `cluster`, when known). A row that holds the command
+ * itself comes before one that holds only a result under that id (another cluster's, or one a
+ * command copied there was answered with by an older scribe): such a row never hides the
+ * genuine command.
+ */
+export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal, cluster?: string): Promise<ActionRow | undefined> {
   const rows = await selectRows<ActionRow>(
     deps,
-    `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL WHERE command_id = {id:String} LIMIT 2`,
-    { id: commandId },
+    `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL
+      WHERE command_id = {id:String}${cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}
+      ORDER BY requested_by = '', cluster LIMIT 1`,
+    { id: commandId, ...(cluster !== undefined && { cluster }) },
     signal,
   );
   return rows[0];
@@ -386,13 +396,14 @@ export async function waitForAction(
   commandId: string,
   until: readonly string[],
   signal?: AbortSignal,
+  cluster?: string,
 ): Promise<ActionRow | undefined> {
   const deadline = performance.now() + deps.actionTimeoutMs;
   let last: ActionRow | undefined;
   let reported = false;
   for (;;) {
     try {
-      last = (await loadActionRow(deps, commandId, signal)) ?? last;
+      last = (await loadActionRow(deps, commandId, signal, cluster)) ?? last;
       if (last && until.includes(last.status)) return last;
     } catch (err) {
       if (!reported) deps.logError(`jobscribe mcp: reading actions for command ${commandId}: ${(err as Error).message}`);
@@ -412,7 +423,7 @@ export async function sendCommand(deps: ActionDeps, tool: string, command: Comma
   await deps.commands.send(command);
   audit(deps, tool, { decision: 'sent', cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
   if (command.approval_required) return outcomeFromCommand(command, 'awaiting_approval');
-  const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal);
+  const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal, command.cluster);
   if (!row || !FINAL_COMMAND_STATUSES.includes(row.status as never)) return outcomeFromCommand(command, 'pending');
   // The result (events topic) may be folded before the command (commands topic): the request
   // fields come from the command as sent; a submit's job_ids (its new job) from the row.

@@ -5,7 +5,11 @@
  *   command         MCP service → `<prefix>.<cluster>.commands`, key = command_id
  *   approval        MCP service → `<prefix>.<cluster>.commands`, key = command_id
  *   refusal         MCP service → `<prefix>.<cluster>.commands`, key = command_id (a request it
- *                   refused; audit only: no scribe acts on it)
+ *                   refused; audit only: no scribe acts on it), or
+ *                   scribe      → `<prefix>.<cluster>.events`,   key = command_id (a record it
+ *                   refused: unsigned, forged, undecodable, for another cluster, an approval
+ *                   that does not count); its own id, never the refused record's, so it cannot
+ *                   change the state of a genuine command with that id
  *   command-result  scribe      → `<prefix>.<cluster>.events`,   key = `<cluster>:command:<id>`
  *
  * Each is one JSON object with `v` and `kind`, signed (when a key is configured) with
@@ -45,6 +49,17 @@ export const RequesterSchema = z.object({
   roles: z.array(z.string().min(1).max(64)).max(32),
 });
 export type Requester = z.infer<typeof RequesterSchema>;
+
+/**
+ * "Nobody approves their own command": are two requesters (a command's requester and an
+ * approver) the same person? Same scheduler user when both have one (two tokens of alice, or
+ * her token and her OAuth login), or the same identity subject (token name / OAuth `sub`).
+ * Pure; the MCP service, the scribe and the projector all decide with it.
+ */
+export function samePerson(a: Pick<Requester, 'subject' | 'user'>, b: Pick<Requester, 'subject' | 'user'>): boolean {
+  if (a.subject === b.subject) return true;
+  return a.user !== undefined && a.user !== '' && a.user === b.user;
+}
 
 export const CommandArgsSchema = z
   .object({
@@ -106,9 +121,11 @@ export type Approval = z.infer<typeof ApprovalSchema>;
 
 /**
  * An action request the MCP service refused before anything was sent (not the caller's job, a
- * finished job, a bad confirmation, not an approver): recorded so `actions` shows attempts too.
- * `command_id` is the refusal's own id; `action` is the requested action or, for a refused
- * approval, `approve` / `reject`.
+ * finished job, a bad confirmation, not an approver), or a record a scribe refused (`tool`
+ * `scribe`: unsigned, forged, undecodable, misplaced, an approval that does not count):
+ * recorded so `actions` shows attempts too, in a row of their own. `command_id` is the
+ * refusal's own id (a scribe derives it from the refused record: SCRIBE_REFUSAL_LIMITS);
+ * `action` is the requested action or, for a refused approval, `approve` / `reject`.
  */
 export const RefusalSchema = z.object({
   v: z.literal(COMMANDS_VERSION),
@@ -122,9 +139,21 @@ export const RefusalSchema = z.object({
   tool: z.string().min(1).max(64),
   reason: z.string().max(4096),
   at: EpochSecondsSchema,
+  /** A scribe's refusal: the command id the refused record claimed, when it named one. */
+  refers_to: z.uuid().optional(),
+  /** A scribe's refusal: SHA-256 (hex) of the refused record's bytes as received. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** A scribe's refusal: the scribe that refused. */
+  scribe: ScribeIdentitySchema.optional(),
   signature: RecordSignatureSchema.optional(),
 });
 export type Refusal = z.infer<typeof RefusalSchema>;
+
+/**
+ * What a scribe copies from a record it refuses into its refusal (and so into `actions`): the
+ * sender chose these values, so they are few and short.
+ */
+export const SCRIBE_REFUSAL_LIMITS = { jobIds: 20, reason: 1024, subject: 256 } as const;
 
 export const COMMAND_STATUSES = ['accepted', 'rejected', 'failed', 'awaiting_approval'] as const;
 export const CommandStatusSchema = z.enum(COMMAND_STATUSES);
