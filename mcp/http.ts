@@ -8,17 +8,18 @@
  * Owns: the listening socket and its routes — the MCP `path`, `GET /healthz`, `GET /metrics`
  * (Prometheus), `/.well-known/oauth-protected-resource` (OAuth mode) — DNS-rebinding protection
  * (Host and Origin must be loopback names, the bind address, the public URL's host or
- * `allowedHosts`), the order of checks on the MCP path (Host/Origin → authentication → rate limit
+ * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path (Host/Origin → authentication → rate limit
  * → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
  * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
  * identity may read (identity.ts, the tools).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
-import { hostHeaderValidation, originValidation, toNodeHandler } from '@modelcontextprotocol/node';
+import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler, getOAuthProtectedResourceMetadataUrl, type AuthInfo } from '@modelcontextprotocol/server';
 import { ConfigError } from '../schemas/errors.js';
 import { authConfigured, Authenticator, bearerChallenge, checkOAuthOptions, identityOf, protectedResourceMetadata, type OAuthOptions, type StaticToken } from './auth.js';
+import { canonicalAllowlist, checkHost, checkOrigin } from './hostCheck.js';
 import { LOCAL_IDENTITY, type Identity } from './identity.js';
 import { McpMetrics } from './metrics.js';
 import { RateLimiter, type RateLimitOptions } from './rateLimit.js';
@@ -97,14 +98,27 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   const servedDeps: McpDeps = { ...deps, metrics };
   queryDeps(servedDeps); // fail fast on bad deps
 
+  for (const name of options.allowedHosts ?? []) {
+    if (canonicalAllowlist([name]).size === 0) {
+      throw new ConfigError(`invalid setting mcpAllowedHosts: "${name}" is not a host name or IP address (no scheme, port or path)`);
+    }
+  }
   const bare = host.replace(/^\[|\]$/g, '');
   const urlHost = isIPv6(bare) ? `[${bare}]` : bare;
   const publicHost = options.publicUrl ? new URL(options.publicUrl).host.replace(/:\d+$/, '') : undefined;
   const allowed = [
     ...new Set(['localhost', '127.0.0.1', '[::1]', ...(isWildcardHost(host) ? [] : [urlHost]), ...(publicHost ? [publicHost] : []), ...(options.allowedHosts ?? [])]),
   ];
-  const validHost = hostHeaderValidation(allowed);
-  const validOrigin = originValidation(allowed);
+  const allowedSet = canonicalAllowlist(allowed);
+  // Our own strict check (hostCheck.ts), not the SDK's URL-parsing one: a Host of
+  // `evil.example:80@localhost` is refused with a 403 here, before anything parses it as a URL.
+  const validHostAndOrigin = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const host = checkHost(req.headersDistinct.host, allowedSet);
+    const verdict = host.ok ? checkOrigin(req.headersDistinct.origin, allowedSet) : host;
+    if (verdict.ok) return true;
+    sendJson(res, 403, { jsonrpc: '2.0', id: null, error: { code: -32000, message: verdict.message } });
+    return false;
+  };
   const logError = (err: Error) => process.stderr.write(`jobscribe mcp (http): ${err.message}\n`);
   const mcp = createMcpHandler((ctx) => createJobscribeServer(servedDeps, identityOf(ctx.authInfo) ?? (withAuth ? NO_IDENTITY : LOCAL_IDENTITY)), {
     onerror: logError,
@@ -137,7 +151,7 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   };
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
-    if (!validHost(req, res) || !validOrigin(req, res)) return;
+    if (!validHostAndOrigin(req, res)) return;
     let identity: Identity = LOCAL_IDENTITY;
     let authInfo: AuthInfo | undefined;
     if (authenticator) {
@@ -185,7 +199,7 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
         else sendJson(res, 405, { error: 'method not allowed' });
         return;
       case 'metrics':
-        if (!validHost(req, res) || !validOrigin(req, res)) return;
+        if (!validHostAndOrigin(req, res)) return;
         if (req.method === 'GET' || req.method === 'HEAD') {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render());
         } else sendJson(res, 405, { error: 'method not allowed' });
