@@ -64,6 +64,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
   const signing = signingPolicy(config);
+  const httpOptions = mode.stdio ? undefined : mcpHttpOptions(config, logger); // exit 2 before opening stores
   const stores = await openStores(config, logger);
   const deps = {
     // The tools, and run_sql per kind of identity, each on a connection of their own.
@@ -80,7 +81,7 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
     if (mode.stdio) {
       await serveStdio(deps, signal);
     } else {
-      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, mcpHttpOptions(config, logger));
+      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, httpOptions!);
       process.stdout.write(`MCP endpoint: ${http.url}\n`);
       await new Promise<void>((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await http.close();

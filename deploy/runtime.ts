@@ -20,7 +20,7 @@ import { loadKeyring, type SignaturePolicy } from '../log/signing.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 import { loadTokensFile } from '../mcp/auth.js';
-import type { HttpServerOptions } from '../mcp/http.js';
+import { checkHttpOptions, type HttpServerOptions } from '../mcp/http.js';
 import { createLogCommandSender, keyringTokenKeys } from '../mcp/commands.js';
 import type { McpDeps } from '../mcp/server.js';
 
@@ -210,7 +210,10 @@ export function mcpActionDeps(config: Config, log: EventLog, signing: SignatureP
   };
 }
 
-/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
+/**
+ * How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit.
+ * Reads the tokens file and throws every ConfigError the server would (call it before opening stores).
+ */
 export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptions {
   const { mcpOauthIssuer: issuer, mcpOauthJwksUrl: jwksUrl } = config;
   if ((issuer === undefined) !== (jwksUrl === undefined)) {
@@ -229,7 +232,7 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
           ...(logger && { logError: (m: string) => logger.error(m) }),
         }
       : undefined;
-  return {
+  const options: HttpServerOptions = {
     host: config.httpHost,
     port: config.httpPort,
     ...((tokens || oauth) && { auth: { ...(tokens && { tokens }), ...(oauth && { oauth }) } }),
@@ -237,4 +240,6 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
     ...(config.mcpAllowedHosts !== undefined && { allowedHosts: config.mcpAllowedHosts }),
     rateLimit: { perMinute: config.mcpRateLimit, burst: config.mcpRateBurst },
   };
+  checkHttpOptions(options);
+  return options;
 }

@@ -76,7 +76,11 @@ const NO_IDENTITY: Identity = Object.freeze({ subject: 'unauthenticated', roles:
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 
-export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
+/**
+ * Throws the ConfigError a server with these options would refuse to start with — without
+ * starting anything, so `up` and `mcp --http` can check before they open their stores.
+ */
+export function checkHttpOptions(options: HttpServerOptions): void {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/mcp';
   const withAuth = authConfigured(options.auth);
@@ -93,16 +97,23 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
     throw new ConfigError(`invalid setting mcpPublicUrl: "${options.publicUrl}" is not a URL`);
   }
   if (options.auth?.oauth) checkOAuthOptions({ ...options.auth.oauth, audience: options.auth.oauth.audience ?? path });
-  const limiter = options.rateLimit && options.rateLimit.perMinute > 0 ? new RateLimiter(options.rateLimit) : undefined;
-  const metrics = options.metrics ?? new McpMetrics();
-  const servedDeps: McpDeps = { ...deps, metrics };
-  queryDeps(servedDeps); // fail fast on bad deps
-
   for (const name of options.allowedHosts ?? []) {
     if (canonicalAllowlist([name]).size === 0) {
       throw new ConfigError(`invalid setting mcpAllowedHosts: "${name}" is not a host name or IP address (no scheme, port or path)`);
     }
   }
+}
+
+export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
+  const host = options.host ?? '127.0.0.1';
+  const path = options.path ?? '/mcp';
+  const withAuth = authConfigured(options.auth);
+  checkHttpOptions(options);
+  const limiter = options.rateLimit && options.rateLimit.perMinute > 0 ? new RateLimiter(options.rateLimit) : undefined;
+  const metrics = options.metrics ?? new McpMetrics();
+  const servedDeps: McpDeps = { ...deps, metrics };
+  queryDeps(servedDeps); // fail fast on bad deps
+
   const bare = host.replace(/^\[|\]$/g, '');
   const urlHost = isIPv6(bare) ? `[${bare}]` : bare;
   const publicHost = options.publicUrl ? new URL(options.publicUrl).host.replace(/:\d+$/, '') : undefined;

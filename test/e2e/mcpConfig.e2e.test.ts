@@ -1,0 +1,46 @@
+/**
+ * MCP HTTP configuration errors through the real CLI: `up` and `mcp --http` exit 2 with a message
+ * naming the setting, before opening any store (no data directory is created), for a wildcard
+ * bind without authentication, a missing tokens file, a short token and a plain-http JWKS URL.
+ */
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'jobscribe-mcpconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function tokensFile(name: string, entries: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(entries));
+  chmodSync(path, 0o600);
+  return path;
+}
+
+const cases: [string, string[], RegExp][] = [
+  ['0.0.0.0 without authentication', ['--http-host', '0.0.0.0'], /refusing to serve MCP on 0\.0\.0\.0: non-loopback binds need authentication; configure mcpTokens/],
+  ['a missing tokens file', ['--mcp-tokens', join(dir, 'no-such-tokens.json')], /invalid setting mcpTokens: .*no-such-tokens\.json cannot be read/],
+  ['an 8-character token', ['--mcp-tokens', tokensFile('short.json', [{ name: 'ops', token: 'abcd1234', roles: ['admin'] }])], /invalid setting mcpTokens: .*short\.json, entry 0\.token: .*at least 16 characters/],
+  [
+    'a plain-http JWKS URL',
+    ['--mcp-oauth-issuer', 'https://idp.example.org/realms/hpc', '--mcp-oauth-jwks-url', 'http://idp.example.org/certs'],
+    /invalid setting mcpOauthJwksUrl: http:\/\/idp\.example\.org\/certs must be https/,
+  ],
+];
+
+describe('MCP HTTP configuration errors exit 2 before any store is opened', () => {
+  for (const command of [['up'], ['mcp', '--http']]) {
+    for (const [what, flags, message] of cases) {
+      it(`${command.join(' ')}: ${what}`, async () => {
+        const dataDir = join(dir, `data-${command[0]}-${what.replace(/\W+/g, '-')}`);
+        const r = await runCli([...command, '--data-dir', dataDir, '--http-port', '0', '--log-level', 'warn', ...flags], { timeoutMs: 60_000 });
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stdout).not.toContain('MCP endpoint');
+        expect(existsSync(join(dataDir, 'clickhouse')), 'no store was opened').toBe(false);
+      });
+    }
+  }
+});
