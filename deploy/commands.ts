@@ -9,7 +9,7 @@ import { Projector, projectorGroup } from '../projector/consume.js';
 import { replay } from '../projector/rebuild.js';
 import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
-import { startHttpServer } from '../mcp/http.js';
+import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
 import { mcpActionDeps, mcpHttpOptions, openScribeLog, openStores, reportLag, scribeOptions, signingPolicy } from './runtime.js';
@@ -82,6 +82,8 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
       await serveStdio(deps, signal);
     } else {
       const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, httpOptions!);
+      const warning = unauthenticatedWarning(httpOptions!, http.url); // whatever the log level
+      if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
       process.stdout.write(`MCP endpoint: ${http.url}\n`);
       await new Promise<void>((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await http.close();

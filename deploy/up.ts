@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../schemas/config.js';
 import { Projector, projectorGroup } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
-import { startHttpServer } from '../mcp/http.js';
+import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
 import { ConfigError } from '../schemas/errors.js';
@@ -58,6 +58,9 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   }
 
   if (http) {
+    // Whatever the log level: this one must be seen.
+    const warning = unauthenticatedWarning(httpOptions, http.url);
+    if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
     const config_ = { mcpServers: { jobscribe: { type: 'http', url: http.url } } };
     process.stdout.write(
       [

@@ -104,6 +104,19 @@ export function checkHttpOptions(options: HttpServerOptions): void {
   }
 }
 
+/**
+ * The start-up warning for a loopback bind without authentication (undefined when authentication
+ * is configured): every OS user of the host who can open a socket to it is the local admin.
+ */
+export function unauthenticatedWarning(options: HttpServerOptions, url: string): string | undefined {
+  if (authConfigured(options.auth)) return undefined;
+  return (
+    `WARNING: MCP at ${url} has no authentication: every user of this host who can connect to it ` +
+    '(any OS account, any local process) is admin here: reads every job and all SQL, and can hold or cancel jobs. ' +
+    'On a shared host (a login node) configure bearer tokens with --mcp-tokens FILE (or OAuth, --mcp-oauth-issuer).'
+  );
+}
+
 export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/mcp';

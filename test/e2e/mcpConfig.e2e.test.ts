@@ -1,13 +1,14 @@
 /**
  * MCP HTTP configuration errors through the real CLI: `up` and `mcp --http` exit 2 with a message
  * naming the setting, before opening any store (no data directory is created), for a wildcard
- * bind without authentication, a missing tokens file, a short token and a plain-http JWKS URL.
+ * bind without authentication, a missing tokens file, a short token and a plain-http JWKS URL;
+ * and a loopback bind without tokens starts with a WARNING on stderr (at any log level).
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { runCli, startCli, stopCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jobscribe-mcpconfig-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,5 +43,31 @@ describe('MCP HTTP configuration errors exit 2 before any store is opened', () =
         expect(existsSync(join(dataDir, 'clickhouse')), 'no store was opened').toBe(false);
       });
     }
+  }
+});
+
+describe('a loopback bind without authentication warns at start-up', () => {
+  const WARNING = /^jobscribe: WARNING: MCP at http:\/\/127\.0\.0\.1:\d+\/mcp has no authentication: every user of this host .* is admin.*--mcp-tokens FILE/m;
+  const argsOf = (command: string) =>
+    command === 'up' ? ['up', '--sim-jobs', '3', '--sim-nodes', '2'] : ['mcp', '--http'];
+
+  for (const command of ['up', 'mcp']) {
+    it(`${command}: WARNING without tokens, none with them`, async () => {
+      const open = startCli([...argsOf(command), '--data-dir', join(dir, `warn-open-${command}`), '--http-port', '0', '--log-level', 'error']);
+      try {
+        await open.waitFor(/MCP endpoint: http:\/\/\S+\/mcp/);
+        expect(open.stderr()).toMatch(WARNING);
+      } finally {
+        await stopCli(open);
+      }
+      const tokens = tokensFile(`warn-${command}.json`, [{ name: 'ops', token_sha256: 'a'.repeat(64), roles: ['admin'] }]);
+      const closed = startCli([...argsOf(command), '--data-dir', join(dir, `warn-closed-${command}`), '--http-port', '0', '--log-level', 'error', '--mcp-tokens', tokens]);
+      try {
+        await closed.waitFor(/MCP endpoint: http:\/\/\S+\/mcp/);
+        expect(closed.stderr()).not.toContain('WARNING');
+      } finally {
+        await stopCli(closed);
+      }
+    });
   }
 });
