@@ -8,8 +8,9 @@
  * Owns: the listening socket and its routes — the MCP `path`, `GET /healthz`, `GET /metrics`
  * (Prometheus), `/.well-known/oauth-protected-resource` (OAuth mode) — DNS-rebinding protection
  * (Host and Origin must be loopback names, the bind address, the public URL's host or
- * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path (Host/Origin → authentication → rate limit
- * → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
+ * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path
+ * (Host/Origin → authentication → body, at most 1 MiB of JSON → rate limit, one token per call of
+ * a batch → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
  * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
  * identity may read (identity.ts, the tools).
  */
@@ -22,7 +23,7 @@ import { authConfigured, Authenticator, bearerChallenge, checkOAuthOptions, iden
 import { canonicalAllowlist, checkHost, checkOrigin } from './hostCheck.js';
 import { LOCAL_IDENTITY, type Identity } from './identity.js';
 import { McpMetrics } from './metrics.js';
-import { RateLimiter, type RateLimitOptions } from './rateLimit.js';
+import { callsIn, RateLimiter, type RateLimitOptions } from './rateLimit.js';
 import { createJobscribeServer, queryDeps, type McpDeps } from './server.js';
 
 export interface HttpServerOptions {
@@ -75,6 +76,29 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 const NO_IDENTITY: Identity = Object.freeze({ subject: 'unauthenticated', roles: Object.freeze([]) });
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource';
+
+/** The largest MCP request body read (413 beyond): far above any tool call, far below memory trouble. */
+export const MAX_BODY_BYTES = 1 << 20;
+
+type BodyRead = { ok: true; body: unknown } | { ok: false; status: 400 | 413; code: number; message: string };
+
+/** Reads and parses a JSON request body of at most `max` bytes (the limiter counts its messages). */
+async function readJsonBody(req: IncomingMessage, max: number): Promise<BodyRead> {
+  const tooLarge: BodyRead = { ok: false, status: 413, code: -32000, message: `request body larger than ${max} bytes` };
+  if (Number(req.headers['content-length']) > max) return tooLarge;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) return tooLarge;
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
+  } catch {
+    return { ok: false, status: 400, code: -32700, message: 'Parse error: the request body is not JSON' };
+  }
+}
 
 /**
  * Throws the ConfigError a server with these options would refuse to start with — without
@@ -183,29 +207,36 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
       if (!outcome.ok) return refuse(res, outcome);
       ({ identity, authInfo } = outcome);
     }
+    // The body is read here, not by the SDK, so that the limiter can count every call of a batch.
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readJsonBody(req, MAX_BODY_BYTES);
+      if (!read.ok) {
+        const headers: Record<string, string> = read.status === 413 ? { connection: 'close' } : {};
+        return sendJson(res, read.status, { jsonrpc: '2.0', id: null, error: { code: read.code, message: read.message } }, headers);
+      }
+      body = read.body;
+    }
     // Limits are per authenticated identity; without authentication (loopback only) the one
     // caller is this machine's user, whom a limit would only get in the way of.
-    const decision = authenticator ? limiter?.take(identity.subject) : undefined;
+    const calls = callsIn(body);
+    const decision = authenticator ? limiter?.take(identity.subject, calls) : undefined;
     if (decision && !decision.ok) {
       metrics.rateLimitedRequest();
       const { perMinute, burst } = options.rateLimit!;
+      const what = calls > 1 ? `a batch of ${calls} calls` : 'a call';
+      const message = decision.exceedsBurst
+        ? `rate limit exceeded for ${identity.subject}: ${what} is more than the burst of ${burst}; send smaller batches`
+        : `rate limit exceeded for ${identity.subject}: ${what}; at most ${perMinute} calls a minute (bursts of ${burst}); retry in ${decision.retryAfterS} s`;
       return sendJson(
         res,
         429,
-        {
-          jsonrpc: '2.0',
-          id: null,
-          error: {
-            code: -32000,
-            message: `rate limit exceeded for ${identity.subject}: at most ${perMinute} requests a minute (bursts of ${burst}); retry in ${decision.retryAfterS} s`,
-            data: { retry_after_s: decision.retryAfterS },
-          },
-        },
+        { jsonrpc: '2.0', id: null, error: { code: -32000, message, data: { retry_after_s: decision.retryAfterS, calls } } },
         { 'retry-after': String(decision.retryAfterS) },
       );
     }
     if (authInfo) (req as IncomingMessage & { auth?: AuthInfo }).auth = authInfo;
-    await serveMcp(req, res);
+    await serveMcp(req, res, body);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {

@@ -1,7 +1,8 @@
 /**
  * Per-identity rate limits for the MCP HTTP endpoint: one token bucket per identity subject,
- * refilled continuously at `perMinute / 60` tokens a second up to `burst`. Pure apart from the
- * injected clock; http.ts answers a refusal with 429, `Retry-After` and a JSON-RPC error.
+ * refilled continuously at `perMinute / 60` tokens a second up to `burst`. A JSON-RPC batch costs
+ * one token per message in it, taken all at once or not at all. Pure apart from the injected
+ * clock; http.ts answers a refusal with 429, `Retry-After` and a JSON-RPC error.
  */
 
 export interface RateLimitOptions {
@@ -13,7 +14,12 @@ export interface RateLimitOptions {
   now?: () => number;
 }
 
-export type RateDecision = { ok: true } | { ok: false; retryAfterS: number };
+export type RateDecision = { ok: true } | { ok: false; retryAfterS: number; exceedsBurst: boolean };
+
+/** What a request body costs: one token per JSON-RPC message of a batch (at least one). */
+export function callsIn(body: unknown): number {
+  return Array.isArray(body) ? Math.max(1, body.length) : 1;
+}
 
 interface Bucket {
   tokens: number;
@@ -35,8 +41,11 @@ export class RateLimiter {
     this.now = options.now ?? Date.now;
   }
 
-  /** Takes one token for `subject`, or says how many seconds until one is available. */
-  take(subject: string): RateDecision {
+  /**
+   * Takes `count` tokens for `subject` (all or none), or says how many seconds until they are
+   * available; a count above the burst can never be served (`exceedsBurst`).
+   */
+  take(subject: string, count = 1): RateDecision {
     const now = this.now();
     const b = this.buckets.get(subject) ?? { tokens: this.options.burst, at: now };
     b.tokens = Math.min(this.options.burst, b.tokens + Math.max(0, now - b.at) * this.perMs);
@@ -45,11 +54,13 @@ export class RateLimiter {
       if (this.buckets.size >= PRUNE_ABOVE) this.prune(now);
       this.buckets.set(subject, b);
     }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
+    if (b.tokens >= count) {
+      b.tokens -= count;
       return { ok: true };
     }
-    return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - b.tokens) / this.perMs / 1000)) };
+    const exceedsBurst = count > this.options.burst;
+    const want = Math.min(count, this.options.burst);
+    return { ok: false, retryAfterS: Math.max(1, Math.ceil((want - b.tokens) / this.perMs / 1000)), exceedsBurst };
   }
 
   private prune(now: number): void {

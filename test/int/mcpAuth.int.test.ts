@@ -474,6 +474,67 @@ describe('rate limits and metrics', () => {
     }
   });
 
+  it('counts every call of a JSON-RPC batch: one token per call, the whole batch refused when short (no partial)', async () => {
+    let t = 1_000_000;
+    const tokensFile = join(dataDir, 'tokens-batch.json');
+    writeFileSync(tokensFile, JSON.stringify([{ name: 'alice-laptop', token: ALICE, user: 'alice' }]));
+    const limited = await startHttpServer(
+      { clickhouse: ch, database: DB },
+      { port: 0, auth: { tokens: loadTokensFile(tokensFile) }, rateLimit: { perMinute: 60, burst: 10, now: () => t } },
+    );
+    const calls = (n: number) =>
+      JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'queue_summary', arguments: {} } })));
+    const send = async (body: string) => {
+      const res = await fetch(limited.url, { method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${ALICE}` }, body });
+      const text = await res.text();
+      return { status: res.status, text, retryAfter: res.headers.get('retry-after') };
+    };
+    /** The tool results an answer carries (JSON or SSE). */
+    const results = (text: string) => (text.match(/"result":\{"content"/g) ?? []).length;
+    try {
+      const four = await send(calls(4));
+      expect(four.status, four.text).toBe(200);
+      expect(results(four.text)).toBe(4);
+      const seven = await send(calls(7)); // 6 tokens left: refused whole
+      expect(seven.status).toBe(429);
+      expect(results(seven.text)).toBe(0);
+      expect(JSON.parse(seven.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000, data: { calls: 7, retry_after_s: 1 } } });
+      expect(JSON.parse(seven.text).error.message).toContain('a batch of 7 calls');
+      const six = await send(calls(6)); // ...and nothing was taken by the refusal
+      expect(six.status).toBe(200);
+      expect(results(six.text)).toBe(6);
+      expect((await send(calls(1))).status).toBe(429);
+      t += 60_000; // full again
+      const tooBig = await send(calls(11));
+      expect(tooBig.status).toBe(429);
+      expect(JSON.parse(tooBig.text).error.message).toContain('more than the burst of 10');
+
+      // The issue's replay: 20 batches of 100 calls after a fresh full burst serve at most the burst.
+      t += 60_000;
+      let served = 0;
+      let refused = 0;
+      for (let i = 0; i < 20; i++) {
+        const r = await send(calls(i === 0 ? 10 : 100));
+        served += results(r.text);
+        if (r.status === 429) refused++;
+      }
+      expect(served).toBe(10);
+      expect(refused).toBe(19);
+
+      // Bodies: over 1 MiB is a 413, not JSON a -32700 parse error; neither reaches the tools.
+      const huge = await send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(1 << 20) } }));
+      expect(huge.status).toBe(413);
+      expect(JSON.parse(huge.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'request body larger than 1048576 bytes' } });
+      const garbage = await send('[{"jsonrpc": "2.0", "id": 1, "method": "tools/list"');
+      expect(garbage.status).toBe(400);
+      expect(JSON.parse(garbage.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+      const m = await scrape(limited.url);
+      expect(metric(m, 'jobscribe_mcp_rate_limited_total')).toBe(22);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('counts authentication failures by reason', async () => {
     const before = await scrape(mcpUrl);
     await post();
