@@ -1,7 +1,7 @@
 /**
  * MCP HTTP configuration errors through the real CLI: `up` and `mcp --http` exit 2 with a message
  * naming the setting, before opening any store (no data directory is created), for a wildcard
- * bind without authentication, a missing tokens file, a short token and a plain-http JWKS URL;
+ * bind without authentication, a missing, empty or trivial tokens file, a short token and a plain-http JWKS URL;
  * and a loopback bind without tokens starts with a WARNING on stderr (at any log level).
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,8 @@ const cases: [string, string[], RegExp][] = [
   ['0.0.0.0 without authentication', ['--http-host', '0.0.0.0'], /refusing to serve MCP on 0\.0\.0\.0: non-loopback binds need authentication; configure mcpTokens/],
   ['a missing tokens file', ['--mcp-tokens', join(dir, 'no-such-tokens.json')], /invalid setting mcpTokens: .*no-such-tokens\.json cannot be read/],
   ['an 8-character token', ['--mcp-tokens', tokensFile('short.json', [{ name: 'ops', token: 'abcd1234', roles: ['admin'] }])], /invalid setting mcpTokens: .*short\.json, entry 0\.token: .*at least 16 characters/],
+  ['an empty tokens file', ['--mcp-tokens', tokensFile('empty.json', [])], /invalid setting mcpTokens: .*empty\.json holds no tokens/],
+  ['a trivial admin token', ['--mcp-tokens', tokensFile('trivial.json', [{ name: 'ops', token: 'a'.repeat(16), roles: ['admin'] }])], /invalid setting mcpTokens: .*trivial\.json, entry 0\.token \("ops"\): too easy to guess/],
   [
     'a plain-http JWKS URL',
     ['--mcp-oauth-issuer', 'https://idp.example.org/realms/hpc', '--mcp-oauth-jwks-url', 'http://idp.example.org/certs'],

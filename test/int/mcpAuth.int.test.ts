@@ -273,6 +273,9 @@ describe('challenges', () => {
     ['an expired JWT', () => signJwt(rsa, claims({ exp: nowS() - 3600, iat: nowS() - 7200, nbf: nowS() - 7200 }))],
     ['a JWT not valid yet', () => signJwt(rsa, claims({ nbf: nowS() + 3600 }))],
     ['a JWT without exp', () => signJwt(rsa, { ...claims(), exp: undefined })],
+    ['a JWT whose nbf is a string (not read as absent)', () => signJwt(rsa, claims({ nbf: String(nowS() + 3600) }))],
+    ['a JWT whose iat is a date string', () => signJwt(rsa, claims({ iat: '2099-01-01T00:00:00Z' }))],
+    ['a JWT whose nbf is null', () => signJwt(rsa, claims({ nbf: null }))],
     ['a JWT for another audience', () => signJwt(rsa, claims({ aud: 'https://other.example.test/mcp' }))],
     ['a JWT from another issuer', () => signJwt(rsa, claims({ iss: 'https://evil.example.test' }))],
     ['a JWT naming an unknown kid', () => signJwt(stranger, claims(), { kid: 'nope' })],
@@ -584,6 +587,10 @@ describe('configuration', () => {
       [[{ name: 'a', token: ALICE }, { name: 'a', token: ADMIN }], /name "a" appears twice/],
       [[{ name: 'a', token: ALICE }, { name: 'b', token_sha256: createHash('sha256').update(ALICE).digest('hex') }], /"b" reuses another entry's token/],
       [[{ name: 'a', token: ALICE, role: 'admin' }], /Unrecognized key: "role"/],
+      [[], /tokens-bad\.json holds no tokens, which would leave the endpoint without authentication/],
+      [[{ name: 'ops', token: 'a'.repeat(16), roles: ['admin'] }], /entry 0\.token \("ops"\): too easy to guess, it has only 1 distinct characters/],
+      [[{ name: 'a', token: ALICE }, { name: 'ops', token: 'abcdabcdabcdabcdabcd', roles: ['admin'] }], /entry 1\.token \("ops"\): too easy to guess, it has only 4 distinct/],
+      [[{ name: 'ops', token: 'aaaaaaaaabcdefgh', roles: ['admin'] }], /too easy to guess, it carries about 35 bits of entropy \(at least 40\)/],
     ];
     const file = join(dataDir, 'tokens-bad.json');
     for (const [data, message] of cases) {
