@@ -2,8 +2,10 @@
  * MCP HTTP configuration errors through the real CLI: `up` and `mcp --http` exit 2 with a message
  * naming the setting, before opening any store (no data directory is created), for a wildcard
  * bind without authentication, a missing, empty or trivial tokens file, a short token and a plain-http JWKS URL;
- * and a loopback bind without tokens starts with a WARNING on stderr (at any log level).
+ * and a loopback bind without tokens, or a tokens or signing-keys file others may read, starts
+ * with a WARNING on stderr (at any log level).
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +74,23 @@ describe('a loopback bind without authentication warns at start-up', () => {
       }
     });
   }
+});
+
+describe('secrets files others may read', () => {
+  it('mcp --http warns about a tokens file and a signing-keys file with group/other bits, naming the fix', async () => {
+    const tokens = tokensFile('loose-tokens.json', [{ name: 'ops', token_sha256: 'b'.repeat(64), roles: ['admin'] }]);
+    chmodSync(tokens, 0o644);
+    const keys = join(dir, 'loose-keys.json');
+    writeFileSync(keys, JSON.stringify({ '*': { active: 'k1', keys: { k1: randomBytes(32).toString('base64') } } }));
+    chmodSync(keys, 0o640);
+    const server = startCli(['mcp', '--http', '--data-dir', join(dir, 'loose'), '--http-port', '0', '--log-level', 'error', '--mcp-tokens', tokens, '--signing-keys', keys]);
+    try {
+      await server.waitFor(/MCP endpoint: http:\/\/\S+\/mcp/);
+      expect(server.stderr()).toContain(`jobscribe: WARNING: the mcpTokens file ${tokens} is readable or writable by group or others (mode 0644)`);
+      expect(server.stderr()).toContain(`chmod 600 ${tokens}`);
+      expect(server.stderr()).toContain(`jobscribe: WARNING: the signingKeys file ${keys} is readable or writable by group or others (mode 0640)`);
+    } finally {
+      await stopCli(server);
+    }
+  });
 });
