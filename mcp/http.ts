@@ -9,8 +9,8 @@
  * (Prometheus), `/.well-known/oauth-protected-resource` (OAuth mode) — DNS-rebinding protection
  * (Host and Origin must be loopback names, the bind address, the public URL's host or
  * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path
- * (Host/Origin → authentication → body, at most 1 MiB of JSON → rate limit, one token per call of
- * a batch → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
+ * (Host/Origin → failed-login throttle per address → authentication → body, at most 1 MiB of
+ * JSON → rate limit, one token per call of a batch → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
  * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
  * identity may read (identity.ts, the tools).
  */
@@ -23,7 +23,7 @@ import { authConfigured, Authenticator, bearerChallenge, checkOAuthOptions, iden
 import { canonicalAllowlist, checkHost, checkOrigin } from './hostCheck.js';
 import { LOCAL_IDENTITY, type Identity } from './identity.js';
 import { McpMetrics } from './metrics.js';
-import { callsIn, RateLimiter, type RateLimitOptions } from './rateLimit.js';
+import { callsIn, LoginThrottle, RateLimiter, type LoginThrottleOptions, type RateLimitOptions } from './rateLimit.js';
 import { createJobscribeServer, queryDeps, type McpDeps } from './server.js';
 
 export interface HttpServerOptions {
@@ -45,6 +45,8 @@ export interface HttpServerOptions {
   allowedHosts?: readonly string[];
   /** Per-identity token bucket; unset or perMinute 0: no limit. */
   rateLimit?: RateLimitOptions;
+  /** Failed authentications per remote address before a 429 (with auth only). Default 10 a minute, blocked 60 s. */
+  loginThrottle?: LoginThrottleOptions;
   /** Where requests and tool calls are counted (served at /metrics). Default: a fresh registry. */
   metrics?: McpMetrics;
 }
@@ -147,6 +149,7 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   const withAuth = authConfigured(options.auth);
   checkHttpOptions(options);
   const limiter = options.rateLimit && options.rateLimit.perMinute > 0 ? new RateLimiter(options.rateLimit) : undefined;
+  const throttle = new LoginThrottle(options.loginThrottle);
   const metrics = options.metrics ?? new McpMetrics();
   const servedDeps: McpDeps = { ...deps, metrics };
   queryDeps(servedDeps); // fail fast on bad deps
@@ -203,7 +206,21 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
     let identity: Identity = LOCAL_IDENTITY;
     let authInfo: AuthInfo | undefined;
     if (authenticator) {
+      // An address that keeps failing is refused before its token is looked at: no guessing oracle.
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const wait = throttle.blocked(address);
+      if (wait !== undefined) {
+        metrics.loginThrottledRequest();
+        return sendJson(
+          res,
+          429,
+          { error: 'too_many_failed_logins', error_description: `too many failed authentications from this address; retry in ${wait} s` },
+          { 'retry-after': String(wait) },
+        );
+      }
       const outcome = await authenticator.authenticate(req.headers.authorization);
+      // Only wrong credentials count: a missing token is how clients discover authentication.
+      if (!outcome.ok && outcome.kind === 'invalid_token') throttle.fail(address);
       if (!outcome.ok) return refuse(res, outcome);
       ({ identity, authInfo } = outcome);
     }

@@ -6,7 +6,7 @@
  */
 import { createHash, createHmac, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -151,6 +151,8 @@ beforeAll(async () => {
       host: '0.0.0.0',
       port: 0,
       publicUrl: PUBLIC_URL,
+      // This file sends dozens of bad tokens from 127.0.0.1 within a minute; the throttle has its own test.
+      loginThrottle: { maxFailures: 1000 },
       auth: {
         tokens: loadTokensFile(tokensFile),
         oauth: { issuer: ISSUER, jwksUrl, requiredScope: SCOPE, now: () => clockMs, logError: (m) => logged.push(m) },
@@ -535,6 +537,49 @@ describe('rate limits and metrics', () => {
       expect(metric(m, 'jobscribe_mcp_rate_limited_total')).toBe(22);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('throttles failed logins per remote address: after 10 in a minute that address gets 429 for a minute, counted', async () => {
+    let t = 5_000_000;
+    const tokensFile = join(dataDir, 'tokens-throttle.json');
+    writeFileSync(tokensFile, JSON.stringify([{ name: 'alice-laptop', token: ALICE, user: 'alice' }]));
+    const server = await startHttpServer({ clickhouse: ch, database: DB }, { port: 0, auth: { tokens: loadTokensFile(tokensFile) }, loginThrottle: { now: () => t } });
+    /** A POST from a chosen loopback source address (Linux routes all of 127/8 to lo). */
+    const from = (localAddress: string, token?: string) =>
+      new Promise<{ status: number; body: string; retryAfter: string | undefined }>((resolve, reject) => {
+        const req = request(
+          server.url,
+          { method: 'POST', localAddress, headers: { ...mcpHeaders, ...(token !== undefined && { authorization: `Bearer ${token}` }) } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] as string | undefined }));
+          },
+        );
+        req.on('error', reject);
+        req.end(initialize);
+      });
+    try {
+      for (let i = 0; i < 10; i++) expect((await from('127.0.0.1', `guess-${i}-${'x'.repeat(20)}`)).status).toBe(401);
+      const blocked = await from('127.0.0.1', ALICE); // even the right token: no oracle while blocked
+      expect(blocked.status).toBe(429);
+      expect(blocked.retryAfter).toBe('60');
+      expect(JSON.parse(blocked.body)).toEqual({ error: 'too_many_failed_logins', error_description: 'too many failed authentications from this address; retry in 60 s' });
+      expect(blocked.body).not.toContain(ALICE);
+      expect((await from('127.0.0.2', ALICE)).status).toBe(200); // another address is not affected
+      for (let i = 0; i < 15; i++) expect((await from('127.0.0.3')).status).toBe(401); // a missing token is not a failed guess
+      expect((await from('127.0.0.3', ALICE)).status).toBe(200);
+      t += 30_000;
+      expect((await from('127.0.0.1', ALICE)).status).toBe(429);
+      t += 30_000;
+      expect((await from('127.0.0.1', ALICE)).status).toBe(200);
+      const m = await scrape(server.url);
+      expect(metric(m, 'jobscribe_mcp_login_throttled_total')).toBe(2);
+      expect(metric(m, 'jobscribe_mcp_auth_failures_total', { reason: 'invalid_token' })).toBe(10);
+    } finally {
+      await server.close();
     }
   });
 

@@ -1,6 +1,6 @@
-/** The per-identity token bucket (mcp/rateLimit.ts): batches cost one token per call, all or none. */
+/** The per-identity token bucket (mcp/rateLimit.ts): batches cost one token per call, all or none; the failed-login throttle. */
 import { describe, expect, it } from 'vitest';
-import { callsIn, RateLimiter } from '../../mcp/rateLimit.js';
+import { callsIn, LoginThrottle, RateLimiter } from '../../mcp/rateLimit.js';
 
 describe('RateLimiter', () => {
   it('takes a batch whole or not at all, and says when a batch can never fit', () => {
@@ -21,5 +21,26 @@ describe('RateLimiter', () => {
     expect(callsIn({ jsonrpc: '2.0' })).toBe(1);
     expect(callsIn([])).toBe(1);
     expect(callsIn([{}, {}, {}])).toBe(3);
+  });
+});
+
+describe('LoginThrottle', () => {
+  it('blocks an address after maxFailures within the window, for blockMs, and forgets old failures', () => {
+    let t = 0;
+    const th = new LoginThrottle({ maxFailures: 3, windowMs: 10_000, blockMs: 5_000, now: () => t });
+    expect(th.fail('a')).toBe(false);
+    t += 6_000;
+    expect(th.fail('a')).toBe(false);
+    t += 6_000; // the first failure left the window: still two
+    expect(th.fail('a')).toBe(false);
+    expect(th.blocked('a')).toBeUndefined();
+    expect(th.fail('a')).toBe(true);
+    expect(th.blocked('a')).toBe(5);
+    expect(th.blocked('b')).toBeUndefined();
+    t += 4_001;
+    expect(th.blocked('a')).toBe(1);
+    t += 1_000;
+    expect(th.blocked('a')).toBeUndefined();
+    expect(th.fail('a')).toBe(false); // a fresh count after the block
   });
 });
