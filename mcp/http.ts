@@ -10,9 +10,11 @@
  * (Host and Origin must be loopback names, the bind address, the public URL's host or
  * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path
  * (Host/Origin → failed-login throttle per address → authentication → body, at most 1 MiB of
- * JSON → rate limit, one token per call of a batch → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
- * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
- * identity may read (identity.ts, the tools).
+ * JSON → rate limit, one token per call of a batch → MCP), the start-up checks and warning
+ * (checkHttpOptions, unauthenticatedWarning), and the rule that a non-loopback bind needs
+ * authentication. Leaves to others: token verification (auth.ts), buckets and the failed-login
+ * throttle (rateLimit.ts), counting and rendering (metrics.ts), what an identity may read
+ * (identity.ts, the tools).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
