@@ -337,14 +337,15 @@ export class JwtVerifier {
     const header = decodeJsonPart(h, 'header');
     const alg = header.alg;
     if (typeof alg !== 'string' || !(JWT_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new TokenRejected('invalid_token', `token algorithm ${JSON.stringify(alg)} is not accepted (${JWT_ALGORITHMS.join(', ')})`);
+      // Never repeat the header's values: they are the caller's, and may carry CR/LF or anything.
+      throw new TokenRejected('invalid_token', `the token's algorithm is not accepted (${JWT_ALGORITHMS.join(', ')})`);
     }
     if (header.crit !== undefined) throw new TokenRejected('invalid_token', 'the token has critical header extensions this server does not understand');
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
     const claims = decodeJsonPart(p, 'payload');
 
     const keys = await this.jwks.candidates(kid, alg as JwtAlgorithm);
-    if (keys.length === 0) throw new TokenRejected('invalid_token', kid ? `no signing key "${kid}" at the issuer` : 'the token names no key id');
+    if (keys.length === 0) throw new TokenRejected('invalid_token', kid ? "the token's key id names no signing key of the issuer" : 'the token names no key id');
     const data = Buffer.from(`${h}.${p}`, 'ascii');
     const signature = Buffer.from(s, 'base64url');
     if (!keys.some((k) => verifySignature(alg as JwtAlgorithm, k.key, data, signature))) {
@@ -446,7 +447,8 @@ export function bearerChallenge(opts: {
   scope?: string;
   resourceMetadataUrl?: string;
 }): string {
-  const q = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+  // Printable ASCII only, no quote or backslash: a header value can never break out or fail to send.
+  const q = (v: string) => `"${v.replace(/[^\x20-\x7e]|["\\]/g, '')}"`;
   const params = ['realm="jobscribe"'];
   if (opts.resourceMetadataUrl) params.push(`resource_metadata=${q(opts.resourceMetadataUrl)}`);
   if (opts.error) params.push(`error=${q(opts.error)}`);

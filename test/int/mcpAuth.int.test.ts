@@ -310,6 +310,19 @@ describe('challenges', () => {
     });
   }
 
+  it('never echoes a foreign kid or alg into the challenge or the body (nor 500s on a CR/LF in them)', async () => {
+    const hostile = ['evil\r\nset-cookie: pwned=1', 'evil-kid-\u2028\u00ff\u4e2d', '"quoted\\"'];
+    for (const value of hostile) {
+      for (const token of [signJwt(stranger, claims(), { kid: value }), signJwt(rsa, claims(), { alg: value })]) {
+        const r = await post(token);
+        expect(r.status, JSON.stringify(value)).toBe(401);
+        expect(r.body).toMatchObject({ error: 'invalid_token' });
+        const seen = `${r.challenge} ${JSON.stringify(r.body)}`;
+        for (const fragment of ['evil', 'pwned', 'quoted', '\u4e2d', '中']) expect(seen, JSON.stringify(value)).not.toContain(fragment);
+      }
+    }
+  });
+
   it('refuses a valid JWT without the required scope with 403 insufficient_scope', async () => {
     const r = await post(signJwt(rsa, claims({ scope: 'openid profile' })));
     expect(r.status).toBe(403);
