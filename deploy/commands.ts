@@ -9,7 +9,7 @@ import { Projector, projectorGroup } from '../projector/consume.js';
 import { replay } from '../projector/rebuild.js';
 import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
-import { startHttpServer } from '../mcp/http.js';
+import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
 import { mcpActionDeps, mcpHttpOptions, openScribeLog, openStores, reportLag, scribeOptions, signingPolicy } from './runtime.js';
@@ -111,6 +111,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
   const signing = signingPolicy(config);
+  const httpOptions = mode.stdio ? undefined : mcpHttpOptions(config, logger); // exit 2 before opening stores
   const stores = await openStores(config, logger);
   const deps = {
     // The tools, and run_sql per kind of identity, each on a connection of their own.
@@ -127,7 +128,9 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
     if (mode.stdio) {
       await serveStdio(deps, signal);
     } else {
-      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, mcpHttpOptions(config, logger));
+      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, httpOptions!);
+      const warning = unauthenticatedWarning(httpOptions!, http.url); // whatever the log level
+      if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
       process.stdout.write(`MCP endpoint: ${http.url}\n`);
       await new Promise<void>((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await http.close();

@@ -3,6 +3,7 @@
  * and scheduler source. The only module (with clickhouse.ts) that knows which implementation
  * backs each interface.
  */
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../schemas/config.js';
@@ -20,7 +21,7 @@ import { loadKeyring, type SignaturePolicy } from '../log/signing.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 import { loadTokensFile } from '../mcp/auth.js';
-import type { HttpServerOptions } from '../mcp/http.js';
+import { checkHttpOptions, type HttpServerOptions } from '../mcp/http.js';
 import { createLogCommandSender, keyringTokenKeys } from '../mcp/commands.js';
 import type { McpDeps } from '../mcp/server.js';
 
@@ -172,13 +173,35 @@ export function scribeOptions(config: Config, log: EventLog, signing: SignatureP
   return opts;
 }
 
+/** The warning for a secrets file that group or others may read (mode & 0o077), or undefined. */
+export function looseModeWarning(setting: string, path: string, mode: number): string | undefined {
+  if ((mode & 0o077) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(4, '0');
+  return `WARNING: the ${setting} file ${path} is readable or writable by group or others (mode ${octal}): anyone who can read it can use or forge its secrets; chmod 600 ${path}`;
+}
+
+/** Prints looseModeWarning on stderr whatever the log level (the file was just read, so it exists). */
+function warnIfLoose(setting: string, path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return;
+  }
+  const warning = looseModeWarning(setting, path, mode);
+  if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
+}
+
 /** Signature keys and policy from `signingKeys` / `requireSignatures`; reads the keys file (compute it once per command). */
 export function signingPolicy(config: Config): SignaturePolicy {
   const policy: SignaturePolicy = { require: config.requireSignatures };
   if (config.requireSignatures && !config.signingKeys) {
     throw new ConfigError('invalid setting requireSignatures (--require-signatures / JOBSCRIBE_REQUIRE_SIGNATURES): needs signingKeys (--signing-keys FILE), the keys to check signatures with');
   }
-  if (config.signingKeys) policy.keyring = loadKeyring(config.signingKeys);
+  if (config.signingKeys) {
+    policy.keyring = loadKeyring(config.signingKeys);
+    warnIfLoose('signingKeys', config.signingKeys);
+  }
   return policy;
 }
 
@@ -210,13 +233,17 @@ export function mcpActionDeps(config: Config, log: EventLog, signing: SignatureP
   };
 }
 
-/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
+/**
+ * How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit.
+ * Reads the tokens file and throws every ConfigError the server would (call it before opening stores).
+ */
 export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptions {
   const { mcpOauthIssuer: issuer, mcpOauthJwksUrl: jwksUrl } = config;
   if ((issuer === undefined) !== (jwksUrl === undefined)) {
     throw new ConfigError('invalid setting mcpOauthIssuer / mcpOauthJwksUrl: OAuth needs both (--mcp-oauth-issuer, --mcp-oauth-jwks-url)');
   }
   const tokens = config.mcpTokens !== undefined ? loadTokensFile(config.mcpTokens) : undefined;
+  if (config.mcpTokens !== undefined) warnIfLoose('mcpTokens', config.mcpTokens);
   const oauth =
     issuer !== undefined && jwksUrl !== undefined
       ? {
@@ -229,7 +256,7 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
           ...(logger && { logError: (m: string) => logger.error(m) }),
         }
       : undefined;
-  return {
+  const options: HttpServerOptions = {
     host: config.httpHost,
     port: config.httpPort,
     ...((tokens || oauth) && { auth: { ...(tokens && { tokens }), ...(oauth && { oauth }) } }),
@@ -237,4 +264,6 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
     ...(config.mcpAllowedHosts !== undefined && { allowedHosts: config.mcpAllowedHosts }),
     rateLimit: { perMinute: config.mcpRateLimit, burst: config.mcpRateBurst },
   };
+  checkHttpOptions(options);
+  return options;
 }

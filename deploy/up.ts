@@ -8,15 +8,18 @@ import { resolve } from 'node:path';
 import type { Config } from '../schemas/config.js';
 import { Projector, projectorGroup } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
-import { startHttpServer } from '../mcp/http.js';
+import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
+import { ConfigError } from '../schemas/errors.js';
 import { describeSource, mcpActionDeps, mcpHttpOptions, openStores, reportLag, scribeOptions, signingPolicy, upClusters } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
   const clusters = upClusters(config); // before opening anything: a bad --sim-clusters exits 2
   const signing = signingPolicy(config); // likewise a bad signingKeys file; --sim-clusters share it
+  // Likewise the MCP settings (bind without auth, tokens file, OAuth URLs): exit 2 before any store opens.
+  const httpOptions = mcpHttpOptions(config, logger);
   const stores = await openStores(config, logger);
   const ac = new AbortController();
   const removeHandlers = onShutdown((sig) => {
@@ -48,13 +51,16 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
     const logLag = projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix);
     http = await startHttpServer(
       { clickhouse: stores.ch.connect('mcp'), sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') }, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
-      mcpHttpOptions(config, logger),
+      httpOptions,
     );
   } catch (err) {
     fail('MCP HTTP server')(err as Error);
   }
 
   if (http) {
+    // Whatever the log level: this one must be seen.
+    const warning = unauthenticatedWarning(httpOptions, http.url);
+    if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
     const config_ = { mcpServers: { jobscribe: { type: 'http', url: http.url } } };
     process.stdout.write(
       [
@@ -81,5 +87,6 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   await stores.close();
   removeHandlers();
   logger.info('stopped');
-  return failures.length > 0 ? 1 : 0;
+  // A configuration error found only once serving (none is known) still exits 2, like the flags.
+  return failures.some((e) => e instanceof ConfigError) ? 2 : failures.length > 0 ? 1 : 0;
 }
