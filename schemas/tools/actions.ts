@@ -73,6 +73,7 @@ export type CancelJobsInput = z.infer<typeof CancelJobsInputSchema>;
 
 /** act_on_jobs: cancel_jobs' filters and two calls, for any bulk action (BULK_ACTIONS). */
 export const ActOnJobsInputSchema = CancelJobsInputSchema.extend({
+  cluster: ClusterNameSchema.describe('cluster whose jobs to act on (required)'),
   action: z.enum(BULK_ACTIONS, { error: `must be one of ${BULK_ACTIONS.join(', ')}` }),
   state: CancelJobsInputSchema.shape.state.describe('cancel: pending, running or both (default both); others: pending only'),
   urgency: UrgencySchema.optional().describe('action urgency: Flux 0-31 (16 default, >16 admins); Slurm: admins only, the priority'),

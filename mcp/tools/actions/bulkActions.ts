@@ -246,8 +246,8 @@ export function registerBulkActions(server: McpServer, deps: ActionDeps): void {
     {
       title: 'Act on jobs (bulk)',
       description:
-        'Cancel, hold, release or set the urgency of all jobs of a cluster matching user, queue, state, name (hold: pending jobs ' +
-        `not held; release: held jobs). ${TWO_CALLS}`,
+        'Cancel, hold, release or set the urgency of all jobs of a cluster matching user, queue, state, name (hold takes pending ' +
+        `jobs not held, release held ones). ${TWO_CALLS}`,
       inputSchema: ActOnJobsInputSchema,
       outputSchema: CancelJobsOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
