@@ -24,6 +24,13 @@ describe('bulkApproval: own jobs have their own, higher threshold', () => {
     expect([config.mcpApprovalThreshold, config.mcpOwnApprovalThreshold]).toEqual([10, 200]);
   });
 
+  it('mcpOwnApprovalThreshold comes from a flag or the environment; a bad value names the setting', () => {
+    expect(loadConfig({ flags: {}, env: { JOBSCRIBE_MCP_OWN_APPROVAL_THRESHOLD: '50' } }).mcpOwnApprovalThreshold).toBe(50);
+    expect(loadConfig({ flags: { mcpOwnApprovalThreshold: '0' }, env: {} }).mcpOwnApprovalThreshold).toBe(0);
+    expect(() => loadConfig({ flags: { mcpOwnApprovalThreshold: '-1' }, env: {} })).toThrow(/mcpOwnApprovalThreshold/);
+    expect(() => loadConfig({ flags: { mcpOwnApprovalThreshold: '2.5' }, env: {} })).toThrow(/mcpOwnApprovalThreshold.*whole number/s);
+  });
+
   it('a plain user acting on 44 of their own jobs needs no approver; an admin on 44 of others\' jobs does', () => {
     const own44 = Array.from({ length: 44 }, () => 'alice');
     expect(bulkApproval(ALICE, own44, DEFAULTS)).toEqual({ required: false, own: true, threshold: 200 });
