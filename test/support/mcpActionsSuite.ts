@@ -687,6 +687,12 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
       const refused = errorText(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', user }));
       expect(refused).toContain(`you may hold only your own jobs (user ${user}x)`);
       for (const id of ids) expect(refused).not.toMatch(new RegExp(`\\b${id}\\b`));
+      // The refusal's record (for admins and approvers) names the action and no job of the user's.
+      const refusalOnTopic = () =>
+        seen.map((r) => JSON.parse(r.value) as Record<string, any>).find((r) => r.kind === 'refusal' && r.tool === 'act_on_jobs' && r.requested_by.subject === `sub-${user}x`);
+      await waitFor('the refusal record on the commands topic', async () => refusalOnTopic() !== undefined);
+      expect(refusalOnTopic()).toMatchObject({ action: 'hold', cluster: CLUSTER, job_ids: [] });
+      expect(audits.find((e) => e.tool === 'act_on_jobs' && e.subject === `sub-${user}x`)).toMatchObject({ decision: 'refused', action: 'hold' });
       const empty = structured(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }));
       expect(empty).toMatchObject({ dry_run: true, count: 0, jobs: [] });
       expect(sends.length).toBe(before);
@@ -700,6 +706,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
       const sent = (await recordOnTopic(held.command.command_id, 'command')) as Command;
       expect(sent).toMatchObject({ action: 'hold', on_behalf_of: user, approval_required: false });
       expect([...sent.job_ids].sort()).toEqual(ids);
+      expect(audits.find((e) => e.command_id === held.command.command_id)).toMatchObject({ decision: 'sent', tool: 'act_on_jobs', action: 'hold', subject: `sub-${user}` });
       await waitFor('every job held in jobs', async () => (await Promise.all(heldIds.map(job))).every((j) => j.held && j.urgency === 0 && j.state === 'pending'));
 
       // Release: the dry run now shows the held jobs; two calls again.

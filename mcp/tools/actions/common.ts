@@ -29,7 +29,7 @@ export interface AuditEntry {
   user?: string;
   roles: string[];
   decision: 'sent' | 'refused';
-  /** The action asked for, when the tool does not say it (act_on_jobs). */
+  /** The action asked for (act_on_jobs' name does not say it). */
   action?: string;
   reason?: string;
   cluster?: string;
@@ -427,7 +427,7 @@ export async function waitForAction(
 export async function sendCommand(deps: ActionDeps, tool: string, command: Command, signal?: AbortSignal): Promise<ActionOutcome> {
   if (!deps.commands) throw new ActionRefusal(NO_SENDER, 'no command sender', { cluster: command.cluster, job_ids: command.job_ids });
   await deps.commands.send(command);
-  audit(deps, tool, { decision: 'sent', cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
+  audit(deps, tool, { decision: 'sent', action: command.action, cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
   if (command.approval_required) return outcomeFromCommand(command, 'awaiting_approval');
   const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal, command.cluster);
   if (!row || !FINAL_COMMAND_STATUSES.includes(row.status as never)) return outcomeFromCommand(command, 'pending');
