@@ -113,17 +113,18 @@ export function simOptions(config: Config) {
 }
 
 /**
- * A believable center's load for `nodes` nodes (measured on 16 over 7 simulated days: weekday core
- * utilization 0.7-0.85, batch waits of minutes to hours by day, the gpu queue's of hours, the
- * backlog draining at night): submissions follow the working day, at 2.9 a minute per 16 nodes;
- * one debug node per 16, three gpu nodes per 16; the scheduler looks 16 jobs deep per queue.
+ * A believable center's load for `nodes` nodes. Measured on 16 nodes over a simulated week
+ * (test/unit/demoLoad.unit.test.ts): core utilization 0.77-0.81 on weekdays, 0.5-0.6 at the
+ * weekend; median wait about 1 h in batch, 10 h in gpu (the scarce queue), none in debug; the
+ * backlog drains at night. Submissions follow the working day at 2.6 a minute per 16 nodes on
+ * average; one debug node per 16, three gpu nodes per 16; the scheduler looks 16 jobs deep.
  */
 export function centerWorkload(nodes: number) {
   const gpuNodes = nodes >= 4 ? Math.max(1, Math.round((nodes * 3) / 16)) : 0;
   const debugNodes = nodes >= 8 ? Math.max(1, Math.round(nodes / 16)) : 0;
   // A simulated Slurm cluster is polled every 30 simulated seconds (the real scribe: every 5 s):
   // the same jobs, a sixth of the squeue work, so a week back-fills in seconds.
-  return { diurnal: true, submitRate: (2.9 * nodes) / 16, gpuNodes, debugNodes, schedDepth: 16, pollInterval: 30 };
+  return { diurnal: true, submitRate: (2.6 * nodes) / 16, gpuNodes, debugNodes, schedDepth: 16, pollInterval: 30 };
 }
 
 export function createSource(config: Config): SchedulerSource {

@@ -38,7 +38,7 @@ describe('the demo center is the default of up', () => {
     expect(o.epoch).toBeGreaterThanOrEqual(before - 2 * 86400);
     expect(o.epoch).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) - 2 * 86400);
     expect(o).toMatchObject(centerWorkload(32));
-    expect(centerWorkload(32)).toEqual({ diurnal: true, submitRate: 5.8, gpuNodes: 6, debugNodes: 2, schedDepth: 16, pollInterval: 30 });
+    expect(centerWorkload(32)).toEqual({ diurnal: true, submitRate: 5.2, gpuNodes: 6, debugNodes: 2, schedDepth: 16, pollInterval: 30 });
     const paced = simOptions(loadConfig({ env: {}, flags: { simSpeed: '60' } }));
     expect(paced).toMatchObject({ clock: 'paced', speed: 60 });
     expect(paced).not.toHaveProperty('diurnal');
