@@ -70,6 +70,8 @@ const HELP: Record<ConfigKey, string> = {
   simNodes: 'simulator: number of nodes',
   simEpoch: 'simulator: start of simulated time, seconds since 1970 (default: first start)',
   simScheduler: 'simulator: the scheduler it looks like, flux or slurm',
+  simClock: 'simulator: wall (follow the wall clock after back-filling history) or paced (simSpeed x from simEpoch); default wall unless --sim-speed/--sim-epoch',
+  simBackfillDays: 'simulator (clock wall): days of history a first start back-fills',
   simClusters: 'up: simulated clusters NAME:flux|slurm,... (a mixed center in one process)',
   logLevel: 'log level: debug, info, warn, error',
   metricsPort: 'scribe/project: serve /healthz and Prometheus /metrics on this port (default: off)',
@@ -85,7 +87,7 @@ const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
 const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpOwnApprovalThreshold', 'mcpActionTimeout'];
 const METRICS: ConfigKey[] = ['metricsPort', 'metricsHost'];
-const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler', 'simClock', 'simBackfillDays'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {
