@@ -250,13 +250,14 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
 }
 
 /** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
-export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'actionTimeoutMs'> {
+export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'ownApprovalThreshold' | 'actionTimeoutMs'> {
   const { keyring } = signing;
   return {
     commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
     // With signing keys, every MCP instance sharing the keys file accepts the others' bulk confirmations.
     ...(keyring && { confirmKeys: keyringTokenKeys(keyring) }),
     approvalThreshold: config.mcpApprovalThreshold,
+    ownApprovalThreshold: config.mcpOwnApprovalThreshold,
     actionTimeoutMs: config.mcpActionTimeout * 1000,
   };
 }

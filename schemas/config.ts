@@ -93,6 +93,8 @@ export const ConfigSchema = z.object({
   mcpJobDetails: z.enum(['own', 'all']).default('own'),
   /** MCP actions: a bulk action on more jobs than this waits for a second identity's approval (approve_command). */
   mcpApprovalThreshold: z.coerce.number().int('must be a whole number').min(0).default(10),
+  /** MCP actions: the same for a bulk action on only the caller's own jobs (its scheduler user owns every one). */
+  mcpOwnApprovalThreshold: z.coerce.number().int('must be a whole number').min(0).default(200),
   /** MCP actions: seconds an action tool waits for the scribe's result before answering `pending`. */
   mcpActionTimeout: z.coerce.number().min(0).max(600).default(10),
   /** The scribe's cluster name. */
