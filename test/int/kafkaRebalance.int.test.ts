@@ -123,7 +123,7 @@ function member(name: string): Member {
     async stop() {
       ac.abort();
       await done;
-      if (failure && !(failure instanceof Killed || (failure as Error).cause instanceof Killed)) throw failure;
+      if (failure && !(failure instanceof Killed || (failure as Error).cause instanceof Killed)) throw failure as Error;
     },
   };
 }

@@ -174,7 +174,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   }
 
   async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-    return (await client.callTool({ name, arguments: args })) as CallToolResult;
+    return (await client.callTool({ name, arguments: args }));
   }
 
   function structured<T = Record<string, any>>(r: CallToolResult): T {
