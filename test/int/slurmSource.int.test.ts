@@ -81,7 +81,7 @@ function compareWithSacct(rows: Map<string, JobRow>, sacct: Map<string, SacctJob
     expect(line, `sacct has job ${id}`).toBeDefined();
     const row = rows.get(id);
     expect(row, `the fold has job ${id}`).toBeDefined();
-    expect(rowExpectation(row!), `job ${id} (${line!.JobName})`).toEqual(expectationFromSacct(line!, unifiedSlurmResult));
+    expect(rowExpectation(row!), `job ${id} (${line!.JobName})`).toEqual(expectationFromSacct(line!, unifiedSlurmResult, sacct.get(id)?.batch));
   }
 }
 
