@@ -13,7 +13,7 @@ import { evolveJob, type JobRow } from '../../projector/tables/jobs.js';
 import { fluxReturnCode } from '../../projector/tables/fluxJob.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/journal.js';
 import { toEnvelope } from '../../scribe/envelope.js';
-import { phaseDurations } from '../../mcp/tools/jobTimeline.js';
+import { phaseDurations, summarize } from '../../mcp/tools/jobTimeline.js';
 import type { JobDetailRow } from '../../mcp/rows.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -374,6 +374,23 @@ describe('Flux fold edge cases', () => {
     expect(last([...RUNNING, finish(0x80 | 11), ...END])).toMatchObject({ exit_code: null, signal: 11, signal_name: 'SIGSEGV', oom: false });
     // a stopped status (0x7f) says neither
     expect(last([...RUNNING, finish((19 << 8) | 0x7f), ...END])).toMatchObject({ exit_code: null, signal: null });
+  });
+
+  it("job_timeline's summary says how the process ended: its exit status, or the signal that killed it", () => {
+    const us = (t: number | null) => (t === null ? null : String(Math.round(t * 1e6)));
+    const said = (j: JobRow) => {
+      const row = {
+        ...j,
+        job_id_s: j.job_id,
+        ...{ t_submit_us: us(j.t_submit)!, t_eligible_us: us(j.t_eligible), t_start_us: us(j.t_start) },
+        ...{ t_end_us: us(j.t_end), t_inactive_us: us(j.t_inactive), last_event_ts_us: us(j.last_event_ts)! },
+      } as unknown as JobDetailRow;
+      return summarize(row, phaseDurations(row, 0), '10');
+    };
+    expect(said(last([...RUNNING, finish(11), ...END]))).toMatch(/: failed, killed by SIGSEGV; /);
+    expect(said(last([...RUNNING, finish(3 << 8), ...END]))).toMatch(/: failed, exit 3; /);
+    expect(said(last([...RUNNING, exception('oom', 0, 'oom'), finish(9), ...END]))).toMatch(/: failed, killed by SIGKILL, out of memory \(exception: oom/);
+    expect(said(last([...PENDING, exception('cancel'), ['clean']]))).toMatch(/: canceled \(exception: cancel/);
   });
 
   it('oom: an exception of type oom says so, whatever the status', () => {
