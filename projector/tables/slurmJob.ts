@@ -12,7 +12,8 @@
  * status (squeue's exit_code, or the .batch step's ExitCode) when there is one, else from the
  * job's ExitCode "exit:signal": the exit status when it exited, else the signal (sacct prints a
  * job canceled or timed out while running as 0:0; its batch step says 0:15, SIGTERM). Null for a
- * job that never started (sacct's 0:0 is meaningless there). oom: state OUT_OF_MEMORY, or the
+ * job that never started (sacct's 0:0 is meaningless there), and for a job Slurm ended itself
+ * (canceled, timed out) known only by its job-level 0:0 (a job completion log). oom: state OUT_OF_MEMORY, or the
  * SIG_OOM marker (sacct 0:125), which is no signal. The raw status matters: sacct prints an exit
  * status of 128 or more less 128 (a script exiting 139 shows 11:0, seen on 22.05.8), so a job
  * known from accounting alone after squeue forgot it carries that. waitstatus: the raw wait
@@ -174,7 +175,10 @@ function applyEnd(job: JobRow, e: Envelope, ctx: Obj): void {
   const ws = num(ctx.wait_status);
   const fromWs = fromWaitStatus(ws);
   const told = fromWs.exit_code !== null || fromWs.signal !== null;
-  Object.assign(job, job.t_start === null ? NO_END : told ? fromWs : fromExitSignalPair(num(ctx.exit_code), signal));
+  // 0:0 from a job Slurm ended itself (cancel, time limit, node failure) records no status: the
+  // batch step had it (0:15), but a job completion log or squeue without one does not say
+  const unrecorded = !told && state !== 'COMPLETED' && state !== 'FAILED' && !num(ctx.exit_code) && !signal;
+  Object.assign(job, job.t_start === null || unrecorded ? NO_END : told ? fromWs : fromExitSignalPair(num(ctx.exit_code), signal));
   job.oom = state === 'OUT_OF_MEMORY' || signal === SLURM_SIG_OOM_TERMSIG || isSlurmOomStatus(ws);
   job.waitstatus = ws;
   job.exception_type = EXCEPTION_BY_STATE[state] ?? '';

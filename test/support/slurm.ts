@@ -136,7 +136,8 @@ export interface SacctExpectation {
  * The process is the batch script: its .batch step's ExitCode "exit:signal" when given, else the
  * job's (a job killed while running shows 0:0, its batch step 0:15). It exited (signal 0): that
  * exit status, no signal; it was killed: no exit code, the signal; 125 is Slurm's OOM marker
- * (SIG_OOM 253 & 0x7f), no signal. Nothing for a job that never ran.
+ * (SIG_OOM 253 & 0x7f), no signal. Nothing for a job that never ran, nor for one Slurm ended
+ * itself known by its job line alone (0:0 records nothing there).
  */
 export function expectationFromSacct(line: Record<string, string>, unified: (s: string) => string, batch?: Record<string, string>): SacctExpectation {
   const word = (line.State ?? '').split(' ')[0] ?? '';
@@ -145,7 +146,9 @@ export function expectationFromSacct(line: Record<string, string>, unified: (s: 
   // accounting sometimes records Start = End for a job cancelled before it ran: no nodes tells
   const start = line.NodeList === 'None assigned' ? null : parseSacctTime(line.Start);
   const sig = m ? Number(m[2]) : 0;
-  const ran = start !== null && m !== null;
+  // a job Slurm ended itself (canceled, timed out) shows 0:0 at the job level: no status recorded
+  const unrecorded = !batch && m !== null && m[1] === '0' && sig === 0 && word !== 'COMPLETED' && word !== 'FAILED';
+  const ran = start !== null && m !== null && !unrecorded;
   return {
     state: unified(word),
     result: word,

@@ -434,6 +434,10 @@ describe('the fold: final states the workload does not show', () => {
     // no raw status (a record from accounting alone): the job's ExitCode pair
     expect(pick(fold({ exit_code: 3, signal: 0, wait_status: null }))).toEqual([3, null, '', false]);
     expect(pick(fold({ exit_code: 0, signal: 6, wait_status: null }))).toEqual([null, 6, 'SIGABRT', false]);
+    // a job Slurm ended itself, known by its job line alone (a completion log): 0:0 records nothing, it is no exit 0
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'TIMEOUT'))).toEqual([null, null, '', false]);
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'CANCELLED'))).toEqual([null, null, '', false]);
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'COMPLETED'))).toEqual([0, null, '', false]);
     // OUT_OF_MEMORY, sacct 0:125 = SIG_OOM (253) as a status: out of memory, neither an exit nor a signal
     expect(pick(fold({ exit_code: 0, signal: 125, wait_status: 253 }, 'OUT_OF_MEMORY'))).toEqual([null, null, '', true]);
     expect(pick(fold({ exit_code: 0, signal: 125, wait_status: null }, 'OUT_OF_MEMORY'))).toEqual([null, null, '', true]);
