@@ -162,11 +162,16 @@ export function expectationFromSacct(line: Record<string, string>, unified: (s: 
   };
 }
 
+/**
+ * A row in sacct's terms. sacct prints an exit status of 128 or more less 128 (its print.c:
+ * `if (tmp_int >= 128) tmp_int -= 128`; a script that exits 139, or 143 after a SIGTERM, shows
+ * 11:0 or 15:0), while the row keeps squeue's raw status whole: compare as sacct prints it.
+ */
 export function rowExpectation(row: JobRow): SacctExpectation {
   return {
     state: row.state,
     result: row.result,
-    exit_code: row.exit_code,
+    exit_code: row.exit_code !== null && row.exit_code >= 128 ? row.exit_code - 128 : row.exit_code,
     signal: row.signal,
     oom: row.oom,
     t_submit: row.t_submit,
