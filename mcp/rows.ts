@@ -144,7 +144,7 @@ export const RUN_US_EXPR = `multiIf(
 
 export const JOB_SUMMARY_COLUMNS = `
   cluster, scheduler, toString(job_id) AS job_id_s, user, queue, name, state, held, exit_code,
-  ncores, ngpus, nnodes,
+  signal_name, ncores, ngpus, nnodes,
   toString(toUnixTimestamp64Micro(t_submit)) AS t_submit_us,
   toString(toUnixTimestamp64Micro(t_start)) AS t_start_us,
   toString(toUnixTimestamp64Micro(t_end)) AS t_end_us,
@@ -161,6 +161,7 @@ export interface JobSummaryRow {
   state: JobState;
   held: boolean;
   exit_code: number | null;
+  signal_name: string;
   ncores: number;
   ngpus: number;
   nnodes: number;
@@ -185,6 +186,7 @@ export function jobSummary(r: JobSummaryRow): JobSummary {
     state: r.state,
     held: Boolean(r.held),
     exit_code: r.exit_code,
+    signal_name: r.signal_name,
     ncores: r.ncores,
     ngpus: r.ngpus,
     nnodes: r.nnodes,

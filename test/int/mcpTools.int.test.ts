@@ -413,7 +413,7 @@ describe('search_jobs', () => {
     const big = jobs.find((j: any) => j.job_id === BIG);
     expect(big).toEqual({
       cluster: 'tioga', scheduler: 'flux', job_id: BIG, job_id_f58: toF58(BIG), user: 'alice', queue: 'pbatch', name: 'lammps-big',
-      state: 'completed', held: false, exit_code: 0, ncores: 96, ngpus: 0, nnodes: 2, t_submit: '2024-06-01T08:00:00.123456Z',
+      state: 'completed', held: false, exit_code: 0, signal_name: '', ncores: 96, ngpus: 0, nnodes: 2, t_submit: '2024-06-01T08:00:00.123456Z',
       t_start: '2024-06-01T08:00:10.250001Z', t_end: '2024-06-01T09:00:10.250001Z', wait_s: 10.126545, run_s: 3600,
     });
     const pending = jobs.find((j: any) => j.job_id === '557');
