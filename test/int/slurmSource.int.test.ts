@@ -247,7 +247,7 @@ describe('Slurm source on a real Slurm', () => {
     for (const id of ids) expect(names[id]?.[0], `job ${id}`).toBe('submit');
     expect(names[W.ok!]).toEqual(['submit', 'eligible', 'start', 'end']);
     expect(names[W.cancelPending!]).toEqual(['submit', 'end']);
-    compareWithSacct(foldSlurm(events), await sacctOf(ids), ids, false);
+    compareWithSacct(foldSlurm(events), await sacctOf(ids), ids);
   }, 60_000);
 
   it('without accounting, the job completion log gives every job the end sacct reports', async ({ skip }) => {
