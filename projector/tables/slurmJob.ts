@@ -11,14 +11,14 @@
  * exit_code / signal (exit.ts, one rule for every scheduler): from the batch script's raw wait
  * status (squeue's exit_code, or the .batch step's ExitCode) when there is one, else from the
  * job's ExitCode "exit:signal": the exit status when it exited, else the signal (sacct prints a
- * job canceled or timed out while running as 0:0; its batch step says 0:15, SIGTERM). Null for a
- * job that never started (sacct's 0:0 is meaningless there), and for a job Slurm ended itself
- * (canceled, timed out) known only by its job-level 0:0 (a job completion log). oom: state OUT_OF_MEMORY, or the
- * SIG_OOM marker (sacct 0:125), which is no signal. The raw status matters: sacct prints an exit
- * status of 128 or more less 128 (a script exiting 139 shows 11:0, seen on 22.05.8), so a job
- * known from accounting alone after squeue forgot it carries that. waitstatus: the raw wait
- * status. Slurm has no
- * urgency (null): its priority, and its nice value in `nice`.
+ * job canceled or timed out while running as 0:0; its batch step says 0:15, SIGTERM). Null for
+ * a job that never started (sacct's 0:0 is meaningless there), and for a job Slurm ended itself
+ * (canceled, timed out) known only by its job-level 0:0 (a job completion log). oom: state
+ * OUT_OF_MEMORY, or the SIG_OOM marker (sacct 0:125), which is no signal. The raw status
+ * matters: sacct prints an exit status of 128 or more less 128 (a script exiting 139 shows 11:0,
+ * seen on 22.05.8), so a job known from accounting alone after squeue forgot it carries that.
+ * waitstatus: the raw wait status. Slurm has no urgency (null): its priority, and its nice value
+ * in `nice`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { parseSlurmEvent, unifiedSlurmResult } from '../../schemas/slurm/events.js';
