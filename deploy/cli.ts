@@ -54,6 +54,7 @@ const HELP: Record<ConfigKey, string> = {
   mcpJobDetails: 'MCP: job details a non-admin identity may read: own or all',
   mcpCapacity: 'MCP utilization: capacity per cluster as JSON {"name": {"nodes": N, "cores": N, "gpus": N}}',
   mcpApprovalThreshold: 'MCP actions: bulk actions on more jobs than this need an approver',
+  mcpOwnApprovalThreshold: "MCP actions: bulk actions on more of the caller's own jobs than this need an approver",
   mcpActionTimeout: 'MCP actions: seconds to wait for the scheduler before answering pending',
   cluster: 'cluster name',
   source: 'scheduler source of the scribe: sim, flux or slurm',
@@ -69,6 +70,8 @@ const HELP: Record<ConfigKey, string> = {
   simNodes: 'simulator: number of nodes',
   simEpoch: 'simulator: start of simulated time, seconds since 1970 (default: first start)',
   simScheduler: 'simulator: the scheduler it looks like, flux or slurm',
+  simClock: 'simulator: wall (follow the wall clock after back-filling history) or paced (simSpeed x from simEpoch); default wall unless --sim-speed/--sim-epoch',
+  simBackfillDays: 'simulator (clock wall): days of history a first start back-fills',
   simClusters: 'up: simulated clusters NAME:flux|slurm,... (a mixed center in one process)',
   logLevel: 'log level: debug, info, warn, error',
   metricsPort: 'scribe/project: serve /healthz and Prometheus /metrics on this port (default: off)',
@@ -82,9 +85,9 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 /** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
 const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
-const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpActionTimeout'];
+const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpOwnApprovalThreshold', 'mcpActionTimeout'];
 const METRICS: ConfigKey[] = ['metricsPort', 'metricsHost'];
-const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler', 'simClock', 'simBackfillDays'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {

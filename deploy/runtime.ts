@@ -63,7 +63,10 @@ export function kafkaOptions(config: Config, logger?: Logger): KafkaLogOptions {
 function openLog(config: Config, ch: OpenedClickHouse | undefined, logger?: Logger): EventLog {
   if (config.kafka) return createKafkaLog(kafkaOptions(config, logger));
   // Its consumers wait out a failing ClickHouse (a full disk) with warnings instead of stopping `up`.
-  return createEmbeddedLog(ch!.client, config.database, logger ? { onWarning: (m) => logger.warn(m) } : {});
+  // Connections of its own (embedded chDB runs one query at a time per connection): publishes,
+  // and the consumers' reads, never queue behind each other nor behind the projector's inserts
+  // and the read-model queries. (A server gets the one client, which runs queries side by side.)
+  return createEmbeddedLog(ch!.connect('log'), config.database, { readClient: ch!.connect('log-reads'), ...(logger && { onWarning: (m: string) => logger.warn(m) }) });
 }
 
 /** The ClickHouse read model and the event log (Kafka, or the embedded log inside ClickHouse). */
@@ -89,17 +92,39 @@ export async function openScribeLog(config: Config, logger?: Logger): Promise<{ 
   return openStores(config, logger);
 }
 
-/** The simulator options a config describes (a saved checkpoint overrides them on restart). */
+/**
+ * The simulator options a config describes (a saved checkpoint overrides them on restart). On the
+ * wall clock the cluster is a busy center's (centerWorkload); paced, the classic constant rate.
+ */
 export function simOptions(config: Config) {
+  const wall = config.simClock === 'wall';
+  const now = Math.floor(Date.now() / 1000);
   return {
     seed: config.seed,
     cluster: config.cluster,
     speed: config.simSpeed,
+    clock: wall ? ('wall' as const) : ('paced' as const),
     nodes: config.simNodes,
-    epoch: config.simEpoch ?? Math.floor(Date.now() / 1000),
+    epoch: config.simEpoch ?? (wall ? now - Math.round(config.simBackfillDays * 86400) : now),
     scheduler: config.simScheduler,
+    ...(wall && centerWorkload(config.simNodes)),
     ...(config.simJobs !== undefined ? { maxJobs: config.simJobs } : {}),
   };
+}
+
+/**
+ * A believable center's load for `nodes` nodes. Measured on 16 nodes over a simulated week
+ * (test/unit/demoLoad.unit.test.ts): core utilization 0.77-0.81 on weekdays, 0.5-0.6 at the
+ * weekend; median wait about 1 h in batch, 10 h in gpu (the scarce queue), none in debug; the
+ * backlog drains at night. Submissions follow the working day at 2.6 a minute per 16 nodes on
+ * average; one debug node per 16, three gpu nodes per 16; the scheduler looks 16 jobs deep.
+ */
+export function centerWorkload(nodes: number) {
+  const gpuNodes = nodes >= 4 ? Math.max(1, Math.round((nodes * 3) / 16)) : 0;
+  const debugNodes = nodes >= 8 ? Math.max(1, Math.round(nodes / 16)) : 0;
+  // A simulated Slurm cluster is polled every 30 simulated seconds (the real scribe: every 5 s):
+  // the same jobs, a sixth of the squeue work, so a week back-fills in seconds.
+  return { diurnal: true, submitRate: (2.6 * nodes) / 16, gpuNodes, debugNodes, schedDepth: 16, pollInterval: 30 };
 }
 
 export function createSource(config: Config): SchedulerSource {
@@ -140,7 +165,10 @@ export function upClusters(config: Config): Config[] {
 
 /** One line saying what a cluster's source is. */
 export function describeSource(config: Config): string {
-  if (config.source === 'sim') return `simulated ${config.simScheduler === 'slurm' ? 'Slurm' : 'Flux'}, seed ${config.seed}, ${config.simSpeed}x`;
+  if (config.source === 'sim') {
+    const clock = config.simClock === 'wall' ? 'real time after a back-fill' : `${config.simSpeed}x`;
+    return `simulated ${config.simScheduler === 'slurm' ? 'Slurm' : 'Flux'}, seed ${config.seed}, ${clock}, ${config.simNodes} nodes`;
+  }
   if (config.source === 'flux') return `Flux at ${config.fluxUri ?? process.env.FLUX_URI}`;
   return `Slurm${config.slurmrestd ? ` at ${config.slurmrestd}` : ''}`;
 }
@@ -222,13 +250,14 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
 }
 
 /** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
-export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'actionTimeoutMs'> {
+export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'ownApprovalThreshold' | 'actionTimeoutMs'> {
   const { keyring } = signing;
   return {
     commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
     // With signing keys, every MCP instance sharing the keys file accepts the others' bulk confirmations.
     ...(keyring && { confirmKeys: keyringTokenKeys(keyring) }),
     approvalThreshold: config.mcpApprovalThreshold,
+    ownApprovalThreshold: config.mcpOwnApprovalThreshold,
     actionTimeoutMs: config.mcpActionTimeout * 1000,
   };
 }

@@ -14,6 +14,8 @@ import type { Logger } from './logger.js';
 import { ConfigError } from '../schemas/errors.js';
 import { describeSource, mcpActionDeps, mcpHttpOptions, openStores, reportLag, scribeOptions, signingPolicy, upClusters } from './runtime.js';
 import { onShutdown } from './shutdown.js';
+import { watchBackfill } from './backfill.js';
+import type { SimSource } from '../scribe/sim/index.js';
 
 export async function runUp(config: Config, logger: Logger): Promise<number> {
   const clusters = upClusters(config); // before opening anything: a bad --sim-clusters exits 2
@@ -38,8 +40,9 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   };
 
   const projecting = projector.run(ac.signal).catch(fail('projector'));
-  const scribing = clusters.map((c) =>
-    runScribe({ ...scribeOptions(c, stores.log, signing, ac.signal, logger), onPublished: (n) => (published += n) })
+  const scribes = clusters.map((c) => ({ config: c, options: scribeOptions(c, stores.log, signing, ac.signal, logger) }));
+  const scribing = scribes.map(({ config: c, options }) =>
+    runScribe({ ...options, onPublished: (n) => (published += n) })
       .then(() => {
         if (!ac.signal.aborted) logger.info(`the ${c.cluster} source has no more events; still serving`);
       })
@@ -73,15 +76,24 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
           .split('\n')
           .map((l) => '    ' + l)
           .join('\n'),
+        ...exampleQuestions(clusters.map((c) => c.cluster)),
         '',
       ].join('\n'),
     );
   }
 
+  // Simulated clusters on the wall clock back-fill their history first: show how far they are.
+  const backfilling = scribes.flatMap(({ config: c, options }) => {
+    const source = options.source as Partial<SimSource>;
+    return c.source === 'sim' && source.options?.clock === 'wall' ? [{ cluster: c.cluster, time: () => source.simulator!.time, from: () => source.simulator!.options.epoch }] : [];
+  });
+  const stopBackfillReport = watchBackfill(backfilling, { projected: () => projector.totals.events, published: () => published }, process.stderr);
+
   const stopReporting = reportLag(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix, logger, () => `published ${published} events, projected ${projector.totals.events}`);
 
   await new Promise<void>((res) => (ac.signal.aborted ? res() : ac.signal.addEventListener('abort', () => res(), { once: true })));
   stopReporting();
+  stopBackfillReport();
   await Promise.allSettled([projecting, ...scribing]);
   await http?.close();
   await stores.close();
@@ -89,4 +101,15 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   logger.info('stopped');
   // A configuration error found only once serving (none is known) still exits 2, like the flags.
   return failures.some((e) => e instanceof ConfigError) ? 2 : failures.length > 0 ? 1 : 0;
+}
+
+/** Three questions to try, naming the clusters being served. */
+export function exampleQuestions(clusters: readonly string[]): string[] {
+  const [a = 'sim', b = a] = clusters;
+  return [
+    '  try asking your agent:',
+    `    - Which jobs failed on ${b} in the last 24 hours, and why?`,
+    `    - How long are jobs waiting in ${a}'s queues right now, and which queue is busiest?`,
+    `    - Who used the most core-hours on ${clusters.length > 1 ? 'each cluster' : a} this week?`,
+  ];
 }

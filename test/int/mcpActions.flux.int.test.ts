@@ -4,7 +4,8 @@
  * point where three jobs are pending → createFluxSource → runScribe with its command loop →
  * embedded log → Projector → chDB, and the MCP server over an in-memory SDK client per identity.
  *
- * Proves, for cancel_job / hold_job / release_job / set_urgency issued through an MCP client:
+ * Proves, for cancel_job / hold_job / release_job / set_urgency (and a bulk hold and release
+ * through act_on_jobs) issued through an MCP client:
  * the exact RPCs flux-core receives (topic + JSON payload, in order; for a plain user the owner
  * check `job-info.lookup` first, for an admin none), the tool answer (accepted, per-job result
  * with the scheduler's response), the `actions` row, and `jobs` changed by the journal events the
@@ -312,6 +313,36 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect((await job(C)).user).toBe('bob');
   });
 
+  it('act_on_jobs: the owner holds all her pending jobs in two calls (one command, an owner check and an urgency RPC per job), then releases them; bob\'s job is not among them', async () => {
+    const alice = await clientAs(ALICE);
+    const from = broker.requests.length;
+    const bulk = async (action: 'hold' | 'release') => {
+      const dry = await call(alice, 'act_on_jobs', { cluster: CLUSTER, action });
+      expect(dry.isError, JSON.stringify(dry.content)).toBeFalsy();
+      const d = dry.structuredContent as { count: number; jobs: { job_id: string }[]; confirm_token: string; approval_required: boolean };
+      expect(d).toMatchObject({ count: 2, approval_required: false });
+      expect(d.jobs.map((j) => j.job_id).sort()).toEqual([A, B].sort());
+      return act(alice, 'act_on_jobs', { cluster: CLUSTER, action, confirm: d.confirm_token });
+    };
+    const held = await bulk('hold');
+    expect(held.status).toBe('accepted');
+    expect([...held.results].sort((x, y) => x.job_id.localeCompare(y.job_id))).toEqual(
+      [A, B].sort().map((id) => ({ job_id: id, ok: true, response: { urgency: 0, old_urgency: 16 } })),
+    );
+    for (const id of [A, B]) await jobBecomes(id, { held: true, urgency: 0 });
+    expect(await job(C)).toMatchObject({ held: false });
+    const released = await bulk('release');
+    expect(released.status).toBe('accepted');
+    for (const id of [A, B]) await jobBecomes(id, { held: false, urgency: 16 });
+    for (const id of [A, B]) expect(rpcsFor(id, from)).toEqual([lookupOf(id), urgencyOf(id, 0), lookupOf(id), urgencyOf(id, 16)]);
+    expect(rpcsFor(C, from)).toEqual([]);
+    const sent = sends.filter((s): s is Command => s.kind === 'command' && (s.command_id === held.command_id || s.command_id === released.command_id));
+    expect(sent.map((s) => [s.action, s.on_behalf_of, [...s.job_ids].sort()])).toEqual([
+      ['hold', 'alice', [A, B].sort()],
+      ['release', 'alice', [A, B].sort()],
+    ]);
+  });
+
   it('the owner holds, sets urgency, releases and cancels her job: job-info.lookup before every RPC, answers, actions and jobs agree', async () => {
     const alice = await clientAs(ALICE);
     const from = broker.requests.length;
@@ -361,7 +392,7 @@ describe('agent actions through the Flux source (fake broker)', () => {
       expect(JSON.parse(row.results), action).toEqual(c.results);
     }
     // What the MCP service sent (signed by its sender: the scribe requires signatures, so accepted = verified).
-    const sent = sends.filter((s): s is Command => s.kind === 'command' && s.job_ids[0] === A);
+    const sent = sends.filter((s): s is Command => s.kind === 'command' && s.job_ids.length === 1 && s.job_ids[0] === A);
     expect(sent.map((s) => [s.action, s.on_behalf_of, s.args])).toEqual([
       ['hold', 'alice', {}],
       ['urgency', 'alice', { urgency: 10 }],

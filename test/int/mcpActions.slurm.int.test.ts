@@ -3,7 +3,8 @@
  * scribe with its command loop → embedded log → Projector → chDB, and the MCP server over an
  * in-memory client. Jobs are submitted through submit_job by a plain user (nobody) and belong
  * to nobody in Slurm, not to the scribe's root (runuser); then they are held, released and
- * canceled through the action tools (single and bulk), and what Slurm did is read back from
+ * canceled through the action tools (single and bulk: cancel_jobs, act_on_jobs hold / release /
+ * urgency), and what Slurm did is read back from
  * `jobs` (the scribe's squeue polls) and from squeue / scontrol themselves. A user acting on
  * someone else's job is refused by the MCP service before anything is sent; a submit by an
  * identity with no scheduler user is refused by the MCP service and, sent straight to the
@@ -273,5 +274,64 @@ describe('actions through the tool path on real Slurm', () => {
     expect(done.command.status, JSON.stringify(done.command)).toBe('accepted');
     expect(done.command.results.map((r: { job_id: string; ok: boolean }) => [r.job_id, r.ok])).toEqual(active.map((r) => [r.id, true]));
     for (const { id } of active) await waitFor(`job ${id} canceled in jobs`, async () => (await row(id))?.state === 'canceled');
+  });
+
+  it('act_on_jobs: the owner holds all their pending jobs in two calls (squeue: JobHeldUser), releases them in two; Slurm urgency is refused for them', async () => {
+    const owner = await clientAs(NOBODY);
+    const name = `bulk-${RUN}-`;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const out = (await call(owner, 'submit_job', { cluster: CLUSTER, submit: { name: `${name}${i}`, command: 'sleep 300', workdir, extra_args: ['--begin=now+3600'] } })).command;
+      expect(out.status, JSON.stringify(out)).toBe('accepted');
+      ids.push(out.results[0].job_id as string);
+    }
+    for (const id of ids) await waitFor(`job ${id} in jobs`, async () => (await row(id))?.state === 'pending');
+    const filter = { cluster: CLUSTER, name };
+    const before = sends.length;
+
+    // Two calls: the dry run (nothing sent), then the confirmed hold, executed at once (own jobs).
+    const dry = await call(owner, 'act_on_jobs', { ...filter, action: 'hold' });
+    expect(dry).toMatchObject({ dry_run: true, count: 3, approval_required: false });
+    expect(dry.jobs.map((j: { job_id: string; user: string }) => [j.job_id, j.user])).toEqual(ids.map((id) => [id, 'nobody']));
+    expect(sends.length).toBe(before);
+    // Its token is for hold, not release.
+    expect(await refusal(owner, 'act_on_jobs', { ...filter, action: 'release', confirm: dry.confirm_token })).toContain('does not match');
+    const held = (await call(owner, 'act_on_jobs', { ...filter, action: 'hold', confirm: dry.confirm_token })).command;
+    expect(held.status, JSON.stringify(held)).toBe('accepted');
+    expect(held.results.map((r: { job_id: string; ok: boolean }) => [r.job_id, r.ok])).toEqual(ids.map((id) => [id, true]));
+    expect(sends.length).toBe(before + 1);
+    // Slurm's own word: held by their user (scontrol hold ran as nobody, not as the scribe's root).
+    for (const id of ids) expect((await squeue(id))?.reason, id).toBe('JobHeldUser');
+    for (const id of ids) await waitFor(`job ${id} held in jobs`, async () => (await row(id))?.held === true);
+
+    // A stranger's bulk hold finds none of them.
+    const stranger = await clientAs(STRANGER);
+    expect(await call(stranger, 'act_on_jobs', { ...filter, action: 'release' })).toMatchObject({ dry_run: true, count: 0, jobs: [] });
+
+    // Release: two calls.
+    const dryRelease = await call(owner, 'act_on_jobs', { ...filter, action: 'release' });
+    expect(dryRelease).toMatchObject({ dry_run: true, count: 3, approval_required: false });
+    const released = (await call(owner, 'act_on_jobs', { ...filter, action: 'release', confirm: dryRelease.confirm_token })).command;
+    expect(released.status, JSON.stringify(released)).toBe('accepted');
+    for (const id of ids) expect((await squeue(id))?.reason, id).not.toMatch(/JobHeld/);
+    for (const id of ids) await waitFor(`job ${id} released in jobs`, async () => (await row(id))?.held === false);
+
+    // Slurm has no urgency, and its priority is its administrators': refused for the owner, nothing sent.
+    const sentBefore = sends.length;
+    expect(await refusal(owner, 'act_on_jobs', { ...filter, action: 'urgency', urgency: 5 })).toContain('Slurm has no urgency');
+    expect(sends.length).toBe(sentBefore);
+    // An admin's bulk urgency is the Slurm priority (as set_urgency's); 3 jobs is not above the threshold of 10.
+    const admin = await clientAs(ADMIN);
+    const dryPrio = await call(admin, 'act_on_jobs', { ...filter, action: 'urgency', urgency: 4321 });
+    expect(dryPrio).toMatchObject({ count: 3, approval_required: false });
+    const prio = (await call(admin, 'act_on_jobs', { ...filter, action: 'urgency', urgency: 4321, confirm: dryPrio.confirm_token })).command;
+    expect(prio.status, JSON.stringify(prio)).toBe('accepted');
+    for (const id of ids) expect((await squeue(id, '%Q'))?.state, id).toBe('4321');
+
+    // Clean up through the alias: cancel_jobs is act_on_jobs with action cancel.
+    const dryCancel = await call(owner, 'cancel_jobs', filter);
+    const canceled = (await call(owner, 'cancel_jobs', { ...filter, confirm: dryCancel.confirm_token })).command;
+    expect(canceled.status, JSON.stringify(canceled)).toBe('accepted');
+    for (const id of ids) await waitFor(`job ${id} canceled in jobs`, async () => (await row(id))?.state === 'canceled');
   });
 });

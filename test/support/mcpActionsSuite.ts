@@ -142,6 +142,9 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
       database: ch.database,
       commands: spy(createLogCommandSender({ log, topicPrefix: PREFIX, keyring })),
       approvalThreshold: 2,
+      // The bulk-cancel tests below are about approvals: own jobs need one above 2 too (the
+      // bulk hold tests use the default own threshold).
+      ownApprovalThreshold: 2,
       actionTimeoutMs: 20_000,
       audit: (e) => audits.push(e),
     };
@@ -287,6 +290,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
         signal_job: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
         submit_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
         cancel_jobs: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+        act_on_jobs: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
         approve_command: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
         reject_command: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
         command_status: { readOnlyHint: true },
@@ -300,7 +304,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
         expect(t!.inputSchema.additionalProperties, name).toBe(false);
         // Token estimate (JSON length / 4): the read tools keep 450 (mcpAnalytics.int.test.ts); an
         // action's outcome schema is larger, so 500 here (the bulk cancel's dry run adds its job list: 800).
-        expect(JSON.stringify(t).length / 4, name).toBeLessThanOrEqual(name === 'cancel_jobs' ? 800 : 500);
+        expect(JSON.stringify(t).length / 4, name).toBeLessThanOrEqual(name === 'cancel_jobs' || name === 'act_on_jobs' ? 800 : 500);
         if (process.env.JOBSCRIBE_SHOW_TOOL_SIZES) process.stderr.write(`${name}: ~${Math.round(JSON.stringify(t).length / 4)} tokens\n`);
       }
     });
@@ -627,6 +631,137 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
 
       const noLog = await clientAs(userIdentity(user), { commands: undefined });
       expect(errorText(await call(noLog, 'hold_job', { job_id: jobs[0]!.job_id_s }))).toContain('no event log to send commands to');
+    });
+  });
+
+  describe('bulk hold / release / urgency (act_on_jobs, issue 14): two calls each, own jobs under their own threshold', () => {
+    /** The plain user with the most pending jobs not held nor used by an earlier test, and those jobs. */
+    async function ownerWithMostPending(): Promise<[string, JobRowT[]]> {
+      const [first] = (await pendingByUser(touched)).map(([u, js]) => [u, js.filter((j) => !j.held)] as [string, JobRowT[]]);
+      const [user, jobs] = first!;
+      expect(jobs.length).toBeGreaterThan(2); // above the approval threshold of 2
+      return [user, jobs];
+    }
+    /** Own jobs at the default own threshold (200), others' at the suite's 2. */
+    const defaultOwn = (): Partial<McpDeps> => ({ ownApprovalThreshold: 200 });
+    /**
+     * The jobs a bulk hold (or urgency) changed: every job of `ids` has a result, and a job not
+     * changed is one the scheduler started meanwhile (the simulator keeps scheduling: while a
+     * command waits for its approver, a held job may let another one start). Returns their ids.
+     */
+    function actedOrStarted(results: { job_id: string; ok: boolean; error?: string }[], ids: string[]): string[] {
+      expect(results.map((r) => r.job_id).sort()).toEqual([...ids].sort());
+      for (const r of results.filter((x) => !x.ok)) expect(r.error, r.job_id).toBe('urgency cannot be changed once resources are allocated');
+      const held = results.filter((r) => r.ok).map((r) => r.job_id);
+      expect(held.length).toBeGreaterThan(ids.length / 2);
+      return held.sort();
+    }
+
+    it('a plain user holds all their pending jobs in two calls (no approver at the default own threshold), then releases them in two; a token never confirms another action or set', async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const ids = jobs.map((j) => j.job_id_s).sort();
+      const others = new Set((await pendingJobs()).filter((j) => j.user !== user).map((j) => j.job_id_s));
+      const client = await clientAs(userIdentity(user), defaultOwn());
+      const before = sends.length;
+
+      // Call 1: the dry run lists exactly the user's pending jobs, no one else's.
+      const dry = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: false });
+      const listed = (dry.jobs as { job_id: string; user: string }[]);
+      expect(listed.map((j) => j.job_id).sort()).toEqual(ids);
+      expect(listed.every((j) => j.user === user)).toBe(true);
+      expect(listed.filter((j) => others.has(j.job_id))).toEqual([]);
+      expect(dry.next_step).toContain(`to hold these ${jobs.length} jobs call act_on_jobs again`);
+      expect(sends.length).toBe(before);
+
+      // The token confirms this action on this set only.
+      const mismatch = 'does not match: the action or filters differ from the dry run';
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'cancel', state: 'pending', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'cancel_jobs', { cluster: CLUSTER, state: 'pending', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 0, confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', name: 'x', confirm: dry.confirm_token }))).toContain(mismatch);
+      // Another user asking for this user's jobs is refused, and is told none of their ids.
+      const intruder = await clientAs(userIdentity(`${user}x`), defaultOwn());
+      const refused = errorText(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', user }));
+      expect(refused).toContain(`you may hold only your own jobs (user ${user}x)`);
+      for (const id of ids) expect(refused).not.toMatch(new RegExp(`\\b${id}\\b`));
+      // The refusal's record (for admins and approvers) names the action and no job of the user's.
+      const refusalOnTopic = () =>
+        seen.map((r) => JSON.parse(r.value) as Record<string, any>).find((r) => r.kind === 'refusal' && r.tool === 'act_on_jobs' && r.requested_by.subject === `sub-${user}x`);
+      await waitFor('the refusal record on the commands topic', async () => refusalOnTopic() !== undefined);
+      expect(refusalOnTopic()).toMatchObject({ action: 'hold', cluster: CLUSTER, job_ids: [] });
+      expect(audits.find((e) => e.tool === 'act_on_jobs' && e.subject === `sub-${user}x`)).toMatchObject({ decision: 'refused', action: 'hold' });
+      const empty = structured(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }));
+      expect(empty).toMatchObject({ dry_run: true, count: 0, jobs: [] });
+      expect(sends.length).toBe(before);
+
+      // Call 2: one command for every job, executed at once (no approver: own jobs, below 200).
+      const held = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', confirm: dry.confirm_token }));
+      expect(held).toMatchObject({ dry_run: false, count: jobs.length, approval_required: false });
+      expect(held.command.status, JSON.stringify(held.command)).toBe('accepted');
+      const heldIds = actedOrStarted(held.command.results, ids);
+      expect(sends.length).toBe(before + 1);
+      const sent = (await recordOnTopic(held.command.command_id, 'command')) as Command;
+      expect(sent).toMatchObject({ action: 'hold', on_behalf_of: user, approval_required: false });
+      expect([...sent.job_ids].sort()).toEqual(ids);
+      expect(audits.find((e) => e.command_id === held.command.command_id)).toMatchObject({ decision: 'sent', tool: 'act_on_jobs', action: 'hold', subject: `sub-${user}` });
+      await waitFor('every job held in jobs', async () => (await Promise.all(heldIds.map(job))).every((j) => j.held && j.urgency === 0 && j.state === 'pending'));
+
+      // Release: the dry run now shows the held jobs; two calls again.
+      const dryRelease = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release' }));
+      expect(dryRelease).toMatchObject({ dry_run: true, count: heldIds.length, approval_required: false });
+      expect((dryRelease.jobs as { job_id: string }[]).map((j) => j.job_id).sort()).toEqual(heldIds);
+      // A hold dry run finds nothing left to hold.
+      expect(structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }))).toMatchObject({ count: 0 });
+      const released = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release', confirm: dryRelease.confirm_token }));
+      expect(released.command.status, JSON.stringify(released.command)).toBe('accepted');
+      expect(released.command.results.every((r: { ok: boolean }) => r.ok)).toBe(true);
+      await waitFor('every job released in jobs', async () => (await Promise.all(heldIds.map(job))).every((j) => !j.held && j.urgency === 16 && j.state === 'pending'));
+      expect(await actionRow(released.command.command_id)).toMatchObject({ action: 'release', status: 'accepted', approval_required: false });
+    });
+
+    it("an admin bulk-holding the same number of another user's jobs needs an approver", async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const admin = await clientAs(ADMIN, defaultOwn());
+      const filter = { cluster: CLUSTER, action: 'hold', user };
+      const dry = structured(await call(admin, 'act_on_jobs', filter));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: true });
+      expect(dry.next_step).toContain('(more than 2 jobs: the command will then wait for an approver)');
+      // The user themself, same jobs, same settings: none needed.
+      expect(structured(await call(await clientAs(userIdentity(user), defaultOwn()), 'act_on_jobs', filter))).toMatchObject({ count: jobs.length, approval_required: false });
+      const sent = structured(await call(admin, 'act_on_jobs', { ...filter, confirm: dry.confirm_token }));
+      expect(sent.command.status).toBe('awaiting_approval');
+      await waitFor('awaiting_approval in actions, its command folded', async () => {
+        const row = await actionRow(sent.command.command_id);
+        return row?.status === 'awaiting_approval' && row.requested_by !== '';
+      });
+      for (const j of jobs) expect((await job(j.job_id_s)).held).toBe(false);
+      const done = structured<{ command: any }>(await call(await clientAs(APPROVER), 'approve_command', { command_id: sent.command.command_id })).command;
+      expect(done).toMatchObject({ status: 'accepted', approved_by: APPROVER.subject });
+      const held = actedOrStarted(done.results, jobs.map((j) => j.job_id_s));
+      await waitFor('every job held in jobs', async () => (await Promise.all(held.map(job))).every((j) => j.held));
+    });
+
+    it('bulk urgency: a plain user lowers their jobs\' urgency in two calls; above 16 (Flux users\' limit) is refused before anything is sent', async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const client = await clientAs(userIdentity(user), defaultOwn());
+      const before = sends.length;
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 20 }))).toContain('only up to 16 for its owner');
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency' }))).toContain('action urgency needs urgency');
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', urgency: 3 }))).toContain('urgency is only for action urgency');
+      expect(sends.length).toBe(before);
+      const dry = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 8 }));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: false });
+      // The token is for urgency 8, not 9.
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 9, confirm: dry.confirm_token }))).toContain('does not match');
+      const out = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 8, confirm: dry.confirm_token }));
+      expect(out.command.status, JSON.stringify(out.command)).toBe('accepted');
+      const changed = actedOrStarted(out.command.results, jobs.map((j) => j.job_id_s));
+      await waitFor('urgency 8 in jobs', async () => (await Promise.all(changed.map(job))).every((j) => j.urgency === 8));
     });
   });
 }

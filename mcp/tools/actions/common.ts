@@ -29,6 +29,8 @@ export interface AuditEntry {
   user?: string;
   roles: string[];
   decision: 'sent' | 'refused';
+  /** The action asked for (act_on_jobs' name does not say it). */
+  action?: string;
   reason?: string;
   cluster?: string;
   job_ids?: string[];
@@ -37,10 +39,12 @@ export interface AuditEntry {
 
 export interface ActionSettings {
   commands?: CommandSender;
-  /** Keys of cancel_jobs' confirmation tokens; per process when absent. */
+  /** Keys of the bulk tools' confirmation tokens; per process when absent. */
   confirmKeys?: TokenKeys;
-  /** Bulk actions on more jobs than this need an approver. */
+  /** Bulk actions on more jobs than this need an approver (an admin on others' jobs). */
   approvalThreshold: number;
+  /** Bulk actions on more of the caller's own jobs than this need an approver. */
+  ownApprovalThreshold: number;
   /** How long a tool waits for the scribe's answer before it answers `pending`. */
   actionTimeoutMs: number;
   actionPollMs: number;
@@ -50,6 +54,8 @@ export interface ActionSettings {
 export type ActionDeps = QueryDeps & ActionSettings;
 
 export const DEFAULT_APPROVAL_THRESHOLD = 10;
+/** Higher than the general one: a user holding or canceling their own jobs risks only their own work. */
+export const DEFAULT_OWN_APPROVAL_THRESHOLD = 200;
 export const DEFAULT_ACTION_TIMEOUT_MS = 10_000;
 /** A command the scribe has not picked up within this time is rejected as expired. */
 export const COMMAND_TTL_S = 300;
@@ -69,7 +75,7 @@ export class ActionRefusal extends ToolInputError {
   constructor(
     message: string,
     readonly auditReason: string = message,
-    readonly context: Pick<AuditEntry, 'cluster' | 'job_ids' | 'command_id'> = {},
+    readonly context: Pick<AuditEntry, 'cluster' | 'job_ids' | 'command_id' | 'action'> = {},
   ) {
     super(message);
   }
@@ -127,7 +133,7 @@ async function recordRefusal(deps: ActionDeps, sender: CommandSender, tool: stri
       kind: 'refusal',
       command_id: randomUUID(),
       cluster: refusal.context.cluster,
-      action: TOOL_ACTIONS[tool] ?? tool,
+      action: refusal.context.action ?? TOOL_ACTIONS[tool] ?? tool,
       job_ids: refusal.context.job_ids ?? [],
       requested_by: requesterOf(deps.identity),
       tool,
@@ -421,7 +427,7 @@ export async function waitForAction(
 export async function sendCommand(deps: ActionDeps, tool: string, command: Command, signal?: AbortSignal): Promise<ActionOutcome> {
   if (!deps.commands) throw new ActionRefusal(NO_SENDER, 'no command sender', { cluster: command.cluster, job_ids: command.job_ids });
   await deps.commands.send(command);
-  audit(deps, tool, { decision: 'sent', cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
+  audit(deps, tool, { decision: 'sent', action: command.action, cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
   if (command.approval_required) return outcomeFromCommand(command, 'awaiting_approval');
   const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal, command.cluster);
   if (!row || !FINAL_COMMAND_STATUSES.includes(row.status as never)) return outcomeFromCommand(command, 'pending');

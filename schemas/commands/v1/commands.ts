@@ -37,6 +37,9 @@ export const REFUSAL_CONTENT_TYPE = 'application/vnd.jobscribe.refusal+json';
 export const ACTIONS = ['cancel', 'hold', 'release', 'urgency', 'signal', 'submit'] as const;
 export const ActionSchema = z.enum(ACTIONS);
 export type Action = z.infer<typeof ActionSchema>;
+/** The actions one command may apply to many jobs (the bulk tools); signal and submit name one job or none. */
+export const BULK_ACTIONS = ['cancel', 'hold', 'release', 'urgency'] as const satisfies readonly Action[];
+export type BulkAction = (typeof BULK_ACTIONS)[number];
 
 /** Roles that change what an identity may do. */
 export const ROLE_ADMIN = 'admin';
@@ -82,7 +85,7 @@ export const CommandSchema = z
     command_id: z.uuid(),
     cluster: ClusterIdSchema,
     action: ActionSchema,
-    /** One id for single-job actions, many for a bulk cancel, none for submit. */
+    /** One id for single-job actions, many for a bulk one (BULK_ACTIONS), none for submit. */
     job_ids: z.array(JobIdSchema).max(100_000),
     args: CommandArgsSchema.default({}),
     requested_by: RequesterSchema,
@@ -102,7 +105,10 @@ export const CommandSchema = z
     message: 'submit takes no job_ids; every other action needs at least one',
     path: ['job_ids'],
   })
-  .refine((c) => c.action === 'cancel' || c.job_ids.length <= 1, { message: 'only cancel may name several jobs', path: ['job_ids'] });
+  .refine((c) => (BULK_ACTIONS as readonly string[]).includes(c.action) || c.job_ids.length <= 1, {
+    message: `only ${BULK_ACTIONS.join(', ')} may name several jobs`,
+    path: ['job_ids'],
+  });
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandInput = z.input<typeof CommandSchema>;
 
