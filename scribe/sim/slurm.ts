@@ -407,7 +407,7 @@ export class SlurmSimulator {
       user,
       uid: (e.context.userid as number | undefined) ?? su?.uid ?? 0,
       account: su ? su.kind : 'default',
-      part: String(sys.queue ?? ''),
+      part: typeof sys.queue === 'string' ? sys.queue : '',
       tl: Math.max(1, Math.ceil(Number(sys.duration ?? 0) / 60)),
       nnodes,
       ncpus,

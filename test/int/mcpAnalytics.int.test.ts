@@ -134,7 +134,7 @@ function expectWaitStats(actual: Record<string, unknown>, expected: ReturnType<t
   expect(actual.jobs).toBe(expected.jobs);
   for (const k of ['p50_s', 'p90_s', 'p99_s', 'mean_s', 'max_s'] as const) {
     if (expected[k] === null) expect(actual[k], k).toBeNull();
-    else expect(Math.abs((actual[k] as number) - expected[k]!), `${k}: ${String(actual[k])} vs ${expected[k]}`).toBeLessThanOrEqual(0.0005 + 1e-9);
+    else expect(Math.abs((actual[k] as number) - expected[k]), `${k}: ${String(actual[k])} vs ${expected[k]}`).toBeLessThanOrEqual(0.0005 + 1e-9);
   }
 }
 const near = (a: number, b: number, tol: number, what: string) => expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(tol);

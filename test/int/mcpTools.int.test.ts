@@ -423,7 +423,7 @@ describe('search_jobs', () => {
 
   it('filters by state list, name substring, queue and submit range (ISO and relative)', async () => {
     const ids = async (args: Record<string, unknown>) =>
-      ((await ok('search_jobs', args)) as any).jobs.map((j: any) => `${j.cluster}/${j.job_id}`).sort();
+      (await ok<{ jobs: any[] }>('search_jobs', args)).jobs.map((j: any) => `${j.cluster}/${j.job_id}`).sort();
     expect(await ids({ state: ['failed', 'timeout'] })).toEqual([`quartz/4245`, `tioga/${FAILED_ID}`]);
     expect(await ids({ state: 'running' })).toEqual(['quartz/4243', 'tioga/558']);
     expect(await ids({ name: 'resnet' })).toEqual([`tioga/${FAILED_ID}`]);

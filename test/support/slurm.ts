@@ -152,7 +152,7 @@ export function expectationFromSacct(line: Record<string, string>, unified: (s: 
   return {
     state: unified(word),
     result: word,
-    exit_code: ran && sig === 0 ? Number(m![1]) : null,
+    exit_code: ran && sig === 0 ? Number(m[1]) : null,
     signal: ran && sig !== 0 && sig !== 125 ? sig : null,
     oom: word === 'OUT_OF_MEMORY' || pair(line.ExitCode)?.[2] === '125',
     t_submit: parseSacctTime(line.Submit),

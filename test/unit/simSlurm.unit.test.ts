@@ -21,7 +21,7 @@ const SLURM = { ...OPTS, scheduler: 'slurm' as const };
 
 function runAll(opts: object, onFinal?: (j: SlurmSimJob) => void): { events: SourceEvent[]; sim: SlurmSimulator } {
   const sim = new SlurmSimulator(opts);
-  if (onFinal) sim.onFinal = (j) => onFinal(structuredClone(j) as SlurmSimJob);
+  if (onFinal) sim.onFinal = (j) => onFinal(structuredClone(j));
   const events: SourceEvent[] = [];
   while (!sim.finished) for (const e of sim.nextBatch(512)) events.push(e);
   return { events, sim };
