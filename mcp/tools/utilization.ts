@@ -4,7 +4,7 @@
  * the window), times its ncores / ngpus — summed in ClickHouse (ARRAY JOIN over the few buckets a
  * run spans), and the fraction of capacity that is.
  *
- * Node-hours are the time each node had at least one job (issue 14: a node shared by several jobs
+ * Node-hours are the time each node had at least one job (a node shared by several jobs
  * was counted once per job, and node_util exceeded 1): per (node, bucket) the union of the runs'
  * intervals on it (intervalLengthSum), summed over nodes (nodeUsageSql). A job whose row names no
  * nodes (none recorded) still counts nnodes × its run, as it cannot be told apart.

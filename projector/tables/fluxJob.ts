@@ -113,7 +113,7 @@ function apply(job: JobRow, e: Envelope): void {
       job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
       break;
     case 'jobspec-update':
-      // Applied in any state, as flux-core 0.88's job-list does (issue 11) and as the job-manager
+      // Applied in any state, as flux-core 0.88's job-list does and as the job-manager
       // does to its own jobspec (job-manager/event.c), whose copy a backlog carries: a running
       // job's `flux update ID duration=10m` shows the same 600 s whether the job was read live
       // or from a backlog, and it is the limit the job-manager now enforces.

@@ -429,7 +429,7 @@ describe('failure_analysis', () => {
     expect(out.ended).toBe(ended.length);
     expect(out.failures).toBe(failed.length);
     expect(out.by.result.map((v: any) => v.value).sort()).toEqual(['FAILED', 'TIMEOUT']);
-    // issue 14: jobs that never ran (no finish) are no "exit 1": they have no exit code, and count by exception type
+    // jobs that never ran (no finish) are no "exit 1": they have no exit code, and count by exception type
     const neverRan = failed.filter((j) => j.start === undefined);
     expect(neverRan.length).toBeGreaterThan(0);
     const exitedOne = failed.filter((j) => j.exitCode === 1).length;
@@ -508,7 +508,7 @@ describe('utilization', () => {
       starts.forEach((b, i) => {
         const sec = (k: 'ncores' | 'nnodes' | 'ngpus') => ran.reduce((s, j) => s + overlap(j.start!, j.end ?? NOW, b, b + HOUR) * j[k], 0);
         const busy = busyNodeSeconds(ran, b, b + HOUR, NOW);
-        // issue 14: a node shared by several jobs is busy once, not once per job
+        // a node shared by several jobs is busy once, not once per job
         if (sec('nnodes') > busy + 1) sharedBuckets++;
         const bucket = utBuckets(c)[i];
         expect(bucket.start).toBe(iso(b));
