@@ -16,6 +16,7 @@ import type { ToolMetricsSink } from './metrics.js';
 import { leanToolSchemas } from './leanSchema.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
+import { registerWaitForJob } from './tools/waitForJob.js';
 import { registerClusterStatus } from './tools/clusterStatus.js';
 import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
@@ -160,6 +161,7 @@ export function createJobscribeServer(deps: McpDeps, identity: Identity = LOCAL_
   registerGetJob(server, q);
   registerSearchJobs(server, q);
   registerJobTimeline(server, q);
+  registerWaitForJob(server, q);
   registerQueueSummary(server, q);
   registerWaitTimeStats(server, q);
   registerThroughput(server, q);
