@@ -9,7 +9,7 @@
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import { JOB_STATES, type JobState } from '../../schemas/tools/common.js';
-import { WaitForJobInputSchema, WaitForJobOutputSchema, type WaitForJobInput, type WaitForJobOutput } from '../../schemas/tools/waitForJob.js';
+import { WaitedJobSchema, WaitForJobInputSchema, WaitForJobOutputSchema, type WaitForJobInput, type WaitForJobOutput } from '../../schemas/tools/waitForJob.js';
 import { findJob } from '../findJob.js';
 import { runTool, toolResult } from '../results.js';
 import { jobDetail } from '../rows.js';
@@ -36,8 +36,8 @@ export function registerWaitForJob(server: McpServer, deps: QueryDeps & { pollMs
       title: 'Wait for job',
       description:
         "Waits until a job reaches until_state (default 'ended': completed/failed/canceled/timeout; 'changed': any change) " +
-        'or timeout_s passes (max 110), sending progress notifications on each state change. Answers the job (as get_job), ' +
-        'whether the state was reached, and call_again when it may still get there.',
+        'or timeout_s passes (max 110), sending progress notifications on each state change. Answers where the job stands ' +
+        '(get_job has the rest), whether the state was reached, and call_again when it may still get there.',
       inputSchema: WaitForJobInputSchema,
       outputSchema: WaitForJobOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -67,7 +67,7 @@ export function registerWaitForJob(server: McpServer, deps: QueryDeps & { pollMs
           outcome = waitOutcome(args.until_state, first, row.state);
         }
         const out: WaitForJobOutput = {
-          job: jobDetail(row),
+          job: WaitedJobSchema.parse(jobDetail(row)),
           reached: outcome.reached,
           waited_s: Math.round((Date.now() - started) / 100) / 10,
           states_seen: seen.filter((s): s is JobState => (JOB_STATES as readonly string[]).includes(s)),

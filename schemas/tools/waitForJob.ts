@@ -3,6 +3,23 @@ import { z } from 'zod';
 import { ClusterArgSchema, JobIdArgSchema, JobStateSchema } from './common.js';
 import { JobDetailSchema } from './getJob.js';
 
+/** What a waiter needs of the job (get_job has the rest): where it stands and how it ended. */
+export const WaitedJobSchema = JobDetailSchema.pick({
+  cluster: true,
+  job_id: true,
+  state: true,
+  result: true,
+  exit_code: true,
+  signal_name: true,
+  oom: true,
+  exception_type: true,
+  t_start: true,
+  t_end: true,
+  wait_s: true,
+  run_s: true,
+});
+export type WaitedJob = z.infer<typeof WaitedJobSchema>;
+
 /** Clients give a tool call 2-4 minutes; stay below the shortest, and say when to call again. */
 export const WAIT_MAX_S = 110;
 
@@ -18,7 +35,7 @@ export const WaitForJobInputSchema = z.strictObject({
 export type WaitForJobInput = z.infer<typeof WaitForJobInputSchema>;
 
 export const WaitForJobOutputSchema = z.object({
-  job: JobDetailSchema,
+  job: WaitedJobSchema,
   reached: z.boolean().describe('the job is in the asked state'),
   waited_s: z.number(),
   states_seen: z.array(JobStateSchema).describe('states in the order they were seen, the first one when the call began'),

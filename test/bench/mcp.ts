@@ -46,7 +46,23 @@ export async function benchMcp(): Promise<void> {
 
     const { tools } = await client.listTools();
     const defChars = JSON.stringify(tools).length;
-    console.log(`mcp tool definitions      ${tools.length} tools, ${defChars.toLocaleString()} chars ≈ ${Math.round(defChars / 4).toLocaleString()} tokens`);
+    console.log(`mcp tool definitions      ${tools.length} tools, ${defChars.toLocaleString()} chars ≈ ${Math.round(defChars / 4).toLocaleString()} tokens (local admin)`);
+    // What each role's agent loads: plain users are not listed approve_command.
+    for (const [role, identity] of [
+      ['plain user', { subject: 'u@bench', user: 'u', roles: [] }],
+      ['approver', { subject: 'a@bench', user: 'a', roles: ['approver'] }],
+      ['admin+approver', { subject: 'o@bench', roles: ['admin', 'approver'] }],
+    ] as const) {
+      const s = createJobscribeServer({ clickhouse: ch.client, database: 'bench', now: () => nowMs }, { ...identity, roles: [...identity.roles] });
+      const [ca, cb] = InMemoryTransport.createLinkedPair();
+      await s.connect(cb);
+      const c = new Client({ name: 'bench-role', version: '1' });
+      await c.connect(ca);
+      const listed = (await c.listTools()).tools;
+      const chars = JSON.stringify(listed).length;
+      console.log(`  ${role.padEnd(22)}  ${listed.length} tools, ${chars.toLocaleString()} chars ≈ ${Math.round(chars / 4).toLocaleString()} tokens`);
+      await c.close();
+    }
 
     const sample = (await client.callTool({ name: 'search_jobs', arguments: { limit: 100, state: 'failed' } })).structuredContent as {
       jobs: { job_id: string; cluster: string; user: string }[];

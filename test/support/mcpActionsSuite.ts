@@ -281,7 +281,9 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
 
   describe('tools/list', () => {
     it('lists the action tools with fitting annotations, input and output schemas, each within the token budget', async () => {
-      const { tools } = await (await clientAs(ADMIN)).listTools();
+      // approve_command is listed only to approvers
+      expect((await (await clientAs(ADMIN)).listTools()).tools.map((t) => t.name)).not.toContain('approve_command');
+      const { tools } = await (await clientAs({ ...ADMIN, roles: ['admin', 'approver'] })).listTools();
       const expected: Record<string, { destructiveHint?: boolean; idempotentHint?: boolean; readOnlyHint: boolean }> = {
         cancel_job: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
         hold_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
@@ -460,10 +462,18 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
       for (const j of jobs) expect((await job(j.job_id_s)).state).toBe('pending');
 
       // The requester cannot approve their own command, even holding the approver role; a plain
-      // user cannot approve at all.
+      // user cannot approve at all: approve_command is not even listed to them.
       expect(errorText(await call(requester, 'approve_command', { command_id: command.command_id }))).toContain('a different person with the approver role');
       const plain = await clientAs(userIdentity('someone'));
-      expect(errorText(await call(plain, 'approve_command', { command_id: command.command_id }))).toContain('needs the approver role');
+      const plainTools = (await plain.listTools()).tools.map((t) => t.name);
+      expect(plainTools).not.toContain('approve_command');
+      expect(plainTools).toContain('reject_command'); // how a requester withdraws
+      const unlisted = await call(plain, 'approve_command', { command_id: command.command_id }).then(
+        (r) => JSON.stringify(r),
+        (err: unknown) => String(err),
+      );
+      expect(unlisted).toMatch(/approve_command/);
+      expect(unlisted).not.toContain(command.command_id.slice(0, 8) + 'x'); // sanity: a refusal, no command details
       expect(sends.filter((r) => r.kind === 'approval')).toEqual([]);
 
       const approver = await clientAs(APPROVER);

@@ -102,7 +102,12 @@ function registerDecision(server: McpServer, deps: ActionDeps, decision: Decisio
   );
 }
 
+/**
+ * approve_command is listed only to identities that may approve (approver or admin): to anyone
+ * else it is a tool that can only refuse, and its definition costs every plain user's agent
+ * context. reject_command stays for everyone: it is also how a requester withdraws.
+ */
 export function registerApprovals(server: McpServer, deps: ActionDeps): void {
-  registerDecision(server, deps, 'approve');
+  if (isApprover(deps.identity)) registerDecision(server, deps, 'approve');
   registerDecision(server, deps, 'reject');
 }
