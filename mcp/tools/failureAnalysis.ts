@@ -51,16 +51,24 @@ const READABLE_SQL = `({ex_all:UInt8} = 1 OR ({ex_own:UInt8} = 1 AND user = {ex_
 
 const FAILING_SQL = [ENDED_IN_WINDOW_SQL, 'state IN {states:Array(String)}'];
 
-export function failureValuesSql(where: string[]): string {
+/** Each dimension's (name, value) pair of a job, as SQL; `node` gives one per allocated node. */
+const DIMENSION_SQL: Record<Exclude<FailureDimension, 'node'>, string> = {
+  result: 'toString(result)',
+  exception_type: 'exception_type',
+  exit_code: "ifNull(toString(exit_code), '')",
+  signal: 'toString(signal_name)',
+  user: 'user',
+  queue: 'toString(queue)',
+};
+
+export function failureValuesSql(where: string[], dims: readonly FailureDimension[] = FAILURE_DIMENSIONS, examples = true): string {
+  const plain = dims.filter((d): d is Exclude<FailureDimension, 'node'> => d !== 'node').map((d) => `tuple('${d}', ${DIMENSION_SQL[d]})`);
+  const pairs = dims.includes('node') ? `arrayConcat([${plain.join(', ')}], if(empty(nodes), [tuple('node', '')], arrayMap(n -> tuple('node', n), nodes)))` : `[${plain.join(', ')}]`;
   return `SELECT dv.1 AS dim, dv.2 AS val, count() AS jobs,
-       groupArraySortedIf(${FAILURE_EXAMPLES})(packed, readable) AS examples
+       ${examples ? `groupArraySortedIf(${FAILURE_EXAMPLES})(packed, readable)` : 'CAST([] AS Array(UInt128))'} AS examples
      FROM (
        SELECT bitShiftLeft(toUInt128({asof_us:Int64} - ${END_US_SQL}), 64) + job_id AS packed, ${READABLE_SQL} AS readable,
-              arrayJoin(arrayConcat(
-                [tuple('result', toString(result)), tuple('exception_type', exception_type),
-                 tuple('exit_code', ifNull(toString(exit_code), '')), tuple('signal', toString(signal_name)),
-                 tuple('user', user), tuple('queue', toString(queue))],
-                if(empty(nodes), [tuple('node', '')], arrayMap(n -> tuple('node', n), nodes)))) AS dv
+              arrayJoin(${pairs}) AS dv
        FROM {db:Identifier}.jobs FINAL
        WHERE ${[...FAILING_SQL, ...where].join(' AND ')}
      )
@@ -96,10 +104,10 @@ export function registerFailureAnalysis(server: McpServer, deps: QueryDeps): voi
     'failure_analysis',
     {
       description:
-        'Jobs ended failed or timeout (canceled too if include_canceled) in [since, until), counted by result, ' +
-        'exception_type, exit_code, signal (name), user, queue, node (null: none), top first, each with ≤3 recent ' +
-        'example jobs you may read. exit_code counts only jobs whose process exited: killed ones are under signal, ' +
-        'ones that never ran under exception_type (both null in exit_code).',
+        'Jobs ended unsuccessfully in [since, until) (state; +canceled if include_canceled), counted by result, ' +
+        'exception_type, exit_code, signal, user, queue, node (or by; null: none), top first, ≤3 recent examples you ' +
+        'may read (examples: false: none). exit_code only for jobs whose process exited: killed ones are under signal, ' +
+        'never-ran ones under exception_type.',
       inputSchema: FailureAnalysisInputSchema,
       outputSchema: FailureAnalysisOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -109,13 +117,14 @@ export function registerFailureAnalysis(server: McpServer, deps: QueryDeps): voi
         const signal = ctx.mcpReq.signal;
         const w = resolveWindow(args, deps.now());
         const { where, params } = jobFilters(args);
-        const states = args.include_canceled ? ['failed', 'timeout', 'canceled'] : ['failed', 'timeout'];
+        const states = args.state ? [...new Set(args.state)] : args.include_canceled ? ['failed', 'timeout', 'canceled'] : ['failed', 'timeout'];
+        const dims = args.by ? FAILURE_DIMENSIONS.filter((d) => args.by!.includes(d)) : [...FAILURE_DIMENSIONS];
         // Every dimension's values must fit in one answer (max_result_rows).
-        const top = Math.max(1, Math.min(args.top, Math.floor(deps.limits.maxRows / FAILURE_DIMENSIONS.length)));
+        const top = Math.max(1, Math.min(args.top, Math.floor(deps.limits.maxRows / dims.length)));
         const all = { ...params, ...windowParams(w), ...readableParams(deps), states, top };
         const [[totals], values] = await Promise.all([
           selectRows<{ ended: Count; failures: Count }>(deps, failureTotalsSql(where), all, signal),
-          selectRows<ValueRow>(deps, failureValuesSql(where), all, signal),
+          selectRows<ValueRow>(deps, failureValuesSql(where, dims, args.examples), all, signal),
         ]);
 
         const ids = [...new Set(values.flatMap((r) => r.examples.map((p) => unpack(p, w.asof).jobId)))];
@@ -140,8 +149,8 @@ export function registerFailureAnalysis(server: McpServer, deps: QueryDeps): voi
           }),
         });
 
-        const by = Object.fromEntries(FAILURE_DIMENSIONS.map((d) => [d, [] as FailureValue[]])) as Record<FailureDimension, FailureValue[]>;
-        for (const r of values) by[r.dim].push(value(r));
+        const by = Object.fromEntries(dims.map((d) => [d, [] as FailureValue[]])) as Record<FailureDimension, FailureValue[]>;
+        for (const r of values) by[r.dim]?.push(value(r));
         const out: FailureAnalysisOutput = {
           ...windowOut(w),
           ended: Number(totals?.ended ?? 0),

@@ -10,9 +10,22 @@ export const FAILURE_DIMENSIONS = ['result', 'exception_type', 'exit_code', 'sig
 export type FailureDimension = (typeof FAILURE_DIMENSIONS)[number];
 export const FAILURE_EXAMPLES = 3;
 
+export const FAILURE_STATES = ['failed', 'timeout', 'canceled'] as const;
+
 export const FailureAnalysisInputSchema = z.strictObject({
   ...filterShape('-24h'),
+  state: z
+    .array(z.enum(FAILURE_STATES, { error: `must be one of ${FAILURE_STATES.join(', ')}` }))
+    .min(1)
+    .optional()
+    .describe('default failed, timeout'),
   include_canceled: z.boolean({ error: 'must be true or false' }).default(false),
+  by: z
+    .array(z.enum(FAILURE_DIMENSIONS, { error: `must be one of ${FAILURE_DIMENSIONS.join(', ')}` }))
+    .min(1)
+    .optional()
+    .describe('default all'),
+  examples: z.boolean({ error: 'must be true or false' }).default(true),
   top: topSchema(5, 50).describe('values per dimension'),
 });
 export type FailureAnalysisInput = z.infer<typeof FailureAnalysisInputSchema>;
@@ -28,6 +41,7 @@ export const FailureAnalysisOutputSchema = z.object({
   ...WindowOutShape,
   ended: z.number().describe('all jobs ended in the window'),
   failures: z.number(),
-  by: z.record(z.enum(FAILURE_DIMENSIONS), z.array(FailureValueSchema)),
+  /** One entry per asked dimension (FAILURE_DIMENSIONS). */
+  by: z.record(z.string(), z.array(FailureValueSchema)),
 });
 export type FailureAnalysisOutput = z.infer<typeof FailureAnalysisOutputSchema>;

@@ -462,6 +462,27 @@ describe('failure_analysis', () => {
     expect(none).toMatchObject({ ended: 0, failures: 0, by: { result: [], exception_type: [], exit_code: [], signal: [], user: [], queue: [], node: [] } });
   });
 
+  it('answers only the asked breakdowns of only the asked endings, without examples when told', async () => {
+    const out = await ok('failure_analysis', { ...ALL(), top: 50, state: ['timeout'], by: ['queue', 'user'], examples: false });
+    const timeouts = jobs.filter((j) => j.state === 'timeout');
+    expect(timeouts.length).toBeGreaterThan(0);
+    expect(out.failures).toBe(timeouts.length);
+    expect(Object.keys(out.by).sort()).toEqual(['queue', 'user']);
+    for (const dim of ['queue', 'user']) {
+      expect(out.by[dim].map((v: any) => [v.value, v.jobs]), dim).toEqual(expectedBy(timeouts, dim, 50).map((e) => [e.value, e.jobs]));
+      for (const v of out.by[dim]) expect(v.examples).toEqual([]);
+    }
+    const canceledOnly = await ok('failure_analysis', { ...ALL(), state: ['canceled'], by: ['result'] });
+    expect(canceledOnly.failures).toBe(jobs.filter((j) => j.state === 'canceled').length);
+    expect(canceledOnly.by.result.map((v: any) => v.value)).toEqual(['CANCELED']);
+    // the full answer is several times the size of the one asked for
+    const full = JSON.stringify(await ok('failure_analysis', { ...ALL(), top: 5 }));
+    const asked = JSON.stringify(await ok('failure_analysis', { ...ALL(), top: 5, by: ['exit_code'], examples: false }));
+    expect(asked.length * 4).toBeLessThan(full.length);
+    expect(await fails('failure_analysis', { by: ['color'] })).toMatch(/by.*must be one of result, exception_type/s);
+    expect(await fails('failure_analysis', { state: ['running'] })).toMatch(/state.*must be one of failed, timeout, canceled/s);
+  });
+
   it('a plain user sees every count but examples of their own jobs only', async () => {
     const admins = await ok('failure_analysis', { ...ALL(), top: 50 });
     const theirs = await ok('failure_analysis', { ...ALL(), top: 50 }, plain);
