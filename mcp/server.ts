@@ -14,6 +14,7 @@ import { McpServer } from '@modelcontextprotocol/server';
 import { LOCAL_IDENTITY, type Identity, type JobDetailsPolicy } from './identity.js';
 import type { ToolMetricsSink } from './metrics.js';
 import { leanToolSchemas } from './leanSchema.js';
+import type { ReadCache } from './readCache.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
 import { registerClusterStatus } from './tools/clusterStatus.js';
@@ -77,6 +78,12 @@ export interface McpDeps {
   sqlClickhouse?: { users: ClickHouseClient; admins: ClickHouseClient };
   /** run_sql queries in flight per identity (mcp/sqlBudget.ts). Default: one budget per process. */
   sqlBudget?: SqlBudget;
+  /**
+   * The hot read tools' query results per read-model position (mcp/readCache.ts), one per
+   * process, fed by the in-process projector (deploy/up.ts); without it (the projector in
+   * another process) every query runs.
+   */
+  readCache?: ReadCache;
 }
 
 /** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
@@ -118,6 +125,7 @@ export function queryDeps(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): Q
     identity,
     jobDetails: deps.jobDetails ?? 'own',
     ...(deps.metrics && { metrics: deps.metrics }),
+    ...(deps.readCache && { cache: deps.readCache }),
   };
 }
 

@@ -59,6 +59,8 @@ export interface BatchProjected {
   events: number;
   deadLetters: number;
   jobs: number;
+  /** The job ids whose rows this batch wrote (readers' caches drop what they hold of them: mcp/readCache.ts). */
+  jobIds: string[];
   ms: number;
 }
 
@@ -118,6 +120,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       events: jobEvents.length,
       deadLetters: decoded.deadLetters.length,
       jobs: jobs.size,
+      jobIds: [...new Set([...jobs.values()].map((j) => j.job_id))],
       ms: performance.now() - started,
     });
   }

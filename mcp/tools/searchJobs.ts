@@ -19,7 +19,7 @@ import {
 import { jobScope, type JobScope } from '../findJob.js';
 import { runTool, toolResult, ToolInputError } from '../results.js';
 import { JOB_SUMMARY_COLUMNS, RUN_US_EXPR, WAIT_US_EXPR, isoFromMicros, jobSummary, microsNow, type JobSummaryRow } from '../rows.js';
-import { selectRows, type QueryDeps } from '../sql.js';
+import { cachedRows, type QueryDeps } from '../sql.js';
 
 const SORT_KEYS: Record<SearchSort, { key: string; dir: 'ASC' | 'DESC' }> = {
   submit_desc: { key: 'toUnixTimestamp64Micro(t_submit)', dir: 'DESC' },
@@ -153,7 +153,7 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
           ? [...where, `(sort_key, cluster, job_id) ${cmp} ({cursor_key:Int64}, {cursor_cluster:String}, {cursor_job:UInt64})`]
           : where;
         const whereSql = (w: string[]) => (w.length ? `WHERE ${w.join('\n  AND ')}` : '');
-        const page = selectRows<JobSummaryRow & { sort_key_s: string }>(
+        const page = cachedRows<JobSummaryRow & { sort_key_s: string }>(
           deps,
           `SELECT ${JOB_SUMMARY_COLUMNS}, ${sort.key} AS sort_key, toString(sort_key) AS sort_key_s
            FROM {db:Identifier}.jobs FINAL
@@ -169,12 +169,12 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
         );
         const total = cursor
           ? undefined
-          : selectRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal);
+          : cachedRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal);
         const [rows, totalRows] = await Promise.all([page, total]);
         const shown = rows.slice(0, args.limit);
         const last = shown.at(-1);
         const out: SearchJobsOutput = {
-          jobs: shown.map(jobSummary),
+          jobs: shown.map((r) => jobSummary(r, asof)),
           next_cursor:
             rows.length > args.limit && last
               ? encodeCursor({ v: 1, f: fp, a: asof, k: last.sort_key_s, c: last.cluster, j: last.job_id_s })

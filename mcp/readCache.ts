@@ -1,0 +1,162 @@
+/**
+ * A bounded cache of the hot read tools' query results (get_job's and job_timeline's job lookup,
+ * search_jobs, queue_summary), keyed by the exact query (SQL text and every parameter, so
+ * whatever limits what an identity may see — its scope user — is part of the key: one identity's
+ * rows are never served for another's query) and by the read model's position.
+ *
+ * The position (`ReadModelPosition`) moves each time the in-process projector has written a
+ * batch (deploy/up.ts wires it to the Projector's `batch` event) and remembers which job ids
+ * the last batches touched. An entry is fresh while:
+ *   - no batch landed since the position its query started at, or, for an entry about one job
+ *     id (a point lookup), no batch since then touched that job id;
+ *   - and it is younger than `ttlMs` (bounds staleness against writers this process does not
+ *     see, e.g. a replay run by another process against a ClickHouse server).
+ * The position is read before the query runs, so an entry never claims to be newer than it is.
+ * Identical queries in flight share one ClickHouse query (the embedded engine answers one
+ * query at a time, so 50 agents asking queue_summary at once wait for one answer, not fifty).
+ *
+ * Rows are frozen: callers share them and must build new objects from them (they do).
+ * Without a position (the projector in another process) nothing is cached (server.ts).
+ */
+
+/** Where the read model stands: a counter of projected batches and what the recent ones touched. */
+export class ReadModelPosition {
+  #version = 0;
+  /** The job ids touched by the batch that moved the position to `version`, newest last. */
+  readonly #recent: { version: number; jobs: ReadonlySet<string> }[] = [];
+
+  constructor(private readonly remember = 512) {}
+
+  get version(): number {
+    return this.#version;
+  }
+
+  /** A batch landed (its rows are queryable); `jobIds` are the job ids it wrote. */
+  advance(jobIds: Iterable<string>): void {
+    this.#version += 1;
+    this.#recent.push({ version: this.#version, jobs: new Set(jobIds) });
+    if (this.#recent.length > this.remember) this.#recent.splice(0, this.#recent.length - this.remember);
+  }
+
+  /** Whether any batch after `version` touched `jobId` (true when that is too long ago to tell). */
+  touchedSince(version: number, jobId: string): boolean {
+    if (version === this.#version) return false;
+    const oldest = this.#recent[0];
+    if (!oldest || oldest.version > version + 1) return true;
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      const b = this.#recent[i]!;
+      if (b.version <= version) break;
+      if (b.jobs.has(jobId)) return true;
+    }
+    return false;
+  }
+}
+
+export interface ReadCacheOptions {
+  /** Most entries kept (least recently used go first). Default 5,000. */
+  maxEntries?: number;
+  /** Most rows kept over all entries. Default 200,000. */
+  maxRows?: number;
+  /** Entries older than this are not served. Default 2,000 ms. */
+  ttlMs?: number;
+  /** Milliseconds, for the TTL. Default performance.now. */
+  clock?: () => number;
+}
+
+interface Entry {
+  rows: readonly unknown[];
+  version: number;
+  jobId: string | undefined;
+  at: number;
+}
+
+export interface ReadCacheStats {
+  hits: number;
+  misses: number;
+  shared: number;
+  entries: number;
+}
+
+export class ReadCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #inFlight = new Map<string, Promise<readonly unknown[]>>();
+  readonly #maxEntries: number;
+  readonly #maxRows: number;
+  readonly #ttlMs: number;
+  readonly #clock: () => number;
+  #rows = 0;
+  readonly stats: ReadCacheStats = { hits: 0, misses: 0, shared: 0, entries: 0 };
+
+  constructor(
+    readonly position: ReadModelPosition,
+    options: ReadCacheOptions = {},
+  ) {
+    this.#maxEntries = options.maxEntries ?? 5000;
+    this.#maxRows = options.maxRows ?? 200_000;
+    this.#ttlMs = options.ttlMs ?? 2000;
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  /** The cache key of a query: its text and all its parameters. */
+  static key(sql: string, params: Record<string, unknown>): string {
+    return JSON.stringify([sql, Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+  }
+
+  #fresh(e: Entry): boolean {
+    if (this.#clock() - e.at > this.#ttlMs) return false;
+    if (e.version === this.position.version) return true;
+    return e.jobId !== undefined && !this.position.touchedSince(e.version, e.jobId);
+  }
+
+  /**
+   * The rows of the query `key`, from the cache when fresh, else from `load` (shared with any
+   * identical query in flight at the same position). `jobId`: the query reads that one job id
+   * only, so batches that did not touch it leave the entry fresh.
+   */
+  async rows<T>(key: string, jobId: string | undefined, load: () => Promise<T[]>): Promise<readonly T[]> {
+    const hit = this.#entries.get(key);
+    if (hit && this.#fresh(hit)) {
+      this.stats.hits++;
+      this.#entries.delete(key); // most recently used last
+      this.#entries.set(key, hit);
+      return hit.rows as readonly T[];
+    }
+    const version = this.position.version;
+    const flightKey = `${version} ${key}`;
+    const flying = this.#inFlight.get(flightKey);
+    if (flying) {
+      this.stats.shared++;
+      return flying as Promise<readonly T[]>;
+    }
+    this.stats.misses++;
+    const at = this.#clock();
+    const p = load().then((rows) => {
+      const frozen = Object.freeze(rows.map((r) => (r !== null && typeof r === 'object' ? Object.freeze(r) : r)));
+      this.#store(key, { rows: frozen, version, jobId, at });
+      return frozen;
+    });
+    this.#inFlight.set(flightKey, p);
+    const clear = () => this.#inFlight.delete(flightKey);
+    p.then(clear, clear);
+    return p as Promise<readonly T[]>;
+  }
+
+  #store(key: string, e: Entry): void {
+    const old = this.#entries.get(key);
+    if (old) {
+      // a slower query that started earlier must not replace a newer answer
+      if (old.version > e.version) return;
+      this.#rows -= old.rows.length;
+      this.#entries.delete(key);
+    }
+    if (e.rows.length > this.#maxRows) return;
+    this.#entries.set(key, e);
+    this.#rows += e.rows.length;
+    for (const [k, v] of this.#entries) {
+      if (this.#entries.size <= this.#maxEntries && this.#rows <= this.#maxRows) break;
+      this.#entries.delete(k);
+      this.#rows -= v.rows.length;
+    }
+    this.stats.entries = this.#entries.size;
+  }
+}
