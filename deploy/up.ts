@@ -10,7 +10,7 @@ import { Projector, projectorGroup } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
-import { ReadCache, ReadModelPosition } from '../mcp/readCache.js';
+import { jobTags, ReadCache, ReadModelPosition } from '../mcp/readCache.js';
 import type { Logger } from './logger.js';
 import { describeSource, mcpActionDeps, mcpHttpOptions, openStores, reportLag, scribeOptions, signingPolicy, upClusters } from './runtime.js';
 import { onShutdown } from './shutdown.js';
@@ -28,7 +28,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix, signing });
   // The projector runs here, so the MCP tools can cache per read-model position (mcp/readCache.ts).
   const position = new ReadModelPosition();
-  projector.on('batch', (b) => position.advance(b.jobIds));
+  projector.on('batch', (b) => position.advance(jobTags(b.jobRows)));
   const readCache = new ReadCache(position);
   let published = 0;
   const failures: Error[] = [];

@@ -9,6 +9,7 @@ import { parseJobId } from '../schemas/ids.js';
 import { jobDetailsUserFilter } from './identity.js';
 import { ToolInputError } from './results.js';
 import { JOB_DETAIL_COLUMNS, describeJobId, type JobDetailRow } from './rows.js';
+import { jobTag } from './readCache.js';
 import { cachedRows, selectRows, type QueryDeps } from './sql.js';
 
 /** The restriction on job-detail queries for `deps.identity`: none (undefined), or one user's jobs. */
@@ -55,7 +56,7 @@ export async function lookupJobRows<T>(
 ): Promise<JobLookup<T>> {
   const id = parseJobId(args.job_id);
   if (id === undefined) throw refuse(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
-  const select = cached ? (d: QueryDeps, sql: string, p: Record<string, unknown>, s?: AbortSignal) => cachedRows<T>(d, sql, p, s, id) : selectRows<T>;
+  const select = cached ? (d: QueryDeps, sql: string, p: Record<string, unknown>, s?: AbortSignal) => cachedRows<T>(d, sql, p, s, jobTag(id)) : selectRows<T>;
   const rows = await select(
     deps,
     `SELECT ${columns}

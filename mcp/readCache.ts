@@ -5,10 +5,12 @@
  * rows are never served for another's query) and by the read model's position.
  *
  * The position (`ReadModelPosition`) moves each time the in-process projector has written a
- * batch (deploy/up.ts wires it to the Projector's `batch` event) and remembers which job ids
- * the last batches touched. An entry is fresh while:
- *   - no batch landed since the position its query started at, or, for an entry about one job
- *     id (a point lookup), no batch since then touched that job id;
+ * batch (deploy/up.ts wires it to the Projector's `batch` event) and remembers what the last
+ * batches touched, as tags: `job:<id>` and `user:<name>` of every job row written. An entry is
+ * fresh while:
+ *   - no batch landed since the position its query started at, or, for an entry with a tag (a
+ *     query that reads only rows carrying it: one job id, or one user's jobs, since a job's user
+ *     is set by its submit event and never changes), no batch since then touched that tag;
  *   - and it is younger than `ttlMs` (bounds staleness against writers this process does not
  *     see, e.g. a replay run by another process against a ClickHouse server).
  * The position is read before the query runs, so an entry never claims to be newer than it is.
@@ -19,11 +21,24 @@
  * Without a position (the projector in another process) nothing is cached (server.ts).
  */
 
+export const jobTag = (jobId: string): string => `job:${jobId}`;
+export const userTag = (user: string): string => `user:${user}`;
+
+/** The tags of the job rows a batch wrote. */
+export function jobTags(rows: Iterable<{ job_id: string; user: string }>): Set<string> {
+  const tags = new Set<string>();
+  for (const r of rows) {
+    tags.add(jobTag(r.job_id));
+    tags.add(userTag(r.user));
+  }
+  return tags;
+}
+
 /** Where the read model stands: a counter of projected batches and what the recent ones touched. */
 export class ReadModelPosition {
   #version = 0;
-  /** The job ids touched by the batch that moved the position to `version`, newest last. */
-  readonly #recent: { version: number; jobs: ReadonlySet<string> }[] = [];
+  /** The tags touched by the batch that moved the position to `version`, newest last. */
+  readonly #recent: { version: number; tags: ReadonlySet<string> }[] = [];
 
   constructor(private readonly remember = 512) {}
 
@@ -31,22 +46,22 @@ export class ReadModelPosition {
     return this.#version;
   }
 
-  /** A batch landed (its rows are queryable); `jobIds` are the job ids it wrote. */
-  advance(jobIds: Iterable<string>): void {
+  /** A batch landed (its rows are queryable); `tags` say what it wrote (see `jobTags`). */
+  advance(tags: Iterable<string>): void {
     this.#version += 1;
-    this.#recent.push({ version: this.#version, jobs: new Set(jobIds) });
+    this.#recent.push({ version: this.#version, tags: new Set(tags) });
     if (this.#recent.length > this.remember) this.#recent.splice(0, this.#recent.length - this.remember);
   }
 
-  /** Whether any batch after `version` touched `jobId` (true when that is too long ago to tell). */
-  touchedSince(version: number, jobId: string): boolean {
+  /** Whether any batch after `version` touched `tag` (true when that is too long ago to tell). */
+  touchedSince(version: number, tag: string): boolean {
     if (version === this.#version) return false;
     const oldest = this.#recent[0];
     if (!oldest || oldest.version > version + 1) return true;
     for (let i = this.#recent.length - 1; i >= 0; i--) {
       const b = this.#recent[i]!;
       if (b.version <= version) break;
-      if (b.jobs.has(jobId)) return true;
+      if (b.tags.has(tag)) return true;
     }
     return false;
   }
@@ -57,7 +72,7 @@ export interface ReadCacheOptions {
   maxEntries?: number;
   /** Most rows kept over all entries. Default 200,000. */
   maxRows?: number;
-  /** Entries older than this are not served. Default 2,000 ms. */
+  /** Entries older than this are not served. Default 5,000 ms. */
   ttlMs?: number;
   /** Milliseconds, for the TTL. Default performance.now. */
   clock?: () => number;
@@ -66,7 +81,7 @@ export interface ReadCacheOptions {
 interface Entry {
   rows: readonly unknown[];
   version: number;
-  jobId: string | undefined;
+  tag: string | undefined;
   at: number;
 }
 
@@ -93,7 +108,7 @@ export class ReadCache {
   ) {
     this.#maxEntries = options.maxEntries ?? 5000;
     this.#maxRows = options.maxRows ?? 200_000;
-    this.#ttlMs = options.ttlMs ?? 2000;
+    this.#ttlMs = options.ttlMs ?? 5000;
     this.#clock = options.clock ?? (() => performance.now());
   }
 
@@ -105,15 +120,15 @@ export class ReadCache {
   #fresh(e: Entry): boolean {
     if (this.#clock() - e.at > this.#ttlMs) return false;
     if (e.version === this.position.version) return true;
-    return e.jobId !== undefined && !this.position.touchedSince(e.version, e.jobId);
+    return e.tag !== undefined && !this.position.touchedSince(e.version, e.tag);
   }
 
   /**
    * The rows of the query `key`, from the cache when fresh, else from `load` (shared with any
-   * identical query in flight at the same position). `jobId`: the query reads that one job id
-   * only, so batches that did not touch it leave the entry fresh.
+   * identical query in flight at the same position). `tag`: every row the query reads carries
+   * it (`jobTag`, `userTag`), so batches that did not touch it leave the entry fresh.
    */
-  async rows<T>(key: string, jobId: string | undefined, load: () => Promise<T[]>): Promise<readonly T[]> {
+  async rows<T>(key: string, tag: string | undefined, load: () => Promise<T[]>): Promise<readonly T[]> {
     const hit = this.#entries.get(key);
     if (hit && this.#fresh(hit)) {
       this.stats.hits++;
@@ -132,7 +147,7 @@ export class ReadCache {
     const at = this.#clock();
     const p = load().then((rows) => {
       const frozen = Object.freeze(rows.map((r) => (r !== null && typeof r === 'object' ? Object.freeze(r) : r)));
-      this.#store(key, { rows: frozen, version, jobId, at });
+      this.#store(key, { rows: frozen, version, tag, at });
       return frozen;
     });
     this.#inFlight.set(flightKey, p);

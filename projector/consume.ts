@@ -59,8 +59,8 @@ export interface BatchProjected {
   events: number;
   deadLetters: number;
   jobs: number;
-  /** The job ids whose rows this batch wrote (readers' caches drop what they hold of them: mcp/readCache.ts). */
-  jobIds: string[];
+  /** Id and user of each job row this batch wrote (readers' caches drop what they hold of them: mcp/readCache.ts). */
+  jobRows: { job_id: string; user: string }[];
   ms: number;
 }
 
@@ -120,7 +120,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       events: jobEvents.length,
       deadLetters: decoded.deadLetters.length,
       jobs: jobs.size,
-      jobIds: [...new Set([...jobs.values()].map((j) => j.job_id))],
+      jobRows: [...jobs.values()].map((j) => ({ job_id: j.job_id, user: j.user })),
       ms: performance.now() - started,
     });
   }

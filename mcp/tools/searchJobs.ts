@@ -4,6 +4,9 @@
  * and in-progress waits do not drift between pages) and a fingerprint of the filters and sort.
  * Rows inserted between pages never shift later pages: each page starts strictly after the key.
  * An identity restricted to its own jobs (findJob.ts `jobScope`) searches only those.
+ * Pages and counts go through the read cache (readCache.ts); waits and run times of jobs in
+ * progress are measured in JavaScript to the call's as_of (rows.ts waitAndRun), so cached rows
+ * never carry an old "now".
  */
 import { createHash } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/server';
@@ -19,6 +22,7 @@ import {
 import { jobScope, type JobScope } from '../findJob.js';
 import { runTool, toolResult, ToolInputError } from '../results.js';
 import { JOB_SUMMARY_COLUMNS, RUN_US_EXPR, WAIT_US_EXPR, isoFromMicros, jobSummary, microsNow, type JobSummaryRow } from '../rows.js';
+import { userTag } from '../readCache.js';
 import { cachedRows, type QueryDeps } from '../sql.js';
 
 const SORT_KEYS: Record<SearchSort, { key: string; dir: 'ASC' | 'DESC' }> = {
@@ -146,7 +150,11 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
         const fp = fingerprint(args);
         const cursor = args.cursor === undefined ? undefined : decodeCursor(args.cursor, fp);
         const asof = cursor?.a ?? microsNow(deps.now());
-        const { where, params } = filters(args, asof, jobScope(deps));
+        const scope = jobScope(deps);
+        const { where, params } = filters(args, asof, scope);
+        // Rows of one user's jobs only: cached until a batch touches that user's jobs (readCache.ts).
+        const onlyUser = scope?.user ?? args.user;
+        const tag = onlyUser === undefined ? undefined : userTag(onlyUser);
         const sort = SORT_KEYS[args.sort];
         const cmp = sort.dir === 'DESC' ? '<' : '>';
         const pageWhere = cursor
@@ -166,10 +174,11 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
             ...(cursor && { cursor_key: cursor.k, cursor_cluster: cursor.c, cursor_job: cursor.j }),
           },
           signal,
+          tag,
         );
         const total = cursor
           ? undefined
-          : cachedRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal);
+          : cachedRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal, tag);
         const [rows, totalRows] = await Promise.all([page, total]);
         const shown = rows.slice(0, args.limit);
         const last = shown.at(-1);

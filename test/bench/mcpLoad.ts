@@ -13,6 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { openClickHouse } from '../../deploy/clickhouse.js';
 import { createEmbeddedLog } from '../../log/embedded.js';
@@ -23,7 +25,8 @@ import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { startHttpServer } from '../../mcp/http.js';
 import type { McpDeps } from '../../mcp/server.js';
-import { ReadCache, ReadModelPosition } from '../../mcp/readCache.js';
+import { jobTags, ReadCache, ReadModelPosition } from '../../mcp/readCache.js';
+import type { LoadPlan, LoadResult } from './mcpLoadClients.js';
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -67,7 +70,7 @@ export async function benchMcpLoad(): Promise<void> {
     console.log(`mcp load read model       ${jobs.toLocaleString()} jobs, ${upfront.toLocaleString()} events projected in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
     const position = new ReadModelPosition();
-    projector.on('batch', (b) => position.advance(b.jobIds));
+    projector.on('batch', (b) => position.advance(jobTags(b.jobRows)));
     const readCache = process.env.BENCH_LOAD_CACHE === '0' ? undefined : new ReadCache(position);
     const projecting = projector.run(ac.signal);
     stoppers.push(() => projecting);
@@ -104,44 +107,27 @@ export async function benchMcpLoad(): Promise<void> {
     });
     stoppers.push(() => authed.close());
 
-    // 1. N concurrent clients, a fixed count of calls, on the unauthenticated loopback endpoint (`up`'s default).
-    const clients = await Promise.all(Array.from({ length: nClients }, () => connect(open.url)));
-    const tools: Record<string, () => Record<string, unknown>> = {
-      get_job: () => ({ job_id: pick(sample).job_id }),
-      search_jobs: () => ({ limit: 20, user: pick(users), ...(Math.random() < 0.5 && { state: 'completed' }) }),
-      queue_summary: () => (Math.random() < 0.5 ? {} : { group_by: 'user' }),
-    };
-    const names = Object.keys(tools);
-    const lat = new Map<string, number[]>(names.map((n) => [n, []]));
-    let issued = 0;
-    let errors = 0;
-    let firstError: string | undefined;
-    const start = performance.now();
-    await Promise.all(
-      clients.map(async (c) => {
-        while (issued < nCalls) {
-          const name = names[issued++ % names.length]!;
-          const s = performance.now();
-          const r = await c.callTool({ name, arguments: tools[name]!() });
-          lat.get(name)!.push(performance.now() - s);
-          if (r.isError) {
-            errors++;
-            firstError ??= `${name}: ${JSON.stringify(r.content).slice(0, 200)}`;
-          }
-        }
-      }),
-    );
-    const wallS = (performance.now() - start) / 1000;
-    const all = [...lat.values()].flat();
-    console.log(`mcp load ${nClients} clients, ${all.length} calls over HTTP: ${Math.round(all.length / wallS).toLocaleString()} calls/s, ${fmt(all)}${errors ? `, ${errors} tool errors (${firstError})` : ''}`);
-    for (const [n, ms] of lat) console.log(`mcp load   ${n.padEnd(16)} ${fmt(ms)}`);
-    const st = readCache?.stats;
+    // 1. N concurrent clients (in a child process: mcpLoadClients.ts), a fixed count of calls, on
+    //    the unauthenticated loopback endpoint (`up`'s default). CPU is this process's: server,
+    //    engine, projector and simulator.
+    const child = fork(fileURLToPath(new URL('./mcpLoadClients.js', import.meta.url)), { stdio: 'inherit' });
+    const done = new Promise<LoadResult>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as LoadResult));
+      child.once('exit', (code) => reject(new Error(`the load clients exited with ${code}`)));
+    });
+    const hot = sample.slice(0, Number(process.env.BENCH_LOAD_HOT_JOBS ?? 500));
+    const cpu0 = process.cpuUsage();
+    const plan: LoadPlan = { url: open.url, clients: nClients, calls: nCalls, jobIds: hot.map((s) => s.job_id), users };
+    child.send(plan);
+    const result = await done;
+    const cpu = process.cpuUsage(cpu0);
+    const all = Object.values(result.latencies).flat();
+    const cpuMsPerCall = (cpu.user + cpu.system) / 1000 / all.length;
     console.log(
-      `mcp load   (projector batches during the load: ${position.version}, live events published: ${next - upfront}` +
-        (st ? `; read cache: ${st.hits} hits, ${st.shared} shared, ${st.misses} queries)` : '; read cache off)'),
+      `mcp load ${nClients} clients, ${all.length} calls over HTTP: ${Math.round(all.length / result.wallS).toLocaleString()} calls/s, ${fmt(all)}; ` +
+        `server CPU ${cpuMsPerCall.toFixed(2)} ms/call${result.errors ? `, ${result.errors} tool errors (${result.firstError})` : ''}`,
     );
-    await Promise.all(clients.map((c) => c.close()));
-
+    for (const [n, ms] of Object.entries(result.latencies)) console.log(`mcp load   ${n.padEnd(16)} ${fmt(ms)}`);
     // 2. Isolation: B's get_job alone, then while A keeps heavy run_sql queries running.
     const bJobs = sample.filter((s) => s.user === userB);
     const b = await connect(authed.url, BOB);
