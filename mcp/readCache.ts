@@ -11,8 +11,9 @@
  *   - no batch landed since the position its query started at, or, for an entry with a tag (a
  *     query that reads only rows carrying it: one job id, or one user's jobs, since a job's user
  *     is set by its submit event and never changes), no batch since then touched that tag;
- *   - and it is younger than `ttlMs` (bounds staleness against writers this process does not
- *     see, e.g. a replay run by another process against a ClickHouse server).
+ *   - and it is younger than `ttlMs` (5 s; `taggedTtlMs`, 30 s, with a tag): that bounds
+ *     staleness against writers this process does not see (a replay run by another process
+ *     against a ClickHouse server; with the embedded engine there can be none).
  * The position is read before the query runs, so an entry never claims to be newer than it is.
  * Identical queries in flight share one ClickHouse query (the embedded engine answers one
  * query at a time, so 50 agents asking queue_summary at once wait for one answer, not fifty).
@@ -74,6 +75,8 @@ export interface ReadCacheOptions {
   maxRows?: number;
   /** Entries older than this are not served. Default 5,000 ms. */
   ttlMs?: number;
+  /** The same for entries with a tag (invalidated by the batches that touch it). Default 30,000 ms. */
+  taggedTtlMs?: number;
   /** Milliseconds, for the TTL. Default performance.now. */
   clock?: () => number;
 }
@@ -98,6 +101,7 @@ export class ReadCache {
   readonly #maxEntries: number;
   readonly #maxRows: number;
   readonly #ttlMs: number;
+  readonly #taggedTtlMs: number;
   readonly #clock: () => number;
   #rows = 0;
   readonly stats: ReadCacheStats = { hits: 0, misses: 0, shared: 0, entries: 0 };
@@ -109,6 +113,7 @@ export class ReadCache {
     this.#maxEntries = options.maxEntries ?? 5000;
     this.#maxRows = options.maxRows ?? 200_000;
     this.#ttlMs = options.ttlMs ?? 5000;
+    this.#taggedTtlMs = options.taggedTtlMs ?? 30_000;
     this.#clock = options.clock ?? (() => performance.now());
   }
 
@@ -118,7 +123,7 @@ export class ReadCache {
   }
 
   #fresh(e: Entry): boolean {
-    if (this.#clock() - e.at > this.#ttlMs) return false;
+    if (this.#clock() - e.at > (e.tag === undefined ? this.#ttlMs : this.#taggedTtlMs)) return false;
     if (e.version === this.position.version) return true;
     return e.tag !== undefined && !this.position.touchedSince(e.version, e.tag);
   }

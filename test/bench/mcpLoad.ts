@@ -75,7 +75,9 @@ export async function benchMcpLoad(): Promise<void> {
     const projecting = projector.run(ac.signal);
     stoppers.push(() => projecting);
     let next = upfront;
+    const live = process.env.BENCH_LOAD_LIVE !== '0';
     const trickle = setInterval(() => {
+      if (!live) return;
       // ~80 events/s in 4 publishes a second: a busier cluster than `up`'s default simulator
       if (next >= events.length) return;
       const batch = events.slice(next, next + 20);
@@ -115,6 +117,11 @@ export async function benchMcpLoad(): Promise<void> {
       child.once('message', (m) => resolve(m as LoadResult));
       child.once('exit', (code) => reject(new Error(`the load clients exited with ${code}`)));
     });
+    // What the simulator, the projector and the engine's merges take with no MCP traffic.
+    const idle0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 5000));
+    const idle = process.cpuUsage(idle0);
+    const idleShare = (idle.user + idle.system) / 1000 / 5000;
     const hot = sample.slice(0, Number(process.env.BENCH_LOAD_HOT_JOBS ?? 500));
     const cpu0 = process.cpuUsage();
     const plan: LoadPlan = { url: open.url, clients: nClients, calls: nCalls, jobIds: hot.map((s) => s.job_id), users };
@@ -128,6 +135,12 @@ export async function benchMcpLoad(): Promise<void> {
         `server CPU ${cpuMsPerCall.toFixed(2)} ms/call${result.errors ? `, ${result.errors} tool errors (${result.firstError})` : ''}`,
     );
     for (const [n, ms] of Object.entries(result.latencies)) console.log(`mcp load   ${n.padEnd(16)} ${fmt(ms)}`);
+    const st = readCache?.stats;
+    console.log(
+      `mcp load   (without MCP traffic the simulator, projector and engine take ${(idleShare * 100).toFixed(0)}% of a core; ` +
+        `projector batches: ${position.version}, live events: ${next - upfront}` +
+        (st ? `; read cache: ${st.hits} hits, ${st.shared} shared, ${st.misses} queries)` : '; read cache off)'),
+    );
     // 2. Isolation: B's get_job alone, then while A keeps heavy run_sql queries running.
     const bJobs = sample.filter((s) => s.user === userB);
     const b = await connect(authed.url, BOB);
