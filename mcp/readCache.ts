@@ -11,6 +11,11 @@
  *   - no batch landed since the position its query started at, or, for an entry with a tag (a
  *     query that reads only rows carrying it: one job id, or one user's jobs, since a job's user
  *     is set by its submit event and never changes), no batch since then touched that tag;
+ *     except that an entry may be asked to tolerate batches younger than `lagMs`: the list
+ *     answers (search_jobs, queue_summary: LIST_LAG_MS, 1 s) reflect every batch that landed
+ *     more than 1 s ago. Every batch changes them (the simulator alone lands several a second),
+ *     and chDB answers a couple of hundred queries a second, so without that bound they would
+ *     be queried again for nearly every call; point lookups (get_job) have no lag;
  *   - and it is younger than `ttlMs` (5 s; `taggedTtlMs`, 30 s, with a tag): that bounds
  *     staleness against writers this process does not see (a replay run by another process
  *     against a ClickHouse server; with the embedded engine there can be none).
@@ -21,6 +26,9 @@
  * Rows are frozen: callers share them and must build new objects from them (they do).
  * Without a position (the projector in another process) nothing is cached (server.ts).
  */
+
+/** How far behind the projector the list answers (search_jobs, queue_summary) may be, ms. */
+export const LIST_LAG_MS = 1000;
 
 export const jobTag = (jobId: string): string => `job:${jobId}`;
 export const userTag = (user: string): string => `user:${user}`;
@@ -38,10 +46,14 @@ export function jobTags(rows: Iterable<{ job_id: string; user: string }>): Set<s
 /** Where the read model stands: a counter of projected batches and what the recent ones touched. */
 export class ReadModelPosition {
   #version = 0;
-  /** The tags touched by the batch that moved the position to `version`, newest last. */
-  readonly #recent: { version: number; tags: ReadonlySet<string> }[] = [];
+  /** The tags touched by the batch that moved the position to `version`, and when it landed; newest last. */
+  readonly #recent: { version: number; at: number; tags: ReadonlySet<string> }[] = [];
 
-  constructor(private readonly remember = 512) {}
+  constructor(
+    private readonly remember = 512,
+    /** Milliseconds, for `touchedSince`'s lag. */
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   get version(): number {
     return this.#version;
@@ -50,19 +62,23 @@ export class ReadModelPosition {
   /** A batch landed (its rows are queryable); `tags` say what it wrote (see `jobTags`). */
   advance(tags: Iterable<string>): void {
     this.#version += 1;
-    this.#recent.push({ version: this.#version, tags: new Set(tags) });
+    this.#recent.push({ version: this.#version, at: this.clock(), tags: new Set(tags) });
     if (this.#recent.length > this.remember) this.#recent.splice(0, this.#recent.length - this.remember);
   }
 
-  /** Whether any batch after `version` touched `tag` (true when that is too long ago to tell). */
-  touchedSince(version: number, tag: string): boolean {
+  /**
+   * Whether a batch after `version` touched `tag` (any batch: no tag) and landed more than
+   * `lagMs` ago (true when that is too long ago to tell).
+   */
+  touchedSince(version: number, tag: string | undefined, lagMs = 0): boolean {
     if (version === this.#version) return false;
     const oldest = this.#recent[0];
     if (!oldest || oldest.version > version + 1) return true;
+    const before = this.clock() - lagMs;
     for (let i = this.#recent.length - 1; i >= 0; i--) {
       const b = this.#recent[i]!;
       if (b.version <= version) break;
-      if (b.tags.has(tag)) return true;
+      if (b.at <= before && (tag === undefined || b.tags.has(tag))) return true;
     }
     return false;
   }
@@ -122,20 +138,20 @@ export class ReadCache {
     return JSON.stringify([sql, Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
   }
 
-  #fresh(e: Entry): boolean {
+  #fresh(e: Entry, lagMs: number): boolean {
     if (this.#clock() - e.at > (e.tag === undefined ? this.#ttlMs : this.#taggedTtlMs)) return false;
-    if (e.version === this.position.version) return true;
-    return e.tag !== undefined && !this.position.touchedSince(e.version, e.tag);
+    return !this.position.touchedSince(e.version, e.tag, lagMs);
   }
 
   /**
    * The rows of the query `key`, from the cache when fresh, else from `load` (shared with any
    * identical query in flight at the same position). `tag`: every row the query reads carries
-   * it (`jobTag`, `userTag`), so batches that did not touch it leave the entry fresh.
+   * it (`jobTag`, `userTag`), so batches that did not touch it leave the entry fresh. `lagMs`:
+   * the answer may miss batches that landed less than this long ago (see the header).
    */
-  async rows<T>(key: string, tag: string | undefined, load: () => Promise<T[]>): Promise<readonly T[]> {
+  async rows<T>(key: string, tag: string | undefined, load: () => Promise<T[]>, lagMs = 0): Promise<readonly T[]> {
     const hit = this.#entries.get(key);
-    if (hit && this.#fresh(hit)) {
+    if (hit && this.#fresh(hit, lagMs)) {
       this.stats.hits++;
       this.#entries.delete(key); // most recently used last
       this.#entries.set(key, hit);

@@ -2,7 +2,8 @@
  * The client side of the MCP load bench (mcpLoad.ts forks it, so that the clients' JavaScript
  * does not share the server's event loop and the server's CPU time per call can be measured):
  * N concurrent official-SDK clients over Streamable HTTP make a fixed count of calls of
- * get_job / search_jobs / queue_summary, then send the latencies to the parent and exit.
+ * get_job / search_jobs / queue_summary (after `warmup` calls not counted), then send the
+ * latencies to the parent and exit.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
@@ -10,6 +11,8 @@ export interface LoadPlan {
   url: string;
   clients: number;
   calls: number;
+  /** Calls made first and not counted (the read cache fills; connections open). */
+  warmup: number;
   jobIds: string[];
   users: string[];
 }
@@ -37,6 +40,16 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     queue_summary: () => (Math.random() < 0.5 ? {} : { group_by: 'user' }),
   };
   const names = Object.keys(tools);
+  let warm = 0;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (warm < plan.warmup) {
+        const name = names[warm++ % names.length]!;
+        await c.callTool({ name, arguments: tools[name]!() });
+      }
+    }),
+  );
+  process.send!({ warm: true });
   const latencies: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   let issued = 0;
   let errors = 0;

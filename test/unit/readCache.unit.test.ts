@@ -130,4 +130,24 @@ describe('ReadCache', () => {
     await expect(cache.rows('k', undefined, load)).rejects.toThrow('store down');
     expect(await cache.rows('k', undefined, load)).toEqual([{ ok: true }]);
   });
+
+  it('lets a list answer miss batches younger than its lag, never older ones', async () => {
+    let t = 0;
+    const pos = new ReadModelPosition(512, () => t);
+    const cache = new ReadCache(pos, { clock: () => t });
+    const { calls, load } = counter([{ pending: 3 }]);
+    await cache.rows('queue', undefined, load, 1000);
+    t = 100;
+    pos.advance(jobTags([{ job_id: '1', user: 'bob' }]));
+    t = 900; // the batch is 800 ms old: tolerated
+    await cache.rows('queue', undefined, load, 1000);
+    expect(calls.n).toBe(1);
+    t = 1101; // now older than the lag: the answer must include it
+    await cache.rows('queue', undefined, load, 1000);
+    expect(calls.n).toBe(2);
+    t = 1200;
+    pos.advance(jobTags([{ job_id: '2', user: 'bob' }]));
+    await cache.rows('queue', undefined, load); // no lag: the new batch counts at once
+    expect(calls.n).toBe(3);
+  });
 });
