@@ -161,9 +161,11 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
           ? [...where, `(sort_key, cluster, job_id) ${cmp} ({cursor_key:Int64}, {cursor_cluster:String}, {cursor_job:UInt64})`]
           : where;
         const whereSql = (w: string[]) => (w.length ? `WHERE ${w.join('\n  AND ')}` : '');
-        const page = cachedRows<JobSummaryRow & { sort_key_s: string }>(
+        // The first page counts every match in the same query (a window over the filtered rows,
+        // computed before LIMIT): one engine query per call, not two.
+        const rows = await cachedRows<JobSummaryRow & { sort_key_s: string; total_n?: string | number }>(
           deps,
-          `SELECT ${JOB_SUMMARY_COLUMNS}, ${sort.key} AS sort_key, toString(sort_key) AS sort_key_s
+          `SELECT ${JOB_SUMMARY_COLUMNS}, ${sort.key} AS sort_key, toString(sort_key) AS sort_key_s${cursor ? '' : ', count() OVER () AS total_n'}
            FROM {db:Identifier}.jobs FINAL
            ${whereSql(pageWhere)}
            ORDER BY sort_key ${sort.dir}, cluster ${sort.dir}, job_id ${sort.dir}
@@ -177,10 +179,6 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
           tag,
           LIST_LAG_MS,
         );
-        const total = cursor
-          ? undefined
-          : cachedRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal, tag, LIST_LAG_MS);
-        const [rows, totalRows] = await Promise.all([page, total]);
         const shown = rows.slice(0, args.limit);
         const last = shown.at(-1);
         const out: SearchJobsOutput = {
@@ -191,7 +189,7 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
               : null,
           as_of: isoFromMicros(asof),
         };
-        if (totalRows) out.total_matching = Number(totalRows[0]?.n ?? 0);
+        if (!cursor) out.total_matching = Number(rows[0]?.total_n ?? 0);
         return toolResult(out);
       }),
   );

@@ -95,7 +95,7 @@ export async function benchMcpLoad(): Promise<void> {
     const [userA, userB] = users;
     if (!userA || !userB) throw new Error('the bench read model has fewer than two users');
     const deps: McpDeps = {
-      clickhouse: ch.connect('mcp'),
+      clickhouse: ch.connectPool('mcp', Number(process.env.BENCH_LOAD_MCP_CONNECTIONS ?? 2)),
       sqlClickhouse: { users: ch.connect('sql-users'), admins: ch.connect('sql-admins') },
       database: DB,
       ...(readCache && { readCache }),
