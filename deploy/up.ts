@@ -52,7 +52,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   try {
     const logLag = projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix);
     http = await startHttpServer(
-      { clickhouse: stores.ch.connectPool('mcp', 2), readCache, sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') }, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
+      { clickhouse: stores.ch.connectPool('mcp', 2), lookupClickhouse: stores.ch.connect('mcp-lookups'), readCache, sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') }, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
       mcpHttpOptions(config, logger),
     );
   } catch (err) {

@@ -57,8 +57,10 @@ export async function lookupJobRows<T>(
   const id = parseJobId(args.job_id);
   if (id === undefined) throw refuse(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
   const select = cached ? (d: QueryDeps, sql: string, p: Record<string, unknown>, s?: AbortSignal) => cachedRows<T>(d, sql, p, s, jobTag(id)) : selectRows<T>;
+  // A connection of its own when there is one: a point lookup never waits behind list queries.
+  const on = deps.lookupClickhouse ? { ...deps, clickhouse: deps.lookupClickhouse } : deps;
   const rows = await select(
-    deps,
+    on,
     `SELECT ${columns}
      FROM {db:Identifier}.jobs FINAL
      WHERE job_id = {job_id:UInt64}${args.cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}${args.user !== undefined ? ' AND user = {scope_user:String}' : ''}

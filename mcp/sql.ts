@@ -61,6 +61,8 @@ export interface QueryDeps {
   jobDetails: JobDetailsPolicy;
   /** Where runTool reports each call's outcome and duration (mcp/metrics.ts); none when unset. */
   metrics?: ToolMetricsSink;
+  /** Where point lookups run (findJob.ts), apart from the other queries; default `clickhouse`. */
+  lookupClickhouse?: ClickHouseClient;
   /** Results of the hot read queries, per read-model position (mcp/readCache.ts); none: every query runs. */
   cache?: ReadCache;
 }

@@ -96,6 +96,7 @@ export async function benchMcpLoad(): Promise<void> {
     if (!userA || !userB) throw new Error('the bench read model has fewer than two users');
     const deps: McpDeps = {
       clickhouse: ch.connectPool('mcp', Number(process.env.BENCH_LOAD_MCP_CONNECTIONS ?? 2)),
+      lookupClickhouse: ch.connect('mcp-lookups'),
       sqlClickhouse: { users: ch.connect('sql-users'), admins: ch.connect('sql-admins') },
       database: DB,
       ...(readCache && { readCache }),

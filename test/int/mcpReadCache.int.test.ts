@@ -2,7 +2,8 @@
  * The MCP read cache (mcp/readCache.ts) on real embedded ClickHouse with the real projector
  * feeding the read-model position, as `up` wires it: answers stay right after the projector
  * writes (a cached job row is dropped when a batch touches the job), and one identity's cached
- * query never answers another's (a plain user never sees what an admin's call cached).
+ * query never answers another's (a plain user never sees what an admin's call cached). Also:
+ * point lookups run on a connection of their own (McpDeps.lookupClickhouse).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/client';
@@ -130,4 +131,18 @@ describe('read cache', () => {
     await admin.close();
   });
 
+
+  it('answers get_job on its own connection while the list connection is busy', async () => {
+    const [job] = await queryRows<{ id: string }>(ch, `SELECT toString(job_id) AS id FROM ${ch.database}.jobs FINAL ORDER BY job_id DESC LIMIT 1`);
+    const lists = ch.connect('lists-busy');
+    const client = await connectMcp({ clickhouse: lists, lookupClickhouse: ch.connect('lookups'), database: ch.database });
+    const busy = lists.query({ query: 'SELECT sleep(1.5) AS s', format: 'JSONEachRow' }).then((r) => r.json());
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    const r = await client.callTool({ name: 'get_job', arguments: { job_id: job!.id } });
+    expect(r.isError).toBeFalsy();
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await busy;
+    await client.close();
+  });
 });
