@@ -12,10 +12,13 @@
  *     query that reads only rows carrying it: one job id, or one user's jobs, since a job's user
  *     is set by its submit event and never changes), no batch since then touched that tag;
  *     except that an entry may be asked to tolerate batches younger than `lagMs`: the list
- *     answers (search_jobs, queue_summary: LIST_LAG_MS, 1 s) reflect every batch that landed
- *     more than 1 s ago. Every batch changes them (the simulator alone lands several a second),
- *     and chDB answers a couple of hundred queries a second, so without that bound they would
- *     be queried again for nearly every call; point lookups (get_job) have no lag;
+ *     answers (search_jobs, queue_summary) reflect every batch that landed more than 2 s ago
+ *     (LIST_LAG_MS), and are queried again in the background once they miss a batch older
+ *     than 1 s (LIST_REFRESH_MS), callers meanwhile served the answer in hand. Every batch
+ *     changes them (the simulator alone lands several a second) and chDB answers a couple of
+ *     hundred queries a second, so without that bound they would be queried again for nearly
+ *     every call, and callers would wait in line for the refreshes; point lookups (get_job)
+ *     have no lag;
  *   - and it is younger than `ttlMs` (5 s; `taggedTtlMs`, 30 s, with a tag): that bounds
  *     staleness against writers this process does not see (a replay run by another process
  *     against a ClickHouse server; with the embedded engine there can be none).
@@ -28,7 +31,9 @@
  */
 
 /** How far behind the projector the list answers (search_jobs, queue_summary) may be, ms. */
-export const LIST_LAG_MS = 1000;
+export const LIST_LAG_MS = 2000;
+/** When a list answer misses a batch older than this, it is queried again (served meanwhile), ms. */
+export const LIST_REFRESH_MS = 1000;
 
 export const jobTag = (jobId: string): string => `job:${jobId}`;
 export const userTag = (user: string): string => `user:${user}`;
@@ -148,15 +153,34 @@ export class ReadCache {
    * identical query in flight at the same position). `tag`: every row the query reads carries
    * it (`jobTag`, `userTag`), so batches that did not touch it leave the entry fresh. `lagMs`:
    * the answer may miss batches that landed less than this long ago (see the header).
+   * `refreshAfterMs` (at most `lagMs`): past this, an answer still within `lagMs` is served
+   * while the query runs again in the background, so callers do not wait for the refresh.
    */
-  async rows<T>(key: string, tag: string | undefined, load: () => Promise<T[]>, lagMs = 0): Promise<readonly T[]> {
+  async rows<T>(key: string, tag: string | undefined, load: () => Promise<T[]>, lagMs = 0, refreshAfterMs = lagMs): Promise<readonly T[]> {
     const hit = this.#entries.get(key);
-    if (hit && this.#fresh(hit, lagMs)) {
+    if (hit && this.#fresh(hit, refreshAfterMs)) {
       this.stats.hits++;
-      this.#entries.delete(key); // most recently used last
-      this.#entries.set(key, hit);
+      this.#touch(key, hit);
       return hit.rows as readonly T[];
     }
+    const flight = this.#flight(key, tag, load);
+    if (hit && this.#fresh(hit, lagMs)) {
+      // still within the lag: answer now, and let the refresh run for the next callers
+      this.stats.hits++;
+      this.#touch(key, hit);
+      flight.catch(() => undefined);
+      return hit.rows as readonly T[];
+    }
+    return flight;
+  }
+
+  #touch(key: string, e: Entry): void {
+    this.#entries.delete(key); // most recently used last
+    this.#entries.set(key, e);
+  }
+
+  /** The query `key` at the current position: the one in flight, else a new one. */
+  #flight<T>(key: string, tag: string | undefined, load: () => Promise<T[]>): Promise<readonly T[]> {
     const version = this.position.version;
     const flightKey = `${version} ${key}`;
     const flying = this.#inFlight.get(flightKey);

@@ -90,7 +90,8 @@ export async function selectRows<T>(
  * `selectRows` through the read cache (when the deps have one): the same rows, frozen, shared
  * with other callers of the same query at the same read-model position. `tag` (readCache.ts
  * jobTag / userTag): every row the query reads carries it, so it stays cached until a batch
- * touches it. `lagMs`: the rows may miss batches younger than this (readCache.ts LIST_LAG_MS).
+ * touches it. `lagMs`, `refreshAfterMs`: the rows may miss batches younger than `lagMs`, and are
+ * queried again in the background past `refreshAfterMs` (readCache.ts LIST_LAG_MS).
  * The query itself runs without the caller's signal (other callers may be waiting on it; every
  * query is bounded by max_execution_time); the caller still stops waiting when it aborts.
  */
@@ -101,6 +102,7 @@ export async function cachedRows<T>(
   signal?: AbortSignal,
   tag?: string,
   lagMs = 0,
+  refreshAfterMs = lagMs,
 ): Promise<readonly T[]> {
   const cache = deps.cache;
   if (!cache) return selectRows<T>(deps, sql, params, signal);
@@ -108,7 +110,7 @@ export async function cachedRows<T>(
   // The key holds every parameter the text uses (an unused one, like search_jobs' as-of time when
   // no column needs it, must not make equal queries differ).
   const used = Object.fromEntries(Object.entries({ db: deps.database, ...params }).filter(([name]) => sql.includes(`{${name}:`)));
-  const rows = cache.rows<T>(ReadCache.key(sql, used), tag, () => selectRows<T>(deps, sql, params), lagMs);
+  const rows = cache.rows<T>(ReadCache.key(sql, used), tag, () => selectRows<T>(deps, sql, params), lagMs, refreshAfterMs);
   if (!signal) return rows;
   return new Promise<readonly T[]>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);

@@ -16,7 +16,7 @@ import {
 import { canReadJob } from '../identity.js';
 import { runTool, toolResult } from '../results.js';
 import { f58For, isoFromMicros, microsNow, secondsBetween } from '../rows.js';
-import { LIST_LAG_MS } from '../readCache.js';
+import { LIST_LAG_MS, LIST_REFRESH_MS } from '../readCache.js';
 import { cachedRows, type QueryDeps } from '../sql.js';
 
 type Count = string | number;
@@ -102,8 +102,8 @@ export function registerQueueSummary(server: McpServer, deps: QueryDeps): void {
         const params = { max_rows: deps.limits.maxRows + 1, ...(args.cluster !== undefined && { cluster: args.cluster }) };
         const filtered = args.cluster !== undefined;
         const [groupRows, clusterRows] = await Promise.all([
-          cachedRows<CountsRow>(deps, countsSql(GROUP_KEY[args.group_by], filtered), params, signal, undefined, LIST_LAG_MS),
-          cachedRows<CountsRow>(deps, countsSql("''", filtered), params, signal, undefined, LIST_LAG_MS),
+          cachedRows<CountsRow>(deps, countsSql(GROUP_KEY[args.group_by], filtered), params, signal, undefined, LIST_LAG_MS, LIST_REFRESH_MS),
+          cachedRows<CountsRow>(deps, countsSql("''", filtered), params, signal, undefined, LIST_LAG_MS, LIST_REFRESH_MS),
         ]);
         const groups = groupRows.slice(0, deps.limits.maxRows);
         const clusters = [...clusterRows.slice(0, deps.limits.maxRows)].sort((a, b) => a.cluster.localeCompare(b.cluster));

@@ -22,7 +22,7 @@ import {
 import { jobScope, type JobScope } from '../findJob.js';
 import { runTool, toolResult, ToolInputError } from '../results.js';
 import { JOB_SUMMARY_COLUMNS, RUN_US_EXPR, WAIT_US_EXPR, isoFromMicros, jobSummary, microsNow, type JobSummaryRow } from '../rows.js';
-import { LIST_LAG_MS, userTag } from '../readCache.js';
+import { LIST_LAG_MS, LIST_REFRESH_MS, userTag } from '../readCache.js';
 import { cachedRows, type QueryDeps } from '../sql.js';
 
 const SORT_KEYS: Record<SearchSort, { key: string; dir: 'ASC' | 'DESC' }> = {
@@ -178,6 +178,7 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
           signal,
           tag,
           LIST_LAG_MS,
+          LIST_REFRESH_MS,
         );
         const shown = rows.slice(0, args.limit);
         const last = shown.at(-1);

@@ -150,4 +150,50 @@ describe('ReadCache', () => {
     await cache.rows('queue', undefined, load); // no lag: the new batch counts at once
     expect(calls.n).toBe(3);
   });
+
+  it('past the refresh age serves the answer in hand and queries again in the background; past the lag it waits', async () => {
+    let t = 0;
+    const pos = new ReadModelPosition(512, () => t);
+    const cache = new ReadCache(pos, { clock: () => t });
+    let n = 0;
+    let release: (() => void) | undefined;
+    const load = async () => {
+      const mine = ++n;
+      if (mine === 2) await new Promise<void>((r) => (release = r));
+      return [{ answer: mine }];
+    };
+    expect(await cache.rows('queue', undefined, load, 2000, 1000)).toEqual([{ answer: 1 }]);
+    pos.advance([jobTag('1')]);
+    t = 1500; // the batch is 1.5 s old: past the refresh age, within the lag
+    expect(await cache.rows('queue', undefined, load, 2000, 1000)).toEqual([{ answer: 1 }]);
+    expect(n).toBe(2); // the refresh runs
+    expect(await cache.rows('queue', undefined, load, 2000, 1000)).toEqual([{ answer: 1 }]);
+    expect(n).toBe(2); // joined, not started again
+    release!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await cache.rows('queue', undefined, load, 2000, 1000)).toEqual([{ answer: 2 }]);
+    pos.advance([jobTag('2')]);
+    t = 4000; // 2.5 s: past the lag, the caller waits for the new answer
+    expect(await cache.rows('queue', undefined, load, 2000, 1000)).toEqual([{ answer: 3 }]);
+  });
+
+  it('a failing background refresh leaves the answer in hand and raises nothing', async () => {
+    let t = 0;
+    const pos = new ReadModelPosition(512, () => t);
+    const cache = new ReadCache(pos, { clock: () => t });
+    let n = 0;
+    const load = async () => {
+      if (++n === 2) throw new Error('store down');
+      return [{ answer: n }];
+    };
+    await cache.rows('q', undefined, load, 2000, 1000);
+    pos.advance([jobTag('1')]);
+    t = 1500;
+    expect(await cache.rows('q', undefined, load, 2000, 1000)).toEqual([{ answer: 1 }]);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await cache.rows('q', undefined, load, 2000, 1000)).toEqual([{ answer: 1 }]);
+    expect(n).toBe(3); // tried again
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await cache.rows('q', undefined, load, 2000, 1000)).toEqual([{ answer: 3 }]);
+  });
 });
