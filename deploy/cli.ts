@@ -10,6 +10,7 @@
  *   mcp      the MCP service over stdio or Streamable HTTP
  *   replay   re-project a range of the log, or rebuild the read model into fresh tables
  *   status   log positions, projector lag, what the read model holds
+ *   schema   print the ClickHouse DDL (single server, or a replicated server cluster)
  * Exit codes: 0 ok, 1 runtime failure, 2 bad flags or configuration.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -20,6 +21,7 @@ import { createLogger } from './logger.js';
 import { runUp } from './up.js';
 import { runMcpCommand, runProjectCommand, runReplayCommand, runScribeCommand, runStatusCommand } from './commands.js';
 import { VERSION } from './runtime.js';
+import { schemaScript } from './schema.js';
 
 const HELP: Record<ConfigKey, string> = {
   dataDir: 'data directory (embedded ClickHouse, embedded log, checkpoints)',
@@ -52,6 +54,7 @@ const HELP: Record<ConfigKey, string> = {
   mcpJobDetails: 'MCP: job details a non-admin identity may read: own or all',
   mcpCapacity: 'MCP utilization: capacity per cluster as JSON {"name": {"nodes": N, "cores": N, "gpus": N}}',
   mcpApprovalThreshold: 'MCP actions: bulk actions on more jobs than this need an approver',
+  mcpOwnApprovalThreshold: "MCP actions: bulk actions on more of the caller's own jobs than this need an approver",
   mcpActionTimeout: 'MCP actions: seconds to wait for the scheduler before answering pending',
   cluster: 'cluster name',
   source: 'scheduler source of the scribe: sim, flux or slurm',
@@ -67,8 +70,12 @@ const HELP: Record<ConfigKey, string> = {
   simNodes: 'simulator: number of nodes',
   simEpoch: 'simulator: start of simulated time, seconds since 1970 (default: first start)',
   simScheduler: 'simulator: the scheduler it looks like, flux or slurm',
+  simClock: 'simulator: wall (follow the wall clock after back-filling history) or paced (simSpeed x from simEpoch); default wall unless --sim-speed/--sim-epoch',
+  simBackfillDays: 'simulator (clock wall): days of history a first start back-fills',
   simClusters: 'up: simulated clusters NAME:flux|slurm,... (a mixed center in one process)',
   logLevel: 'log level: debug, info, warn, error',
+  metricsPort: 'scribe/project: serve /healthz and Prometheus /metrics on this port (default: off)',
+  metricsHost: 'scribe/project: bind address of /healthz and /metrics',
   signingKeys: 'JSON file of HMAC signing keys per cluster (signs and verifies commands and events)',
   requireSignatures: 'refuse unsigned commands and quarantine unsigned events',
 };
@@ -78,8 +85,9 @@ const STORE: ConfigKey[] = ['dataDir', 'database', 'clickhouseUrl', 'clickhouseU
 /** Settings given as bare flags (`--kafka-ssl`), not `--flag <value>`. */
 const SWITCHES: ConfigKey[] = ['kafkaSsl', 'requireSignatures'];
 const MCP_AUTH: ConfigKey[] = ['mcpTokens', 'mcpOauthIssuer', 'mcpOauthJwksUrl', 'mcpOauthAudience', 'mcpOauthUserClaim', 'mcpOauthRolesClaim', 'mcpOauthScope'];
-const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpActionTimeout'];
-const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler'];
+const HTTP: ConfigKey[] = ['httpHost', 'httpPort', ...MCP_AUTH, 'mcpPublicUrl', 'mcpAllowedHosts', 'mcpRateLimit', 'mcpRateBurst', 'mcpJobDetails', 'mcpCapacity', 'mcpApprovalThreshold', 'mcpOwnApprovalThreshold', 'mcpActionTimeout'];
+const METRICS: ConfigKey[] = ['metricsPort', 'metricsHost'];
+const SOURCE: ConfigKey[] = ['cluster', 'source', 'fluxUri', 'slurmPollInterval', 'slurmrestd', 'slurmrestdUser', 'slurmrestdToken', 'slurmJobcompFile', 'seed', 'simSpeed', 'simJobs', 'simNodes', 'simEpoch', 'simScheduler', 'simClock', 'simBackfillDays'];
 
 function withSettings(cmd: Command, keys: ConfigKey[]): Command {
   for (const key of keys) {
@@ -116,13 +124,13 @@ export function buildProgram(): Command {
       return runUp(config, logger);
     }),
   );
-  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SOURCE]).action(
+  withSettings(program.command('scribe').description("publish a cluster's scheduler events to the event log"), [...STORE, ...SOURCE, ...METRICS]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runScribeCommand(config, logger);
     }),
   );
-  withSettings(program.command('project').description('project the event log into the ClickHouse read model'), STORE).action(
+  withSettings(program.command('project').description('project the event log into the ClickHouse read model'), [...STORE, ...METRICS]).action(
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runProjectCommand(config, logger);
@@ -166,6 +174,19 @@ export function buildProgram(): Command {
     action(async (o) => {
       const { config, logger } = resolve(o);
       return runStatusCommand(config, logger, { json: Boolean(o.json) });
+    }),
+  );
+  withSettings(
+    program
+      .command('schema')
+      .description('print the ClickHouse DDL; with --clickhouse-cluster, for a replicated server cluster (ON CLUSTER, Replicated engines, Distributed read tables)')
+      .option('--clickhouse-cluster <name>', "the server's remote_servers cluster to create the tables ON CLUSTER"),
+    ['database'],
+  ).action(
+    action(async (o) => {
+      const { config } = resolve(o);
+      process.stdout.write(schemaScript(config.database, o.clickhouseCluster as string | undefined));
+      return 0;
     }),
   );
   return program;

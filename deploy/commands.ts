@@ -9,12 +9,13 @@ import { Projector, projectorGroup } from '../projector/consume.js';
 import { replay } from '../projector/rebuild.js';
 import { runScribe } from '../scribe/scribe.js';
 import { serveStdio } from '../mcp/stdio.js';
-import { startHttpServer } from '../mcp/http.js';
+import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
 import type { Logger } from './logger.js';
 import { mcpActionDeps, mcpHttpOptions, openScribeLog, openStores, reportLag, scribeOptions, signingPolicy } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 import { progressBar } from './progress.js';
+import { ProcessMetrics, startHealthServer, type HealthServer } from './health.js';
 
 function untilShutdown(logger: Logger): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
@@ -25,15 +26,44 @@ function untilShutdown(logger: Logger): { signal: AbortSignal; dispose(): void }
   return { signal: ac.signal, dispose };
 }
 
+/** `--metrics-port`: /healthz and /metrics of this process, or nothing. */
+async function maybeHealthServer(config: Config, logger: Logger, metrics: ProcessMetrics, beforeRender?: () => Promise<void>): Promise<HealthServer | undefined> {
+  if (config.metricsPort === undefined) return undefined;
+  const server = await startHealthServer(metrics, { host: config.metricsHost, port: config.metricsPort, ...(beforeRender && { beforeRender }) });
+  // stdout, like `MCP endpoint:`: what a supervisor or a test reads to find the port.
+  process.stdout.write(`health and metrics: ${server.url}/healthz ${server.url}/metrics\n`);
+  return server;
+}
+
 export async function runScribeCommand(config: Config, logger: Logger): Promise<number> {
   const signing = signingPolicy(config);
   const stores = await openScribeLog(config, logger);
   const { signal, dispose } = untilShutdown(logger);
+  const metrics = new ProcessMetrics('scribe');
+  const cluster = { cluster: config.cluster };
+  const opts = scribeOptions(config, stores.log, signing, signal, logger);
+  opts.onPublished = (n) => {
+    metrics.progressed(n);
+    metrics.count('events_published_total', cluster, n);
+    metrics.count('batches_total', cluster);
+    metrics.gauge('last_publish_timestamp_seconds', cluster, Math.round(Date.now() / 1000));
+  };
+  opts.onRetry = (step, err) => metrics.retrying(step, err);
+  if (opts.commands) {
+    const logResult = opts.commands.onResult;
+    opts.commands.onResult = (r) => {
+      logResult?.(r);
+      metrics.count('commands_total', { ...cluster, status: r.status });
+    };
+  }
+  let health: HealthServer | undefined;
   try {
-    const stats = await runScribe(scribeOptions(config, stores.log, signing, signal, logger));
+    health = await maybeHealthServer(config, logger, metrics);
+    const stats = await runScribe(opts);
     logger.info(`scribe stopped after publishing ${stats.published} events`);
     return 0;
   } finally {
+    await health?.close();
     dispose();
     await stores.close();
   }
@@ -50,12 +80,29 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
     topicPrefix: config.topicPrefix,
     signing,
   });
-  projector.on('batch', (b) => logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`));
+  const metrics = new ProcessMetrics('projector');
+  projector.on('batch', (b) => {
+    logger.debug(`${b.topic}[${b.partition}] ${b.firstOffset}-${b.lastOffset}: ${b.events} events, lag ${b.highWatermark - b.lastOffset - 1n}`);
+    metrics.progressed(b.events);
+    metrics.count('events_total', { topic: b.topic }, b.events);
+    metrics.count('dead_letters_total', { topic: b.topic }, b.deadLetters);
+    metrics.count('batches_total', { topic: b.topic });
+    metrics.gauge('last_batch_timestamp_seconds', {}, Math.round(Date.now() / 1000));
+  });
+  projector.on('retry', (r) => metrics.retrying('write', r.error));
+  const refreshLag = async () => {
+    for (const p of await stores.log.lag(projector.group, eventsTopicPattern(config.topicPrefix))) {
+      metrics.gauge('lag', { topic: p.topic, partition: String(p.partition) }, Number(p.lag));
+    }
+  };
   const stopReporting = reportLag(stores.log, projector.group, config.topicPrefix, logger, () => `projected ${projector.totals.events} events`);
+  let health: HealthServer | undefined;
   try {
+    health = await maybeHealthServer(config, logger, metrics, refreshLag);
     await projector.run(signal);
     return 0;
   } finally {
+    await health?.close();
     stopReporting();
     dispose();
     await stores.close();
@@ -64,6 +111,7 @@ export async function runProjectCommand(config: Config, logger: Logger): Promise
 
 export async function runMcpCommand(config: Config, logger: Logger, mode: { stdio: boolean }): Promise<number> {
   const signing = signingPolicy(config);
+  const httpOptions = mode.stdio ? undefined : mcpHttpOptions(config, logger); // exit 2 before opening stores
   const stores = await openStores(config, logger);
   const deps = {
     // The tools, and run_sql per kind of identity, each on a connection of their own.
@@ -80,7 +128,9 @@ export async function runMcpCommand(config: Config, logger: Logger, mode: { stdi
     if (mode.stdio) {
       await serveStdio(deps, signal);
     } else {
-      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, mcpHttpOptions(config, logger));
+      const http = await startHttpServer({ ...deps, jobDetails: config.mcpJobDetails }, httpOptions!);
+      const warning = unauthenticatedWarning(httpOptions!, http.url); // whatever the log level
+      if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
       process.stdout.write(`MCP endpoint: ${http.url}\n`);
       await new Promise<void>((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await http.close();

@@ -41,7 +41,21 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, origin));
-  return parsed.data;
+  return withDerivedDefaults(parsed.data, new Set(origin.keys()));
+}
+
+/** The demo center `up` simulates when nothing says otherwise: a Flux and a Slurm cluster. */
+export const DEMO_CENTER = 'fluke:flux,slurmy:slurm';
+
+/**
+ * Defaults that depend on what else was given. The simulator follows the wall clock unless a speed
+ * or a start was asked for; and on that clock `up` simulates the demo center (two clusters) unless
+ * a cluster, a scheduler or the clusters were named.
+ */
+export function withDerivedDefaults(config: Config, given: ReadonlySet<ConfigKey>): Config {
+  const simClock = config.simClock ?? (given.has('simSpeed') || given.has('simEpoch') ? 'paced' : 'wall');
+  const demo = config.source === 'sim' && simClock === 'wall' && !['cluster', 'simScheduler', 'simClusters'].some((k) => given.has(k as ConfigKey));
+  return { ...config, simClock, ...(demo && { simClusters: DEMO_CENTER }) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

@@ -3,6 +3,7 @@
  * and scheduler source. The only module (with clickhouse.ts) that knows which implementation
  * backs each interface.
  */
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../schemas/config.js';
@@ -20,7 +21,7 @@ import { loadKeyring, type SignaturePolicy } from '../log/signing.js';
 import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 import { loadTokensFile } from '../mcp/auth.js';
-import type { HttpServerOptions } from '../mcp/http.js';
+import { checkHttpOptions, type HttpServerOptions } from '../mcp/http.js';
 import { createLogCommandSender, keyringTokenKeys } from '../mcp/commands.js';
 import type { McpDeps } from '../mcp/server.js';
 
@@ -62,7 +63,10 @@ export function kafkaOptions(config: Config, logger?: Logger): KafkaLogOptions {
 function openLog(config: Config, ch: OpenedClickHouse | undefined, logger?: Logger): EventLog {
   if (config.kafka) return createKafkaLog(kafkaOptions(config, logger));
   // Its consumers wait out a failing ClickHouse (a full disk) with warnings instead of stopping `up`.
-  return createEmbeddedLog(ch!.client, config.database, logger ? { onWarning: (m) => logger.warn(m) } : {});
+  // Connections of its own (embedded chDB runs one query at a time per connection): publishes,
+  // and the consumers' reads, never queue behind each other nor behind the projector's inserts
+  // and the read-model queries. (A server gets the one client, which runs queries side by side.)
+  return createEmbeddedLog(ch!.connect('log'), config.database, { readClient: ch!.connect('log-reads'), ...(logger && { onWarning: (m: string) => logger.warn(m) }) });
 }
 
 /** The ClickHouse read model and the event log (Kafka, or the embedded log inside ClickHouse). */
@@ -88,17 +92,39 @@ export async function openScribeLog(config: Config, logger?: Logger): Promise<{ 
   return openStores(config, logger);
 }
 
-/** The simulator options a config describes (a saved checkpoint overrides them on restart). */
+/**
+ * The simulator options a config describes (a saved checkpoint overrides them on restart). On the
+ * wall clock the cluster is a busy center's (centerWorkload); paced, the classic constant rate.
+ */
 export function simOptions(config: Config) {
+  const wall = config.simClock === 'wall';
+  const now = Math.floor(Date.now() / 1000);
   return {
     seed: config.seed,
     cluster: config.cluster,
     speed: config.simSpeed,
+    clock: wall ? ('wall' as const) : ('paced' as const),
     nodes: config.simNodes,
-    epoch: config.simEpoch ?? Math.floor(Date.now() / 1000),
+    epoch: config.simEpoch ?? (wall ? now - Math.round(config.simBackfillDays * 86400) : now),
     scheduler: config.simScheduler,
+    ...(wall && centerWorkload(config.simNodes)),
     ...(config.simJobs !== undefined ? { maxJobs: config.simJobs } : {}),
   };
+}
+
+/**
+ * A believable center's load for `nodes` nodes. Measured on 16 nodes over a simulated week
+ * (test/unit/demoLoad.unit.test.ts): core utilization 0.77-0.81 on weekdays, 0.5-0.6 at the
+ * weekend; median wait about 1 h in batch, 10 h in gpu (the scarce queue), none in debug; the
+ * backlog drains at night. Submissions follow the working day at 2.6 a minute per 16 nodes on
+ * average; one debug node per 16, three gpu nodes per 16; the scheduler looks 16 jobs deep.
+ */
+export function centerWorkload(nodes: number) {
+  const gpuNodes = nodes >= 4 ? Math.max(1, Math.round((nodes * 3) / 16)) : 0;
+  const debugNodes = nodes >= 8 ? Math.max(1, Math.round(nodes / 16)) : 0;
+  // A simulated Slurm cluster is polled every 30 simulated seconds (the real scribe: every 5 s):
+  // the same jobs, a sixth of the squeue work, so a week back-fills in seconds.
+  return { diurnal: true, submitRate: (2.6 * nodes) / 16, gpuNodes, debugNodes, schedDepth: 16, pollInterval: 30 };
 }
 
 export function createSource(config: Config): SchedulerSource {
@@ -139,7 +165,10 @@ export function upClusters(config: Config): Config[] {
 
 /** One line saying what a cluster's source is. */
 export function describeSource(config: Config): string {
-  if (config.source === 'sim') return `simulated ${config.simScheduler === 'slurm' ? 'Slurm' : 'Flux'}, seed ${config.seed}, ${config.simSpeed}x`;
+  if (config.source === 'sim') {
+    const clock = config.simClock === 'wall' ? 'real time after a back-fill' : `${config.simSpeed}x`;
+    return `simulated ${config.simScheduler === 'slurm' ? 'Slurm' : 'Flux'}, seed ${config.seed}, ${clock}, ${config.simNodes} nodes`;
+  }
   if (config.source === 'flux') return `Flux at ${config.fluxUri ?? process.env.FLUX_URI}`;
   return `Slurm${config.slurmrestd ? ` at ${config.slurmrestd}` : ''}`;
 }
@@ -172,13 +201,35 @@ export function scribeOptions(config: Config, log: EventLog, signing: SignatureP
   return opts;
 }
 
+/** The warning for a secrets file that group or others may read (mode & 0o077), or undefined. */
+export function looseModeWarning(setting: string, path: string, mode: number): string | undefined {
+  if ((mode & 0o077) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(4, '0');
+  return `WARNING: the ${setting} file ${path} is readable or writable by group or others (mode ${octal}): anyone who can read it can use or forge its secrets; chmod 600 ${path}`;
+}
+
+/** Prints looseModeWarning on stderr whatever the log level (the file was just read, so it exists). */
+function warnIfLoose(setting: string, path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return;
+  }
+  const warning = looseModeWarning(setting, path, mode);
+  if (warning) process.stderr.write(`jobscribe: ${warning}\n`);
+}
+
 /** Signature keys and policy from `signingKeys` / `requireSignatures`; reads the keys file (compute it once per command). */
 export function signingPolicy(config: Config): SignaturePolicy {
   const policy: SignaturePolicy = { require: config.requireSignatures };
   if (config.requireSignatures && !config.signingKeys) {
     throw new ConfigError('invalid setting requireSignatures (--require-signatures / JOBSCRIBE_REQUIRE_SIGNATURES): needs signingKeys (--signing-keys FILE), the keys to check signatures with');
   }
-  if (config.signingKeys) policy.keyring = loadKeyring(config.signingKeys);
+  if (config.signingKeys) {
+    policy.keyring = loadKeyring(config.signingKeys);
+    warnIfLoose('signingKeys', config.signingKeys);
+  }
   return policy;
 }
 
@@ -199,24 +250,29 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
 }
 
 /** The MCP action tools' settings: commands go to `log`, signed with the configured keys. */
-export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'actionTimeoutMs'> {
+export function mcpActionDeps(config: Config, log: EventLog, signing: SignaturePolicy): Pick<McpDeps, 'commands' | 'confirmKeys' | 'approvalThreshold' | 'ownApprovalThreshold' | 'actionTimeoutMs'> {
   const { keyring } = signing;
   return {
     commands: createLogCommandSender({ log, topicPrefix: config.topicPrefix, ...(keyring && { keyring }) }),
     // With signing keys, every MCP instance sharing the keys file accepts the others' bulk confirmations.
     ...(keyring && { confirmKeys: keyringTokenKeys(keyring) }),
     approvalThreshold: config.mcpApprovalThreshold,
+    ownApprovalThreshold: config.mcpOwnApprovalThreshold,
     actionTimeoutMs: config.mcpActionTimeout * 1000,
   };
 }
 
-/** How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit. */
+/**
+ * How `mcp --http` and `up` serve MCP over HTTP: bind, authentication, allowed hosts, rate limit.
+ * Reads the tokens file and throws every ConfigError the server would (call it before opening stores).
+ */
 export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptions {
   const { mcpOauthIssuer: issuer, mcpOauthJwksUrl: jwksUrl } = config;
   if ((issuer === undefined) !== (jwksUrl === undefined)) {
     throw new ConfigError('invalid setting mcpOauthIssuer / mcpOauthJwksUrl: OAuth needs both (--mcp-oauth-issuer, --mcp-oauth-jwks-url)');
   }
   const tokens = config.mcpTokens !== undefined ? loadTokensFile(config.mcpTokens) : undefined;
+  if (config.mcpTokens !== undefined) warnIfLoose('mcpTokens', config.mcpTokens);
   const oauth =
     issuer !== undefined && jwksUrl !== undefined
       ? {
@@ -229,7 +285,7 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
           ...(logger && { logError: (m: string) => logger.error(m) }),
         }
       : undefined;
-  return {
+  const options: HttpServerOptions = {
     host: config.httpHost,
     port: config.httpPort,
     ...((tokens || oauth) && { auth: { ...(tokens && { tokens }), ...(oauth && { oauth }) } }),
@@ -237,4 +293,6 @@ export function mcpHttpOptions(config: Config, logger?: Logger): HttpServerOptio
     ...(config.mcpAllowedHosts !== undefined && { allowedHosts: config.mcpAllowedHosts }),
     rateLimit: { perMinute: config.mcpRateLimit, burst: config.mcpRateBurst },
   };
+  checkHttpOptions(options);
+  return options;
 }

@@ -21,6 +21,11 @@ import { retry } from './retry.js';
 const PARTITION = 0;
 
 interface Options {
+  /**
+   * Where consumers read records and offsets; default `client`. With embedded chDB a connection
+   * runs one query at a time, so a reader of its own never waits behind a scribe's publishes.
+   */
+  readClient?: ClickHouseClient;
   pollIntervalMs?: number;
   maxBatchRecords?: number;
   /** Warnings of a consumer waiting for ClickHouse (default: a line on stderr). */
@@ -68,8 +73,9 @@ export function createEmbeddedLog(client: ClickHouseClient, database: string, op
     return out;
   }
 
+  const reader = options.readClient ?? client;
   async function rows<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-    const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+    const rs = await reader.query({ query, query_params: params, format: 'JSONEachRow' });
     return rs.json<T>();
   }
 

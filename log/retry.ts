@@ -46,7 +46,8 @@ function isRetriable(err: unknown): boolean {
   return r === undefined ? true : Boolean(r);
 }
 
-function defaultOnRetry(what = 'operation') {
+/** The default onRetry: one line on stderr naming what failed and when it is tried again. */
+export function defaultOnRetry(what = 'operation') {
   return (err: unknown, attempt: number, delay: number) => {
     process.stderr.write(`jobscribe: ${what} failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${Math.round(delay)} ms\n`);
   };

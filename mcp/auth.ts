@@ -44,6 +44,22 @@ const TokenEntrySchema = z
   .strict()
   .refine((e) => (e.token === undefined) !== (e.token_sha256 === undefined), 'give exactly one of token and token_sha256');
 
+/** Fewer distinct characters than this, or less empirical entropy than ENTROPY_FLOOR_BITS: a guessable token. */
+const MIN_DISTINCT = 8;
+const ENTROPY_FLOOR_BITS = 40;
+
+/** Why a plaintext token is too easy to guess (`aaaaaaaaaaaaaaaa`, `abababab…`), or undefined when it is not. */
+export function weakTokenReason(token: string): string | undefined {
+  const counts = new Map<string, number>();
+  for (const c of token) counts.set(c, (counts.get(c) ?? 0) + 1);
+  if (counts.size < MIN_DISTINCT) return `it has only ${counts.size} distinct characters (at least ${MIN_DISTINCT})`;
+  const n = [...token].length;
+  let bits = 0;
+  for (const k of counts.values()) bits -= k * Math.log2(k / n);
+  if (bits < ENTROPY_FLOOR_BITS) return `it carries about ${Math.floor(bits)} bits of entropy (at least ${ENTROPY_FLOOR_BITS})`;
+  return undefined;
+}
+
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
@@ -56,10 +72,21 @@ export function parseTokens(data: unknown, source: string): StaticToken[] {
     const where = issue.path.length ? `entry ${issue.path.join('.')}` : 'the file';
     throw new ConfigError(`invalid setting mcpTokens: ${source}, ${where}: ${issue.message}`);
   }
+  if (parsed.data.length === 0) {
+    // An empty list would turn authentication off: every loopback caller would be admin.
+    throw new ConfigError(
+      `invalid setting mcpTokens: ${source} holds no tokens, which would leave the endpoint without authentication; ` +
+        'add an entry, or drop mcpTokens (--mcp-tokens) to serve loopback unauthenticated on purpose',
+    );
+  }
   const names = new Set<string>();
   const digests = new Set<string>();
-  return parsed.data.map((e) => {
+  return parsed.data.map((e, i) => {
     if (names.has(e.name)) throw new ConfigError(`invalid setting mcpTokens: ${source}: name "${e.name}" appears twice`);
+    const weak = e.token !== undefined ? weakTokenReason(e.token) : undefined;
+    if (weak) {
+      throw new ConfigError(`invalid setting mcpTokens: ${source}, entry ${i}.token ("${e.name}"): too easy to guess, ${weak}; use e.g. \`openssl rand -hex 32\``);
+    }
     names.add(e.name);
     const digest = e.token_sha256 !== undefined ? Buffer.from(e.token_sha256, 'hex') : sha256(e.token!);
     if (digests.has(digest.toString('hex'))) throw new ConfigError(`invalid setting mcpTokens: ${source}: "${e.name}" reuses another entry's token`);
@@ -310,14 +337,15 @@ export class JwtVerifier {
     const header = decodeJsonPart(h, 'header');
     const alg = header.alg;
     if (typeof alg !== 'string' || !(JWT_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new TokenRejected('invalid_token', `token algorithm ${JSON.stringify(alg)} is not accepted (${JWT_ALGORITHMS.join(', ')})`);
+      // Never repeat the header's values: they are the caller's, and may carry CR/LF or anything.
+      throw new TokenRejected('invalid_token', `the token's algorithm is not accepted (${JWT_ALGORITHMS.join(', ')})`);
     }
     if (header.crit !== undefined) throw new TokenRejected('invalid_token', 'the token has critical header extensions this server does not understand');
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
     const claims = decodeJsonPart(p, 'payload');
 
     const keys = await this.jwks.candidates(kid, alg as JwtAlgorithm);
-    if (keys.length === 0) throw new TokenRejected('invalid_token', kid ? `no signing key "${kid}" at the issuer` : 'the token names no key id');
+    if (keys.length === 0) throw new TokenRejected('invalid_token', kid ? "the token's key id names no signing key of the issuer" : 'the token names no key id');
     const data = Buffer.from(`${h}.${p}`, 'ascii');
     const signature = Buffer.from(s, 'base64url');
     if (!keys.some((k) => verifySignature(alg as JwtAlgorithm, k.key, data, signature))) {
@@ -331,6 +359,12 @@ export class JwtVerifier {
     if (!aud.includes(this.o.audience)) throw new TokenRejected('invalid_token', 'the token is for another audience');
     if (typeof claims.exp !== 'number') throw new TokenRejected('invalid_token', 'the token has no expiry (exp)');
     if (nowS > claims.exp + leeway) throw new TokenRejected('invalid_token', 'the token has expired');
+    // Present but not a number ("nbf": "2099-01-01") must not read as absent.
+    for (const claim of ['nbf', 'iat'] as const) {
+      if (claims[claim] !== undefined && (typeof claims[claim] !== 'number' || !Number.isFinite(claims[claim]))) {
+        throw new TokenRejected('invalid_token', `the token's ${claim} is not a number of seconds`);
+      }
+    }
     if (typeof claims.nbf === 'number' && nowS < claims.nbf - leeway) throw new TokenRejected('invalid_token', 'the token is not valid yet (nbf)');
     if (typeof claims.iat === 'number' && nowS < claims.iat - leeway) throw new TokenRejected('invalid_token', 'the token was issued in the future (iat)');
     if (typeof claims.sub !== 'string' || claims.sub === '') throw new TokenRejected('invalid_token', 'the token has no subject (sub)');
@@ -413,7 +447,8 @@ export function bearerChallenge(opts: {
   scope?: string;
   resourceMetadataUrl?: string;
 }): string {
-  const q = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+  // Printable ASCII only, no quote or backslash: a header value can never break out or fail to send.
+  const q = (v: string) => `"${v.replace(/[^\x20-\x7e]|["\\]/g, '')}"`;
   const params = ['realm="jobscribe"'];
   if (opts.resourceMetadataUrl) params.push(`resource_metadata=${q(opts.resourceMetadataUrl)}`);
   if (opts.error) params.push(`error=${q(opts.error)}`);

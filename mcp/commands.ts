@@ -1,9 +1,9 @@
 /**
  * How the MCP service sends commands: a `CommandSender` puts a command or approval record on its
  * cluster's commands topic (`<prefix>.<cluster>.commands`), signed with the cluster's active key
- * when a keyring is configured (log/signing.ts). And the bulk-cancel confirmation token: an HMAC
- * over who asked, the exact filters, the resolved job id set and an expiry, so a token only
- * confirms the very set the dry run showed.
+ * when a keyring is configured (log/signing.ts). And the bulk actions' confirmation token: an
+ * HMAC over who asked, the action and exact filters, the resolved job id set and an expiry, so a
+ * token only confirms the very action and set the dry run showed.
  *
  * Not here: deciding whether a command may be sent (mcp/tools/actions/), executing it (the
  * cluster's scribe), folding it into `actions` (the projector).

@@ -8,20 +8,24 @@
  * Owns: the listening socket and its routes — the MCP `path`, `GET /healthz`, `GET /metrics`
  * (Prometheus), `/.well-known/oauth-protected-resource` (OAuth mode) — DNS-rebinding protection
  * (Host and Origin must be loopback names, the bind address, the public URL's host or
- * `allowedHosts`), the order of checks on the MCP path (Host/Origin → authentication → rate limit
- * → MCP), and the rule that a non-loopback bind needs authentication. Leaves to others: token
- * verification (auth.ts), buckets (rateLimit.ts), counting and rendering (metrics.ts), what an
- * identity may read (identity.ts, the tools).
+ * `allowedHosts`; the strict syntax is hostCheck.ts), the order of checks on the MCP path
+ * (Host/Origin → failed-login throttle per address → authentication → body, at most 1 MiB of
+ * JSON → rate limit, one token per call of a batch → MCP), the start-up checks and warning
+ * (checkHttpOptions, unauthenticatedWarning), and the rule that a non-loopback bind needs
+ * authentication. Leaves to others: token verification (auth.ts), buckets and the failed-login
+ * throttle (rateLimit.ts), counting and rendering (metrics.ts), what an identity may read
+ * (identity.ts, the tools).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
-import { hostHeaderValidation, originValidation, toNodeHandler } from '@modelcontextprotocol/node';
+import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler, getOAuthProtectedResourceMetadataUrl, type AuthInfo } from '@modelcontextprotocol/server';
 import { ConfigError } from '../schemas/errors.js';
 import { authConfigured, Authenticator, bearerChallenge, checkOAuthOptions, identityOf, protectedResourceMetadata, type OAuthOptions, type StaticToken } from './auth.js';
+import { canonicalAllowlist, checkHost, checkOrigin } from './hostCheck.js';
 import { LOCAL_IDENTITY, type Identity } from './identity.js';
 import { McpMetrics } from './metrics.js';
-import { RateLimiter, type RateLimitOptions } from './rateLimit.js';
+import { callsIn, LoginThrottle, RateLimiter, type LoginThrottleOptions, type RateLimitOptions } from './rateLimit.js';
 import { createJobscribeServer, queryDeps, type McpDeps } from './server.js';
 import { ServerPool } from './serverPool.js';
 
@@ -44,6 +48,8 @@ export interface HttpServerOptions {
   allowedHosts?: readonly string[];
   /** Per-identity token bucket; unset or perMinute 0: no limit. */
   rateLimit?: RateLimitOptions;
+  /** Failed authentications per remote address before a 429 (with auth only). Default 10 a minute, blocked 60 s. */
+  loginThrottle?: LoginThrottleOptions;
   /** Where requests and tool calls are counted (served at /metrics). Default: a fresh registry. */
   metrics?: McpMetrics;
 }
@@ -76,7 +82,34 @@ const NO_IDENTITY: Identity = Object.freeze({ subject: 'unauthenticated', roles:
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 
-export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
+/** The largest MCP request body read (413 beyond): far above any tool call, far below memory trouble. */
+export const MAX_BODY_BYTES = 1 << 20;
+
+type BodyRead = { ok: true; body: unknown } | { ok: false; status: 400 | 413; code: number; message: string };
+
+/** Reads and parses a JSON request body of at most `max` bytes (the limiter counts its messages). */
+async function readJsonBody(req: IncomingMessage, max: number): Promise<BodyRead> {
+  const tooLarge: BodyRead = { ok: false, status: 413, code: -32000, message: `request body larger than ${max} bytes` };
+  if (Number(req.headers['content-length']) > max) return tooLarge;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) return tooLarge;
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
+  } catch {
+    return { ok: false, status: 400, code: -32700, message: 'Parse error: the request body is not JSON' };
+  }
+}
+
+/**
+ * Throws the ConfigError a server with these options would refuse to start with — without
+ * starting anything, so `up` and `mcp --http` can check before they open their stores.
+ */
+export function checkHttpOptions(options: HttpServerOptions): void {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/mcp';
   const withAuth = authConfigured(options.auth);
@@ -93,7 +126,33 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
     throw new ConfigError(`invalid setting mcpPublicUrl: "${options.publicUrl}" is not a URL`);
   }
   if (options.auth?.oauth) checkOAuthOptions({ ...options.auth.oauth, audience: options.auth.oauth.audience ?? path });
+  for (const name of options.allowedHosts ?? []) {
+    if (canonicalAllowlist([name]).size === 0) {
+      throw new ConfigError(`invalid setting mcpAllowedHosts: "${name}" is not a host name or IP address (no scheme, port or path)`);
+    }
+  }
+}
+
+/**
+ * The start-up warning for a loopback bind without authentication (undefined when authentication
+ * is configured): every OS user of the host who can open a socket to it is the local admin.
+ */
+export function unauthenticatedWarning(options: HttpServerOptions, url: string): string | undefined {
+  if (authConfigured(options.auth)) return undefined;
+  return (
+    `WARNING: MCP at ${url} has no authentication: every user of this host who can connect to it ` +
+    '(any OS account, any local process) is admin here: reads every job and all SQL, and can hold or cancel jobs. ' +
+    'On a shared host (a login node) configure bearer tokens with --mcp-tokens FILE (or OAuth, --mcp-oauth-issuer).'
+  );
+}
+
+export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
+  const host = options.host ?? '127.0.0.1';
+  const path = options.path ?? '/mcp';
+  const withAuth = authConfigured(options.auth);
+  checkHttpOptions(options);
   const limiter = options.rateLimit && options.rateLimit.perMinute > 0 ? new RateLimiter(options.rateLimit) : undefined;
+  const throttle = new LoginThrottle(options.loginThrottle);
   const metrics = options.metrics ?? new McpMetrics();
   const servedDeps: McpDeps = { ...deps, metrics };
   queryDeps(servedDeps); // fail fast on bad deps
@@ -104,8 +163,16 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   const allowed = [
     ...new Set(['localhost', '127.0.0.1', '[::1]', ...(isWildcardHost(host) ? [] : [urlHost]), ...(publicHost ? [publicHost] : []), ...(options.allowedHosts ?? [])]),
   ];
-  const validHost = hostHeaderValidation(allowed);
-  const validOrigin = originValidation(allowed);
+  const allowedSet = canonicalAllowlist(allowed);
+  // Our own strict check (hostCheck.ts), not the SDK's URL-parsing one: a Host of
+  // `evil.example:80@localhost` is refused with a 403 here, before anything parses it as a URL.
+  const validHostAndOrigin = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const host = checkHost(req.headersDistinct.host, allowedSet);
+    const verdict = host.ok ? checkOrigin(req.headersDistinct.origin, allowedSet) : host;
+    if (verdict.ok) return true;
+    sendJson(res, 403, { jsonrpc: '2.0', id: null, error: { code: -32000, message: verdict.message } });
+    return false;
+  };
   const logError = (err: Error) => process.stderr.write(`jobscribe mcp (http): ${err.message}\n`);
   // Closed servers are handed out again to the same identity (serverPool.ts): building one per request costs.
   const servers = new ServerPool((identity) => createJobscribeServer(servedDeps, identity));
@@ -140,37 +207,58 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
   };
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
-    if (!validHost(req, res) || !validOrigin(req, res)) return;
+    if (!validHostAndOrigin(req, res)) return;
     let identity: Identity = LOCAL_IDENTITY;
     let authInfo: AuthInfo | undefined;
     if (authenticator) {
+      // An address that keeps failing is refused before its token is looked at: no guessing oracle.
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const wait = throttle.blocked(address);
+      if (wait !== undefined) {
+        metrics.loginThrottledRequest();
+        return sendJson(
+          res,
+          429,
+          { error: 'too_many_failed_logins', error_description: `too many failed authentications from this address; retry in ${wait} s` },
+          { 'retry-after': String(wait) },
+        );
+      }
       const outcome = await authenticator.authenticate(req.headers.authorization);
+      // Only wrong credentials count: a missing token is how clients discover authentication.
+      if (!outcome.ok && outcome.kind === 'invalid_token') throttle.fail(address);
       if (!outcome.ok) return refuse(res, outcome);
       ({ identity, authInfo } = outcome);
     }
+    // The body is read here, not by the SDK, so that the limiter can count every call of a batch.
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readJsonBody(req, MAX_BODY_BYTES);
+      if (!read.ok) {
+        const headers: Record<string, string> = read.status === 413 ? { connection: 'close' } : {};
+        return sendJson(res, read.status, { jsonrpc: '2.0', id: null, error: { code: read.code, message: read.message } }, headers);
+      }
+      body = read.body;
+    }
     // Limits are per authenticated identity; without authentication (loopback only) the one
     // caller is this machine's user, whom a limit would only get in the way of.
-    const decision = authenticator ? limiter?.take(identity.subject) : undefined;
+    const calls = callsIn(body);
+    const decision = authenticator ? limiter?.take(identity.subject, calls) : undefined;
     if (decision && !decision.ok) {
       metrics.rateLimitedRequest();
       const { perMinute, burst } = options.rateLimit!;
+      const what = calls > 1 ? `a batch of ${calls} calls` : 'a call';
+      const message = decision.exceedsBurst
+        ? `rate limit exceeded for ${identity.subject}: ${what} is more than the burst of ${burst}; send smaller batches`
+        : `rate limit exceeded for ${identity.subject}: ${what}; at most ${perMinute} calls a minute (bursts of ${burst}); retry in ${decision.retryAfterS} s`;
       return sendJson(
         res,
         429,
-        {
-          jsonrpc: '2.0',
-          id: null,
-          error: {
-            code: -32000,
-            message: `rate limit exceeded for ${identity.subject}: at most ${perMinute} requests a minute (bursts of ${burst}); retry in ${decision.retryAfterS} s`,
-            data: { retry_after_s: decision.retryAfterS },
-          },
-        },
+        { jsonrpc: '2.0', id: null, error: { code: -32000, message, data: { retry_after_s: decision.retryAfterS, calls } } },
         { 'retry-after': String(decision.retryAfterS) },
       );
     }
     if (authInfo) (req as IncomingMessage & { auth?: AuthInfo }).auth = authInfo;
-    await serveMcp(req, res);
+    await serveMcp(req, res, body);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -188,7 +276,7 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
         else sendJson(res, 405, { error: 'method not allowed' });
         return;
       case 'metrics':
-        if (!validHost(req, res) || !validOrigin(req, res)) return;
+        if (!validHostAndOrigin(req, res)) return;
         if (req.method === 'GET' || req.method === 'HEAD') {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render());
         } else sendJson(res, 405, { error: 'method not allowed' });

@@ -35,6 +35,7 @@ export class McpMetrics implements ToolMetricsSink {
   private readonly latency = new Map<string, Histogram>();
   private readonly authFailures = new Map<string, number>();
   private rateLimited = 0;
+  private loginThrottled = 0;
 
   httpRequest(route: string, status: number): void {
     bump(this.requests, labels({ route, status: String(status) }));
@@ -61,6 +62,11 @@ export class McpMetrics implements ToolMetricsSink {
     this.rateLimited += 1;
   }
 
+  /** A request refused with 429 because its address failed authentication too often. */
+  loginThrottledRequest(): void {
+    this.loginThrottled += 1;
+  }
+
   /** The text exposition format, `Content-Type: text/plain; version=0.0.4`. */
   render(): string {
     const out: string[] = [];
@@ -82,6 +88,9 @@ export class McpMetrics implements ToolMetricsSink {
     out.push('# HELP jobscribe_mcp_rate_limited_total Requests refused with 429 by the per-identity rate limit.');
     out.push('# TYPE jobscribe_mcp_rate_limited_total counter');
     out.push(`jobscribe_mcp_rate_limited_total ${this.rateLimited}`);
+    out.push('# HELP jobscribe_mcp_login_throttled_total Requests refused with 429 because their address failed authentication too often.');
+    out.push('# TYPE jobscribe_mcp_login_throttled_total counter');
+    out.push(`jobscribe_mcp_login_throttled_total ${this.loginThrottled}`);
     return out.join('\n') + '\n';
   }
 }

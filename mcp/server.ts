@@ -68,6 +68,8 @@ export interface McpDeps {
   confirmKeys?: TokenKeys;
   /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
   approvalThreshold?: number;
+  /** Bulk actions on more of the caller's own jobs (its scheduler user owns each) than this need one. Default 200. */
+  ownApprovalThreshold?: number;
   /** How long an action tool waits for the scribe's result before answering `pending`. Default 10 000 ms. */
   actionTimeoutMs?: number;
   /** Receives every action decision, sent or refused (mcp/tools/actions). Default: a JSON line on stderr. */
@@ -112,7 +114,7 @@ const INSTRUCTIONS =
   'wait_time_stats, throughput, failure_analysis, utilization and user_summary for trends over [since, until) ' +
   '(ISO-8601 or relative like "-7d"); describe_schema then run_sql (one read-only SELECT) for anything else. ' +
   'Job ids are decimal strings or Flux f58 ids (ƒRcvRGc7); times are UTC ISO-8601. ' +
-  'Actions (cancel_job, hold_job, release_job, set_urgency, signal_job, submit_job, cancel_jobs) go to the cluster as commands; ' +
+  'Actions (cancel_job, hold_job, release_job, set_urgency, signal_job, submit_job, act_on_jobs, cancel_jobs) go to the cluster as commands; ' +
   'command_status reports them later.';
 
 /** Resolves defaults once; the tools see complete settings. */

@@ -11,7 +11,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { topicPattern, type Batch, type EventLog, type StartPosition } from '../log/eventLog.js';
 import type { SignaturePolicy } from '../log/signing.js';
 import { actionKey, projectActions, type ActionRow } from './tables/actions.js';
-import { retry } from '../log/retry.js';
+import { defaultOnRetry, retry } from '../log/retry.js';
 import { decodeBatch, deriveStates, firstSeqs, jobKey, projectEvents, touchedJobs, type DecodedBatch } from './project.js';
 import { JobStateCache } from './jobCache.js';
 import type { JobRow } from './tables/jobs.js';
@@ -64,7 +64,7 @@ export interface BatchProjected {
   ms: number;
 }
 
-export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [Error] }> {
+export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [Error]; retry: [{ topic: string; partition: number; error: unknown }] }> {
   readonly group: string;
   readonly tables: TableNames;
   private readonly cache: JobStateCache;
@@ -88,7 +88,18 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       signal,
       // Partitions moved: another member may have folded further events of any cached job.
       onAssigned: () => this.cache.clear(),
-      eachBatch: (batch) => retry(() => this.handleBatch(batch), { signal, what: `project ${batch.topic}@${batch.firstOffset}` }),
+      eachBatch: (batch) => {
+        const what = `project ${batch.topic}@${batch.firstOffset}`;
+        const log = defaultOnRetry(what);
+        return retry(() => this.handleBatch(batch), {
+          signal,
+          what,
+          onRetry: (error, attempt, delayMs) => {
+            log(error, attempt, delayMs);
+            this.emit('retry', { topic: batch.topic, partition: batch.partition, error });
+          },
+        });
+      },
     });
   }
 

@@ -3,8 +3,9 @@
  * into job states, and say which rows each table receives. No I/O: prior job states come in,
  * rows go out (consume.ts does the reading and writing).
  *
- * Records are routed by topic and content-type: on an events topic, a command-result (header
- * content-type COMMAND_RESULT_CONTENT_TYPE) goes to `actions`, anything else is a job envelope;
+ * Records are routed by topic and content-type: on an events topic, a command-result or a
+ * scribe's refusal (header content-type COMMAND_RESULT_CONTENT_TYPE / REFUSAL_CONTENT_TYPE) goes
+ * to `actions`, anything else is a job envelope;
  * on a commands topic, commands, approvals and refusals go to `actions`. With a signature policy, a record
  * whose signature is missing (when required), unknown or wrong becomes a dead letter. So does a record
  * too large or nested too deep (schemas/jsonBounds.ts), before it is parsed.
@@ -12,7 +13,7 @@
 import { decodeEnvelope, envelopeKey, type Envelope } from '../schemas/envelope/index.js';
 import { parseFluxEvent } from '../schemas/flux/events.js';
 import { clusterOfTopic, type Batch, type LogRecord } from '../log/eventLog.js';
-import { COMMAND_RESULT_CONTENT_TYPE, commandKey, commandResultKey, decodeCommandRecord, type CommandRecord } from '../schemas/commands/index.js';
+import { COMMAND_RESULT_CONTENT_TYPE, REFUSAL_CONTENT_TYPE, commandKey, commandResultKey, decodeCommandRecord, type CommandRecord } from '../schemas/commands/index.js';
 import { checkSignature, type SignaturePolicy } from '../log/signing.js';
 import { evolveJob, type JobRow } from './tables/jobs.js';
 import { jobEventRow, type JobEventRow } from './tables/jobEvents.js';
@@ -35,7 +36,8 @@ export function decodeBatch(batch: Batch, signing: SignaturePolicy = NO_SIGNATUR
   const commandsTopic = batch.topic.endsWith('.commands');
   const checking = signing.require || signing.keyring !== undefined;
   for (const record of batch.records) {
-    const isCommandRecord = commandsTopic || record.headers['content-type'] === COMMAND_RESULT_CONTENT_TYPE;
+    const contentType = record.headers['content-type'];
+    const isCommandRecord = commandsTopic || contentType === COMMAND_RESULT_CONTENT_TYPE || contentType === REFUSAL_CONTENT_TYPE;
     // Bounded before anything parses or walks it: one record nested 30,000 deep must not stop the projector.
     const bounds = jsonBoundsProblem(record.value);
     if (bounds !== undefined) {
@@ -80,7 +82,7 @@ function signatureProblem(json: unknown, signing: SignaturePolicy, topicCluster:
 }
 
 function validateCommandRecord(record: LogRecord, topicCluster: string | undefined, commandsTopic: boolean, json?: unknown): CommandRecord | string {
-  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval', 'refusal'] : ['command-result'], json);
+  const decoded = decodeCommandRecord(record.value, commandsTopic ? ['command', 'approval', 'refusal'] : ['command-result', 'refusal'], json);
   if (!decoded.ok) return decoded.reason;
   const r = decoded.record;
   if (topicCluster !== undefined && r.cluster !== topicCluster) {

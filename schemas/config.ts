@@ -93,6 +93,8 @@ export const ConfigSchema = z.object({
   mcpJobDetails: z.enum(['own', 'all']).default('own'),
   /** MCP actions: a bulk action on more jobs than this waits for a second identity's approval (approve_command). */
   mcpApprovalThreshold: z.coerce.number().int('must be a whole number').min(0).default(10),
+  /** MCP actions: the same for a bulk action on only the caller's own jobs (its scheduler user owns every one). */
+  mcpOwnApprovalThreshold: z.coerce.number().int('must be a whole number').min(0).default(200),
   /** MCP actions: seconds an action tool waits for the scribe's result before answering `pending`. */
   mcpActionTimeout: z.coerce.number().min(0).max(600).default(10),
   /** The scribe's cluster name. */
@@ -118,8 +120,18 @@ export const ConfigSchema = z.object({
   simSpeed: z.coerce.number().positive('must be above 0').max(1_000_000).default(60),
   simJobs: z.coerce.number().int('must be a whole number').min(1).optional(),
   simNodes: z.coerce.number().int('must be a whole number').min(1).max(4096).default(16),
-  /** Simulator: start of simulated time (seconds since the epoch); default: when first started. */
+  /** Simulator: start of simulated time (seconds since the epoch); default: when first started (paced), simBackfillDays before it (wall). */
   simEpoch: z.coerce.number().min(0, 'must be seconds since 1970').optional(),
+  /**
+   * Simulator clock. `wall`: simulated time follows the wall clock, never ahead of now; a first
+   * start back-fills simBackfillDays of a busy center's history (submissions follow the working
+   * day, queues build up and drain), then continues in real time. `paced`: simSpeed simulated
+   * seconds per second from simEpoch, the classic constant-rate workload (tests, benchmarks).
+   * Default (deploy/config.ts): paced when simSpeed or simEpoch is given, else wall.
+   */
+  simClock: z.enum(['wall', 'paced']).optional(),
+  /** Simulator (clock wall): days of history a first start back-fills. */
+  simBackfillDays: z.coerce.number().min(0).max(60, 'at most 60 days').default(7),
   /** Simulator: which scheduler the simulated cluster looks like (Flux journal events or the Slurm source's events). */
   simScheduler: z.enum(['flux', 'slurm']).default('flux'),
   /** `up`: a simulated center, one scribe per cluster in one process: "fluke:flux,slurmy:slurm" (default: the one `cluster`). */
@@ -128,6 +140,10 @@ export const ConfigSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm)(,[A-Za-z0-9][A-Za-z0-9_-]{0,63}:(flux|slurm))*$/, 'must be NAME:flux|slurm pairs, comma-separated, e.g. fluke:flux,slurmy:slurm')
     .optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** scribe / project: serve /healthz and Prometheus /metrics on this port (off when unset; 0 picks a free one). */
+  metricsPort: port.optional(),
+  /** scribe / project: address of the /healthz and /metrics server (loopback unless set). */
+  metricsHost: z.string().min(1).default('127.0.0.1'),
   /** JSON file of HMAC keys per cluster (schemas/commands/v1/signingKeys.ts): sign and verify commands and events. */
   signingKeys: z.string().min(1).optional(),
   /** Refuse unsigned commands (scribe) and quarantine unsigned events (projector). */

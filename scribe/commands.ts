@@ -9,36 +9,50 @@
  *             → approval_required without a valid approve → awaiting_approval (waits)
  *             → write-ahead "executing" in the ledger → per job: owner re-checked against the
  *               scheduler (the owner must be on_behalf_of / requested_by.user unless admin)
- *               → SchedulerSource.act → ledger "done" with the result
+ *               → SchedulerSource.act, as that user (an admin without on_behalf_of: with the
+ *               scribe's authority) → ledger "done" with the result. A submit always runs as
+ *               on_behalf_of / requested_by.user, admins' too, and is rejected without one.
+ *               The source runs it as that user or refuses (Slurm: runuser; Flux: the owner only)
  *             → command-result (signed) on `<prefix>.<cluster>.events`
- *   approval  an `approve` by another subject with the `approver` role executes an awaiting
- *             command; a `reject` (by an approver or the requester) ends it as rejected.
- *             Approvals from anyone else are ignored (the projector still audits them).
+ *   approval  an `approve` by another person (samePerson: not the requester's subject nor
+ *             scheduler user) with the `approver` role executes an awaiting command; a
+ *             `reject` (by an approver or the requester) ends it as rejected. Approvals from
+ *             anyone else are ignored, and refused (below).
  *   refusal   the MCP service's record of a request it refused: ignored (audit only).
+ *
+ * A record this scribe refuses (undecodable, unsigned or forged, for another cluster, an
+ * approval that does not count) is answered with a signed `refusal` record on the events topic
+ * under an id of its own (refusalId: from the claimed command id and the record's digest), never
+ * with a result under the claimed command id: a writer without keys must not be able to end,
+ * or hide, a genuine command by sending a copy of it. Such records are not in the ledger.
  *
  * Only then does the log commit the batch. Awaiting commands past their expiry are rejected by
  * a sweep. The ledger is an append-only JSON-lines file in the scribe's checkpoint directory,
  * fsynced before each step it records. A command found "executing" after a crash is not run
  * again: it ends as failed ("interrupted").
  *
- * Pure parts (`authorizeJob`, `approvalDecision`, `summarize`, `actionArgs`) are kept apart from
+ * Pure parts (`authorizeJob`, `approvalDecision`, `summarize`, `actionArgs`, `scribeRefusal`) are kept apart from
  * the I/O, which is all in `runCommandLoop` and `CommandLedger`.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import {
   ROLE_ADMIN,
   ROLE_APPROVER,
+  SCRIBE_REFUSAL_LIMITS,
   commandRecordMessage,
   decodeCommandRecord,
+  samePerson,
   type Approval,
   type Command,
   type CommandResult,
   type CommandStatus,
   type JobActionResult,
+  type Refusal,
 } from '../schemas/commands/index.js';
-import { commandsTopic, eventsTopic, type Batch, type EventLog } from '../log/eventLog.js';
+import { commandsTopic, eventsTopic, type Batch, type EventLog, type LogRecord } from '../log/eventLog.js';
 import { retry } from '../log/retry.js';
 import { checkSignature, maybeSign, type SignaturePolicy } from '../log/signing.js';
 import type { ActionRequest, ActionResult, OwnerResult, SchedulerSource } from './source.js';
@@ -164,21 +178,86 @@ function authorizeJob(c: Pick<Command, 'on_behalf_of' | 'requested_by'>, owner: 
   return { ok: true };
 }
 
-/** What an approval record means for an awaiting command. */
-function approvalDecision(c: Pick<Command, 'requested_by' | 'expires_at'>, a: Pick<Approval, 'decision' | 'by' | 'at' | 'reason'>, now: number):
+/** What an approval record means for an awaiting command. Pure. */
+export function approvalDecision(c: Pick<Command, 'requested_by' | 'expires_at'>, a: Pick<Approval, 'decision' | 'by' | 'at' | 'reason'>, now: number):
   | { kind: 'execute' }
   | { kind: 'reject'; reason: string }
   | { kind: 'ignore'; reason: string } {
   const approver = a.by.roles.includes(ROLE_APPROVER);
-  const sameSubject = a.by.subject === c.requested_by.subject;
+  const requester = samePerson(a.by, c.requested_by);
   if (a.decision === 'approve') {
     if (!approver) return { kind: 'ignore', reason: `${a.by.subject} does not hold the ${ROLE_APPROVER} role` };
-    if (sameSubject) return { kind: 'ignore', reason: `${a.by.subject} cannot approve their own command` };
+    if (requester) {
+      const who = a.by.subject === c.requested_by.subject ? a.by.subject : `${a.by.subject} (scheduler user ${a.by.user}, as the requester ${c.requested_by.subject})`;
+      return { kind: 'ignore', reason: `${who} cannot approve their own command` };
+    }
     if (now > c.expires_at) return { kind: 'reject', reason: `approval expired: approved at ${a.at}, after the command expired at ${c.expires_at}` };
     return { kind: 'execute' };
   }
-  if (!approver && !sameSubject) return { kind: 'ignore', reason: `${a.by.subject} may not reject: neither an ${ROLE_APPROVER} nor the requester` };
+  if (!approver && !requester) return { kind: 'ignore', reason: `${a.by.subject} may not reject: neither an ${ROLE_APPROVER} nor the requester` };
   return { kind: 'reject', reason: `rejected by approver ${a.by.subject}${a.reason ? `: ${a.reason}` : ''}` };
+}
+
+/**
+ * The id of a scribe's refusal of a record: a UUID (version 8 layout) from the command id the
+ * record claimed (or its message key) and the record's digest, so the same record delivered
+ * again maps to the same refusal row, and a copy of a command never to the command's own. Pure.
+ */
+export function refusalId(claimed: string, digest: string): string {
+  const h = createHash('sha256').update(`jobscribe refusal\n${claimed}\n${digest}`).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 3) | 8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UNVERIFIED = { subject: '(unverified)', roles: [] as string[] };
+
+export interface RefusedRecord {
+  /** The message as received. */
+  value: string;
+  key: string;
+  /** Its JSON object, when it parsed. */
+  json?: Record<string, unknown> | undefined;
+  /** The record, when it decoded. */
+  record?: Command | Approval | undefined;
+  /** Whether its signature was good (then its requester is who signed it, else only a claim). */
+  verified: boolean;
+  reason: string;
+}
+
+/**
+ * The refusal a scribe publishes for a record it will not act on, under its own id (refusalId).
+ * It copies little from the record, all bounded (SCRIBE_REFUSAL_LIMITS): the claimed command id,
+ * action and first job ids; the requester only when the signature was good (else
+ * `(unverified)`, and the claim, quoted, in the reason). Pure.
+ */
+export function scribeRefusal(r: RefusedRecord, cluster: string, scribe: { id: string; version: string }, at: number): Refusal {
+  const digest = createHash('sha256').update(r.value).digest('hex');
+  const jsonId = typeof r.json?.command_id === 'string' ? r.json.command_id : undefined;
+  const claimedId = r.record?.command_id ?? (jsonId !== undefined && UUID.test(jsonId) ? jsonId : UUID.test(r.key) ? r.key : undefined);
+  const rec = r.record;
+  const kind = rec?.kind ?? (r.json?.kind === 'approval' ? 'approval' : r.json?.kind === 'command' ? 'command' : 'record');
+  const claimedBy = rec ? (rec.kind === 'command' ? rec.requested_by : rec.by) : undefined;
+  const what = [
+    `${kind}${claimedId ? ` ${claimedId}` : ''}`,
+    claimedBy && !r.verified ? ` claiming requester ${JSON.stringify(claimedBy.subject.slice(0, SCRIBE_REFUSAL_LIMITS.subject))}` : '',
+  ].join('');
+  const out: Refusal = {
+    v: 1,
+    kind: 'refusal',
+    command_id: refusalId(claimedId ?? r.key.slice(0, 256), digest),
+    cluster,
+    action: rec ? (rec.kind === 'command' ? rec.action : rec.decision) : kind,
+    job_ids: rec?.kind === 'command' ? rec.job_ids.slice(0, SCRIBE_REFUSAL_LIMITS.jobIds) : [],
+    requested_by: claimedBy && r.verified ? claimedBy : UNVERIFIED,
+    tool: 'scribe',
+    reason: `${what}: ${r.reason}`.slice(0, SCRIBE_REFUSAL_LIMITS.reason),
+    at,
+    digest,
+    scribe,
+  };
+  if (claimedId !== undefined) out.refers_to = claimedId;
+  return out;
 }
 
 /** Signal names (TERM, SIGUSR1) → numbers; numbers stay. */
@@ -255,6 +334,8 @@ export interface CommandLoopOptions {
   /** How often awaiting commands are checked for expiry (ms). */
   sweepMs?: number;
   onResult?(result: CommandResult): void;
+  /** Each refusal of a record this scribe will not act on, as published. */
+  onRefusal?(refusal: Refusal): void;
   onWarning?(message: string): void;
 }
 
@@ -299,12 +380,13 @@ export class CommandExecutor {
       if (this.opts.signal.aborted) throw new Error('stopping');
       const decoded = decodeCommandRecord(record.value, ['command', 'approval', 'refusal']);
       if (!decoded.ok) {
-        await this.refuseUndecodable(decoded.json, decoded.reason, record.key);
+        this.opts.onWarning?.(`commands: refused record ${record.key}: ${decoded.reason}`);
+        await this.refuse({ value: record.value, key: record.key, json: decoded.json, verified: false, reason: `invalid: ${decoded.reason}` });
         continue;
       }
       const r = decoded.record;
-      if (r.kind === 'command') await this.onCommand(r, decoded.json);
-      else if (r.kind === 'approval') await this.onApproval(r, decoded.json);
+      if (r.kind === 'command') await this.onCommand(r, decoded.json, record);
+      else if (r.kind === 'approval') await this.onApproval(r, decoded.json, record);
       // a refusal is the MCP service's audit record of a request it never sent: nothing to do
     }
     await this.sweep();
@@ -321,18 +403,18 @@ export class CommandExecutor {
     }
   }
 
-  private async refuseUndecodable(json: Record<string, unknown> | undefined, reason: string, key: string): Promise<void> {
-    // A result can only be addressed when the record names a command id of this cluster. A record
-    // refused before parsing (too large, nested too deep: schemas/jsonBounds.ts) has no JSON: its
-    // message key is the command id (commandKey), so the refusal is still audited.
-    const id = json === undefined ? key : typeof json.command_id === 'string' ? json.command_id : undefined;
-    const command = json === undefined || json.kind === 'command';
-    this.opts.onWarning?.(`commands: refused record ${key}: ${reason}`);
-    if (!id || !command || !/^[0-9a-f-]{36}$/i.test(id) || this.opts.ledger.get(id)) return;
-    await this.publish(this.result(id, 'rejected', `invalid: ${reason}`, []));
+  /**
+   * Audits a record this scribe will not act on: a refusal under its own id on the events topic
+   * (scribeRefusal). Nothing is recorded in the ledger, and no command's state changes.
+   */
+  private async refuse(r: RefusedRecord): Promise<void> {
+    const refusal = maybeSign(scribeRefusal(r, this.opts.cluster, this.opts.scribe, this.now()), this.opts.signing.keyring, this.opts.cluster);
+    const topic = eventsTopic(this.opts.topicPrefix, this.opts.cluster);
+    await retry(() => this.opts.log.publish(topic, [commandRecordMessage(refusal)]), { signal: this.opts.signal, what: `publish refusal to ${topic}` });
+    this.opts.onRefusal?.(refusal);
   }
 
-  private async onCommand(c: Command, json: Record<string, unknown>): Promise<void> {
+  private async onCommand(c: Command, json: Record<string, unknown>, record: LogRecord): Promise<void> {
     const prior = this.opts.ledger.get(c.command_id);
     if (prior?.state === 'done' && prior.result) {
       await this.publish(prior.result); // redelivery: same answer, nothing executed
@@ -340,13 +422,16 @@ export class CommandExecutor {
     }
     const sig = checkSignature(json, this.policy, this.opts.cluster);
     if (!sig.ok) {
-      // Not recorded: a forged copy must not block the genuine command with the same id.
+      // Not recorded, and refused under an id of its own: a forged copy must not block (or end)
+      // the genuine command with the same id.
       this.opts.onWarning?.(`commands: refused ${c.command_id}: ${sig.reason}`);
-      await this.publish(this.result(c.command_id, 'rejected', sig.reason, []));
+      await this.refuse({ value: record.value, key: record.key, json, record: c, verified: false, reason: sig.reason });
       return;
     }
     if (c.cluster !== this.opts.cluster) {
-      await this.finish(c, 'rejected', `invalid: command for cluster "${c.cluster}" reached the scribe of "${this.opts.cluster}"`, [], json);
+      // Misplaced (a genuine command of another cluster copied here): that cluster's row is not ours to end.
+      this.opts.onWarning?.(`commands: refused ${c.command_id}: for cluster "${c.cluster}"`);
+      await this.refuse({ value: record.value, key: record.key, json, record: c, verified: true, reason: `misplaced: a command for cluster "${c.cluster}" reached the scribe of "${this.opts.cluster}"` });
       return;
     }
     if (prior?.state === 'executing') {
@@ -370,10 +455,16 @@ export class CommandExecutor {
     await this.execute(c, json);
   }
 
-  private async onApproval(a: Approval, json: Record<string, unknown>): Promise<void> {
+  private async onApproval(a: Approval, json: Record<string, unknown>, record: LogRecord): Promise<void> {
     const sig = checkSignature(json, this.policy, this.opts.cluster);
     if (!sig.ok) {
       this.opts.onWarning?.(`commands: ignored approval of ${a.command_id} by ${a.by.subject}: ${sig.reason}`);
+      await this.refuse({ value: record.value, key: record.key, json, record: a, verified: false, reason: sig.reason });
+      return;
+    }
+    if (a.cluster !== this.opts.cluster) {
+      this.opts.onWarning?.(`commands: ignored approval of ${a.command_id}: for cluster "${a.cluster}"`);
+      await this.refuse({ value: record.value, key: record.key, json, record: a, verified: true, reason: `misplaced: an approval for cluster "${a.cluster}" reached the scribe of "${this.opts.cluster}"` });
       return;
     }
     const entry = this.opts.ledger.get(a.command_id);
@@ -387,6 +478,7 @@ export class CommandExecutor {
     const d = approvalDecision(c, a, this.now());
     if (d.kind === 'ignore') {
       this.opts.onWarning?.(`commands: ignored ${a.decision} of ${a.command_id}: ${d.reason}`);
+      await this.refuse({ value: record.value, key: record.key, json, record: a, verified: true, reason: d.reason });
       return;
     }
     const decidedBy = { decision: a.decision, subject: a.by.subject, at: a.at };
@@ -412,12 +504,12 @@ export class CommandExecutor {
     }
     const user = actingUser(c);
     if (c.action === 'submit') {
-      if (!isAdmin(c) && user === undefined) {
-        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as`, [], undefined, decidedBy);
+      // Admins too: a job runs as whoever submitted it, so the scribe never submits as itself.
+      if (user === undefined) {
+        await this.finish(c, 'rejected', `not owner: ${c.requested_by.subject} has no scheduler user to submit as (a job is submitted only as the requesting user)`, [], undefined, decidedBy);
         return;
       }
-      const req: ActionRequest = { action: 'submit', args };
-      if (user !== undefined) req.user = user;
+      const req: ActionRequest = { action: 'submit', args, user };
       const r = await this.safeAct(act, req);
       results.push(jobResult('', r));
     } else {

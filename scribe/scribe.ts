@@ -12,13 +12,13 @@
  * Not here: which source or log is used (deploy/).
  */
 import { eventsTopic, type EventLog } from '../log/eventLog.js';
-import { retry } from '../log/retry.js';
+import { defaultOnRetry, retry } from '../log/retry.js';
 import { CheckpointError, type CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
 import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
 import { CommandLedger, runCommandLoop } from './commands.js';
-import type { CommandResult } from '../schemas/commands/index.js';
+import type { CommandResult, Refusal } from '../schemas/commands/index.js';
 
 export interface ScribeOptions {
   cluster: string;
@@ -30,6 +30,8 @@ export interface ScribeOptions {
   version: string;
   signal: AbortSignal;
   onPublished?(count: number): void;
+  /** A publish or checkpoint save failed and is retried (after the stderr line): for health and metrics. */
+  onRetry?(step: 'publish' | 'checkpoint', err: unknown): void;
   /** Signs envelopes and command results, verifies commands (config `signingKeys`). */
   keyring?: Keyring;
   /** Execute the cluster's commands: the ledger file (in the checkpoint directory) and policy. */
@@ -38,6 +40,7 @@ export interface ScribeOptions {
     /** Refuse unsigned commands even without keys (config `requireSignatures`). */
     requireSignatures: boolean;
     onResult?(result: CommandResult): void;
+    onRefusal?(refusal: Refusal): void;
     onWarning?(message: string): void;
   };
 }
@@ -56,18 +59,27 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
     scribe: { id: opts.scribeId, version: opts.version },
   };
   const stats: ScribeStats = { published: 0, batches: 0 };
+  const retried = (step: 'publish' | 'checkpoint', what: string) => {
+    const log = defaultOnRetry(what);
+    return (err: unknown, attempt: number, delayMs: number) => {
+      log(err, attempt, delayMs);
+      opts.onRetry?.(step, err);
+    };
+  };
   const emit = async (events: SourceEvent[], checkpoint: string): Promise<void> => {
     if (events.length > 0) {
       const now = Date.now() / 1000;
       const messages = events.map((ev) => toLogMessage(maybeSign(toEnvelope(origin, ev, now), opts.keyring, opts.cluster)));
-      await retry(() => opts.log.publish(topic, messages), { signal: opts.signal, what: `publish to ${topic}` });
+      const what = `publish to ${topic}`;
+      await retry(() => opts.log.publish(topic, messages), { signal: opts.signal, what, onRetry: retried('publish', what) });
       stats.published += events.length;
       stats.batches += 1;
       stats.lastPublishAt = Date.now();
       opts.onPublished?.(events.length);
     }
     // A full disk (ENOSPC) fails the save: wait and retry, as the publish does; the source waits too.
-    await retry(async () => opts.checkpoints.save(checkpoint), { signal: opts.signal, what: `save the ${opts.cluster} checkpoint${opts.checkpoints.where ? ` ${opts.checkpoints.where}` : ''}` });
+    const what = `save the ${opts.cluster} checkpoint${opts.checkpoints.where ? ` ${opts.checkpoints.where}` : ''}`;
+    await retry(async () => opts.checkpoints.save(checkpoint), { signal: opts.signal, what, onRetry: retried('checkpoint', what) });
   };
   if (opts.keyring) requireKey(opts.keyring, opts.cluster);
   let commandLoop: Promise<void> | undefined;
@@ -86,6 +98,7 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
       scribe: origin.scribe,
       signal: stopCommands.signal,
       ...(c.onResult ? { onResult: c.onResult } : {}),
+      ...(c.onRefusal ? { onRefusal: c.onRefusal } : {}),
       ...(c.onWarning ? { onWarning: c.onWarning } : {}),
     });
   }

@@ -6,17 +6,21 @@
  *
  *   command         fills the request columns; status 'requested' unless already further
  *                   (a submit names no job: its job_ids are the new job's id from its result)
- *   approval        approve by an approver other than the requester → approved_by/at;
- *                   reject by an approver or the requester → rejected_by (others are ignored,
- *                   as the scribe ignores them; the log keeps them)
+ *   approval        approve by an approver who is not the requester (samePerson: neither
+ *                   their subject nor their scheduler user) → approved_by/at; reject by an
+ *                   approver or the requester → rejected_by (others are ignored, as the scribe
+ *                   ignores them; the log keeps them)
  *   command-result  awaiting_approval, then the first final status (accepted | rejected |
  *                   failed) sticks: a later final result (a redelivered command past its
  *                   expiry, a forged copy) never overwrites it; its `decided_by` (the
  *                   approval the scribe acted on) fills approved_by/at or rejected_by as the
  *                   approval record would, whichever of the two is folded first
  *
- *   refusal         a request the MCP service refused (nothing was sent): the request
- *                   columns, status 'refused', the reason; final at once
+ *   refusal         a request the MCP service refused (nothing was sent), or a record a
+ *                   scribe refused (forged, unsigned, misplaced, an approval that does not
+ *                   count): its own row (its own id), status 'refused', the reason; final at
+ *                   once. It never touches a row that holds a command: a refusal id equal to
+ *                   a command's is not a refusal of ours
  *
  * `version` grows by one per folded record, so the row written last is the one kept.
  * Times are DateTime64(3) text, as the table stores and returns them.
@@ -24,6 +28,7 @@
 import {
   FINAL_COMMAND_STATUSES,
   ROLE_APPROVER,
+  samePerson,
   type Approval,
   type Command,
   type CommandRecord,
@@ -114,6 +119,8 @@ export function evolveAction(prior: ActionRow | undefined, r: CommandRecord): Ac
 }
 
 function foldRefusal(row: ActionRow, r: Refusal): ActionRow {
+  if ((row.requested_by !== '' || row.status !== 'requested') && row.status !== 'refused') return row;
+  const by = r.tool === 'scribe' ? `the ${r.cluster} scribe` : `the MCP service (${r.tool})`;
   return {
     ...row,
     action: r.action,
@@ -124,7 +131,7 @@ function foldRefusal(row: ActionRow, r: Refusal): ActionRow {
     issued_at: dt(r.at),
     expires_at: dt(r.at),
     status: 'refused',
-    reason: `refused by the MCP service (${r.tool}): ${r.reason}`,
+    reason: `refused by ${by}: ${r.reason}`,
     result_at: dt(r.at),
   };
 }
@@ -147,7 +154,7 @@ function foldCommand(row: ActionRow, c: Command): ActionRow {
 
 function foldApproval(row: ActionRow, a: Approval): ActionRow {
   const approver = a.by.roles.includes(ROLE_APPROVER);
-  const requester = row.requested_by !== '' && a.by.subject === row.requested_by;
+  const requester = row.requested_by !== '' && samePerson(a.by, { subject: row.requested_by, user: row.requested_user || undefined });
   if (a.decision === 'approve') {
     if (!approver || requester || row.requested_by === '') return row;
     return { ...row, approved_by: a.by.subject, approved_at: dt(a.at) };

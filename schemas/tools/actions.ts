@@ -1,11 +1,12 @@
 /**
  * The action tools' contracts: cancel_job, hold_job, release_job, set_urgency, signal_job,
- * submit_job, the bulk cancel_jobs (dry run + confirmation token), approve_command /
+ * submit_job, the bulk cancel_jobs and act_on_jobs (dry run + confirmation token), approve_command /
  * reject_command, command_status and list_actions. Every action answers an ActionOutcome: the
  * command's row in `actions` (schemas/clickhouse/005_actions.sql) as far as it got, or `pending`
  * when the scribe has not answered within the wait.
  */
 import { z } from 'zod';
+import { BULK_ACTIONS } from '../commands/index.js';
 import { Int, IsoTimeSchema, JobIdArgSchema, ClusterNameSchema } from './common.js';
 
 // ---- inputs --------------------------------------------------------------------------------
@@ -23,14 +24,14 @@ export const CancelJobInputSchema = JobActionInputSchema.extend({
 
 /** Flux: urgency 0 (held) .. 31 (expedite), default 16, users up to 16. Slurm: the job's priority. */
 export const FLUX_URGENCY_MAX = 31;
+const UrgencySchema = z
+  .number({ error: 'must be a whole number >= 0' })
+  .int({ error: 'must be a whole number >= 0' })
+  .min(0, { error: 'must be a whole number >= 0' })
+  // The upper bound is the scheduler's: Flux 31 (checked before sending), Slurm 4294967293 (the scribe's).
+  .meta({ maximum: undefined });
 export const SetUrgencyInputSchema = JobActionInputSchema.extend({
-  urgency: z
-    .number({ error: 'must be a whole number >= 0' })
-    .int({ error: 'must be a whole number >= 0' })
-    .min(0, { error: 'must be a whole number >= 0' })
-    // The upper bound is the scheduler's: Flux 31 (checked before sending), Slurm 4294967293 (the scribe's).
-    .meta({ maximum: undefined })
-    .describe('Flux 0-31 (0 holds, 16 default, >16 admins); Slurm priority'),
+  urgency: UrgencySchema.describe('Flux 0-31 (0 holds, 16 default, >16 admins); Slurm priority'),
 });
 
 export const SignalJobInputSchema = JobActionInputSchema.extend({
@@ -69,6 +70,16 @@ export const CancelJobsInputSchema = z.strictObject({
     .describe('confirm_token from the dry run, with the same filters; omit to get the dry run'),
 });
 export type CancelJobsInput = z.infer<typeof CancelJobsInputSchema>;
+
+/** act_on_jobs: cancel_jobs' filters and two calls, for any bulk action (BULK_ACTIONS). */
+export const ActOnJobsInputSchema = CancelJobsInputSchema.extend({
+  cluster: ClusterNameSchema.describe('cluster whose jobs to act on (required)'),
+  action: z.enum(BULK_ACTIONS, { error: `must be one of ${BULK_ACTIONS.join(', ')}` }),
+  state: CancelJobsInputSchema.shape.state.describe('cancel: pending, running or both (default both); others: pending only'),
+  urgency: UrgencySchema.optional().describe('action urgency: Flux 0-31 (16 default, >16 admins); Slurm: admins only, the priority'),
+  note: z.string().max(1024).optional().describe('cancel: reason kept with each cancel'),
+});
+export type ActOnJobsInput = z.infer<typeof ActOnJobsInputSchema>;
 
 const CommandIdSchema = z.uuid({ error: 'must be a command_id as an action tool returned it (a UUID)' });
 
@@ -147,8 +158,9 @@ export const BulkJobSchema = z.object({
   state: z.string(),
 });
 
+/** What cancel_jobs and act_on_jobs answer. */
 export const CancelJobsOutputSchema = z.object({
-  /** true: nothing was sent; call again with confirm = confirm_token to cancel these jobs. */
+  /** true: nothing was sent; call again with confirm = confirm_token to act on these jobs. */
   dry_run: z.boolean(),
   count: Int,
   jobs: z.array(BulkJobSchema).optional().describe(`the first ${DRY_RUN_SHOWN} matches`),

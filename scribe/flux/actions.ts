@@ -6,6 +6,13 @@
  *   release  job-manager.urgency {id, urgency:16}
  *   urgency  job-manager.urgency {id, urgency}          (0 hold … 16 default … 31 expedite)
  *   submit   job-ingest.submit   {J, urgency, flags}    (J signed with mech "none": owner only)
+ *
+ * Who submits: job-ingest makes the connection's user the job's owner and takes a job only
+ * signed by that same user ("signer != requestor" otherwise), with mech "none" for the instance
+ * owner alone; a guest's job needs the guest's own flux-security signature (munge / curve), which
+ * the IMP checks again before it runs anything as the guest. The scribe connects as the instance
+ * owner and cannot sign as anyone else, so it submits only for a request whose user IS the
+ * instance owner (`fluxSubmitAs`); anyone else is refused, with that reason, before any RPC.
  * Errors become codes: ENOENT → no_such_job ("no such job <id>"), EPERM/EACCES → not_permitted,
  * EINVAL/EPROTO/ERANGE → invalid, ENOSYS → unsupported ("service missing"), anything else
  * (the connection included) → failed. Who may ask for what is decided before this (authorize);
@@ -27,6 +34,8 @@ export interface ActionDeps {
   connection(): Promise<FluxConnection>;
   /** Uid that signs submitted jobspecs (must be the uid the broker sees on the connection). */
   submitUserid(): Promise<number>;
+  /** uid → user name: a submit runs only for the user who owns the instance (submitUserid). */
+  users(uid: number): string | undefined;
   timeoutMs?: number;
 }
 
@@ -153,6 +162,27 @@ export function actionError(err: unknown, action: string, jobId?: string): Actio
   return { ok: false, code: 'failed', message: `${action} failed: ${(err as Error)?.message ?? String(err)}` };
 }
 
+/**
+ * May the scribe, connected as the instance owner `ownerUid` (named `ownerName`), submit for
+ * `user`? Only when `user` is the owner: undefined when it may, else the refusal. Pure.
+ */
+export function fluxSubmitAs(user: string | undefined, ownerUid: number, ownerName: string | undefined): Exclude<ActionResult, { ok: true }> | undefined {
+  if (user === undefined) {
+    return { ok: false, code: 'not_permitted', message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself' };
+  }
+  if (ownerName !== undefined && user === ownerName) return undefined;
+  // The owner is not named: the requester learns no other account's name from a refusal.
+  const unnamed = ownerName === undefined ? ` (uid ${ownerUid} has no user name on this host)` : '';
+  return {
+    ok: false,
+    code: 'not_permitted',
+    message:
+      `submit as ${user}: refused: this scribe connects to Flux as the instance owner${unnamed}, and flux-core owns a job by the ` +
+      `connection's user and takes a guest's job only signed by that guest (flux-security, munge or curve), which the scribe ` +
+      `cannot do for ${user}; only the instance owner may submit through jobscribe here (others: flux submit as themselves)`,
+  };
+}
+
 export async function executeFluxAction(req: ActionRequest, deps: ActionDeps): Promise<ActionResult> {
   let userid: number | undefined;
   if (req.action === 'submit') {
@@ -161,6 +191,8 @@ export async function executeFluxAction(req: ActionRequest, deps: ActionDeps): P
     } catch (err) {
       return actionError(err, 'submit');
     }
+    const refused = fluxSubmitAs(req.user, userid, deps.users(userid));
+    if (refused) return refused;
   }
   const plan = planAction(req, userid);
   if ('error' in plan) return plan.error;

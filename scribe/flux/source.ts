@@ -314,6 +314,7 @@ export function createFluxSource(options: FluxSourceOptions = {}): FluxSource {
       executeFluxAction(request, {
         connection: () => holder.get(),
         submitUserid,
+        users,
         timeoutMs: options.actionTimeoutMs ?? 30_000,
       }),
     owner: (jobId) => fluxJobOwner(jobId, { connection: () => holder.get(), users, timeoutMs: options.actionTimeoutMs ?? 30_000 }),

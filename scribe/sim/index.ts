@@ -8,6 +8,7 @@ export { SimOptionsSchema, DEFAULT_SIM_EPOCH, parseSimOptions, instanceStartOf, 
 export type { SimOptions, SimOptionsInput } from './options.js';
 export {
   Simulator,
+  diurnalFactor,
   simulate,
   RESULTS,
   SCENARIOS,

@@ -36,8 +36,20 @@ export const SimOptionsSchema = z
     instanceAgeDays: z.number().min(0).max(10000).default(14),
     /** Simulated seconds per wall-clock second, for `run()` only (not part of the stream). */
     speed: z.number().positive().default(60),
+    /**
+     * For `run()` only: `paced` runs simulated time at `speed` from `epoch`; `wall` follows the wall
+     * clock: everything from `epoch` up to now is emitted as fast as the log takes it (a back-fill),
+     * then events come as their time arrives. Simulated time is never ahead of now.
+     */
+    clock: z.enum(['paced', 'wall']).default('paced'),
     /** Mean submissions per simulated minute (Poisson arrivals; bursts and follow-up jobs add to it). */
     submitRate: z.number().positive().default(2),
+    /**
+     * Submissions follow the working day (UTC): from 0.4× the mean rate at 02:00 to 1.6× at 14:00,
+     * 0.6× of that on Saturdays and Sundays, so queues build up by day and drain by night. Off by
+     * default (a constant rate); the demo center of `jobscribe up` turns it on.
+     */
+    diurnal: z.boolean().default(false),
     /** Stop submitting after this many submissions; the run ends when they are all inactive. */
     maxJobs: z.number().int().positive().optional(),
     /** Stop the simulation at this simulated time (seconds). */

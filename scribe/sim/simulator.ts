@@ -532,7 +532,8 @@ export class Simulator {
   }
 
   private interarrival(): number {
-    return Math.max(1, Math.round(this.rng.exp(60e6 / this.options.submitRate)));
+    const rate = this.options.submitRate * (this.options.diurnal ? diurnalFactor(this.now / 1e6) : 1);
+    return Math.max(1, Math.round(this.rng.exp(60e6 / rate)));
   }
 
   private canSubmit(): boolean {
@@ -1045,4 +1046,15 @@ export function simulate(options?: SimOptionsInput): Generator<SourceEvent, SimS
 /** The totals the read model must show for a finished simulation. */
 export function groundTruth(options?: SimOptionsInput): SimStats {
   return statsAtEnd(new Simulator(options));
+}
+
+/**
+ * How busy submitters are at simulated time `t` (seconds, UTC) relative to the mean rate: a
+ * sine over the day peaking at 14:00 (1.6) with its trough at 02:00 (0.4), times 0.6 on weekends.
+ */
+export function diurnalFactor(t: number): number {
+  const hour = (((t / 3600) % 24) + 24) % 24;
+  const weekday = (Math.floor(t / 86400) + 4) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
+  const day = 1 + 0.6 * Math.sin((2 * Math.PI * (hour - 8)) / 24);
+  return weekday === 0 || weekday === 6 ? 0.6 * day : day;
 }

@@ -23,8 +23,16 @@ export interface SimSource extends SchedulerSource {
 
 /** Longest real-time sleep between two looks at the clock (ms). */
 const MAX_IDLE_MS = 100;
+/** Events per emit while back-filling (the wall clock far ahead of simulated time). */
+const BACKFILL_BATCH = 4096;
 
-export function createSimSource(input?: SimOptionsInput): SimSource {
+export interface SimSourceClock {
+  /** Wall-clock milliseconds since 1970 (clock 'wall'); default Date.now. */
+  now?: () => number;
+}
+
+export function createSimSource(input?: SimOptionsInput, clock: SimSourceClock = {}): SimSource {
+  const wallNow = clock.now ?? Date.now;
   const options = parseSimOptions(input);
   const slurm = options.scheduler === 'slurm';
   let sim: Simulator | SlurmSimulator = slurm ? new SlurmSimulator(options) : new Simulator(options);
@@ -49,12 +57,14 @@ export function createSimSource(input?: SimOptionsInput): SimSource {
         sim = slurm ? SlurmSimulator.restore(checkpoint) : Simulator.restore(checkpoint);
       }
       const current = sim;
-      const speed = options.speed;
+      const speed = options.clock === 'wall' ? 1 : options.speed;
       const wall0 = performance.now();
       const sim0 = current.time;
       while (!signal.aborted && !current.finished) {
-        const target = sim0 + ((performance.now() - wall0) / 1000) * speed;
-        const batch = current.nextBatch(options.batchSize, target);
+        const target = options.clock === 'wall' ? wallNow() / 1000 : sim0 + ((performance.now() - wall0) / 1000) * speed;
+        // Far behind the wall clock (a back-fill, or a restart after downtime): big batches.
+        const size = options.clock === 'wall' && target - current.time > 60 ? Math.max(options.batchSize, BACKFILL_BATCH) : options.batchSize;
+        const batch = current.nextBatch(size, target);
         if (batch.length > 0) {
           await emit(batch, current.checkpoint());
           continue;

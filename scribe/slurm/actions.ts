@@ -13,9 +13,23 @@
  *   time_limit  scontrol update JobId=<id> TimeLimit=<minutes | D-HH:MM:SS | UNLIMITED>
  *   submit      sbatch --parsable [options] (args.script on stdin, or --wrap=args.command)
  *
- * Not here: who may do what (authorization is the caller's); which user runs the command
- * (`asUser` rewrites the argv, e.g. with runuser, when the request names a user).
+ * Which user runs the command (`slurmRunAs`, pure): the request's user, never the scribe on
+ * someone's behalf for a submit, since a job belongs to whoever ran sbatch:
+ *
+ *   request names no user        submit refused; other actions with the scribe's own authority
+ *                                (an admin acting without on_behalf_of)
+ *   user is the scribe's user    the CLI as it is
+ *   the scribe is root           runuser -u USER -- CLI
+ *   else (e.g. SlurmUser)        submit refused; other actions with the scribe's authority, after
+ *                                the command loop's owner check (scribe/commands.ts)
+ *
+ * A submit, and every command run as another user, gets a bare environment (PATH, SLURM_CONF,
+ * locale): sbatch exports its environment into the job, and the scribe's (SLURM_JWT, passwords)
+ * must reach no user's job; a SLURM_JWT would also make the CLI authenticate as the token's user.
+ *
+ * Not here: who may do what (authorization is the caller's).
  */
+import { userInfo } from 'node:os';
 import { z } from 'zod';
 import type { ActionName, ActionRequest, ActionResult, OwnerResult } from '../source.js';
 import { parseSqueueJson } from '../../schemas/slurm/squeue.js';
@@ -31,15 +45,57 @@ export interface SlurmActionOptions {
   run: CommandRunner;
   timeoutMs: number;
   submitTimeoutMs: number;
-  /** Rewrites a command to run as `user` (when the request names one); e.g. `runuserAs`. */
-  asUser?: (user: string, argv: string[]) => string[];
+  /** Who the scribe process is (default: this process): decides how a command runs as the request's user. */
+  scribeUser?: ScribeUser;
   /** Working directory given to sbatch (--chdir) when the submit names none. */
   submitDir?: string;
 }
 
-/** For a scribe running as root: runs the command as `user` with runuser(1), keeping the environment. */
+/** The scribe process's own user. */
+export interface ScribeUser {
+  uid: number;
+  name: string;
+}
+
+/** This process's user. */
+export function processUser(): ScribeUser {
+  const u = userInfo();
+  return { uid: u.uid, name: u.username };
+}
+
+/** For a scribe running as root: runs the command as `user` with runuser(1). */
 export function runuserAs(user: string, argv: string[]): string[] {
   return ['runuser', '-u', user, '--', ...argv];
+}
+
+export type RunAsPlan = { ok: true; argv: string[]; bareEnv: boolean } | { ok: false; code: 'not_permitted' | 'invalid'; message: string };
+
+/** A user name runuser and Slurm can take (POSIX portable characters, not an option). */
+export const SCHEDULER_USER_RE = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}\$?$/;
+
+/** How `argv` (the command of `req`) runs for the request's user on a scribe that is `scribe`. Pure. */
+export function slurmRunAs(scribe: ScribeUser, req: Pick<SlurmActionRequest, 'action' | 'user'>, argv: string[]): RunAsPlan {
+  const submit = req.action === 'submit';
+  const user = req.user;
+  if (user === undefined) {
+    if (submit) {
+      return { ok: false, code: 'not_permitted', message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself' };
+    }
+    return { ok: true, argv, bareEnv: false };
+  }
+  if (!SCHEDULER_USER_RE.test(user)) return { ok: false, code: 'invalid', message: `${req.action}: ${JSON.stringify(user)} is not a user name` };
+  if (user === scribe.name) return { ok: true, argv, bareEnv: submit };
+  if (scribe.uid === 0) return { ok: true, argv: runuserAs(user, argv), bareEnv: true };
+  if (submit) {
+    return {
+      ok: false,
+      code: 'not_permitted',
+      message:
+        `submit as ${user}: refused: this scribe does not run as root, so it cannot run sbatch as ${user} ` +
+        '(run the Slurm scribe as root, which submits through runuser, or through slurmrestd with a token of SlurmUser or root)',
+    };
+  }
+  return { ok: true, argv, bareEnv: false };
 }
 
 const SignalSchema = z.union([
@@ -210,12 +266,14 @@ export function shellQuote(s: string): string {
 export async function executeSlurmAction(req: SlurmActionRequest, opts: SlurmActionOptions): Promise<ActionResult> {
   const cmd = slurmActionCommand(req, opts.submitDir);
   if (!cmd.ok) return cmd;
-  const argv = req.user && opts.asUser ? opts.asUser(req.user, cmd.argv) : cmd.argv;
+  const plan = slurmRunAs(opts.scribeUser ?? processUser(), req, cmd.argv);
+  if (!plan.ok) return plan;
+  const argv = plan.argv;
   const timeoutMs = req.action === 'submit' ? opts.submitTimeoutMs : opts.timeoutMs;
   const what = req.job_id ? `${req.action} job ${req.job_id}` : req.action;
   let r;
   try {
-    r = await opts.run(argv, { input: cmd.input, timeoutMs });
+    r = await opts.run(argv, { input: cmd.input, timeoutMs, ...(plan.bareEnv && { bareEnv: true }) });
   } catch (err) {
     return { ok: false, code: 'failed', message: `${what}: ${(err as Error).message}` };
   }

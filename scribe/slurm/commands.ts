@@ -24,6 +24,21 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** Extra environment for this command (sacct runs with TZ=UTC). */
   env?: Record<string, string>;
+  /**
+   * Run with only BARE_ENV_KEYS of the environment (then `env`), not the scribe's whole one: for
+   * sbatch, which exports it into the job, and for commands run as another user.
+   */
+  bareEnv?: boolean;
+}
+
+/** What a bare environment keeps: where the CLIs and the cluster's configuration are, and the locale. */
+export const BARE_ENV_KEYS: readonly string[] = ['PATH', 'SLURM_CONF', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ'];
+
+/** `env` reduced to BARE_ENV_KEYS. Pure. */
+export function bareEnvironment(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of BARE_ENV_KEYS) if (env[k] !== undefined) out[k] = env[k];
+  return out;
 }
 
 export type CommandRunner = (argv: readonly string[], opts?: CommandOptions) => Promise<CommandResult>;
@@ -54,7 +69,8 @@ export function spawnRunner(options: SpawnRunnerOptions = {}): CommandRunner {
       const [file, ...args] = argv;
       if (!file) return reject(new SlurmError('empty command', { retriable: false }));
       if (opts.signal?.aborted) return resolve({ code: null, stdout: '', stderr: 'aborted', timedOut: false });
-      const child = spawn(file, args, { env: opts.env ? { ...env, ...opts.env } : env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      const base = opts.bareEnv ? bareEnvironment(env) : env;
+      const child = spawn(file, args, { env: opts.env ? { ...base, ...opts.env } : base, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let bytes = 0;
@@ -91,7 +107,8 @@ export function spawnRunner(options: SpawnRunnerOptions = {}): CommandRunner {
         settled = true;
         finish();
         const missing = e.code === 'ENOENT';
-        reject(new SlurmError(missing ? `${file}: command not found (is Slurm installed and on PATH?)` : `${file}: ${e.message}`, {
+        const hint = file === 'runuser' ? "util-linux's runuser, through which a root scribe runs each user's commands, must be on PATH" : 'is Slurm installed and on PATH?';
+        reject(new SlurmError(missing ? `${file}: command not found (${hint})` : `${file}: ${e.message}`, {
           code: missing ? 'slurm_cli_missing' : 'slurm',
           retriable: !missing,
           cause: e,

@@ -12,12 +12,17 @@
  *   time_limit   POST   /slurm/v0.0.38/job/{id}        {"time_limit": minutes}
  *   submit       POST   /slurm/v0.0.38/job/submit      {"job": {...}, "script": "..."}
  *
+ * Who acts: X-SLURM-USER-NAME is the request's user (else the configured one). slurmctld takes a
+ * user name other than the token's only from a token of SlurmUser or root (else it drops the
+ * request: "Zero Bytes were transmitted or received"), so that token lets the scribe act, and
+ * submit, as each requesting user. A submit names its user or is refused.
+ *
  * slurmrestd answers many failures with HTTP 200 and a non-empty `errors` array, and some
  * successes with an error (a submit with hold: "Job is in held state, pending scheduler
  * release"); `errors` is read on every answer. Like scancel, DELETE of a finished job says nothing.
  */
 import type { ActionResult } from '../source.js';
-import { classifySlurmError, type SlurmActionRequest } from './actions.js';
+import { SCHEDULER_USER_RE, classifySlurmError, type SlurmActionRequest } from './actions.js';
 import { SlurmError } from './commands.js';
 
 export interface SlurmRestOptions {
@@ -53,12 +58,12 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
   const doFetch = opts.fetch ?? fetch;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
-  async function call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<RestAnswer> {
+  async function call(method: string, path: string, body?: unknown, signal?: AbortSignal, user = opts.user): Promise<RestAnswer> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const res = await doFetch(`${base}${path}`, {
       method,
       headers: {
-        'X-SLURM-USER-NAME': opts.user,
+        'X-SLURM-USER-NAME': user,
         'X-SLURM-USER-TOKEN': opts.token,
         ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
       },
@@ -94,21 +99,29 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
     async act(req) {
       const id = req.job_id;
       const what = id ? `${req.action} job ${id}` : req.action;
+      if (req.action === 'submit' && req.user === undefined) {
+        return { ok: false, code: 'not_permitted', message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself' };
+      }
+      if (req.user !== undefined && !SCHEDULER_USER_RE.test(req.user)) return { ok: false, code: 'invalid', message: `${req.action}: ${JSON.stringify(req.user)} is not a user name` };
       const request = restRequest(req, opts);
       if (!request.ok) return request;
+      const user = req.user ?? opts.user;
+      // Acting as another user needs a SlurmUser / root token; slurmctld's refusal does not say so.
+      const asOther = user !== opts.user ? ` (acting as ${user} needs a slurmrestd token of SlurmUser or root)` : '';
       let a: RestAnswer;
       try {
-        a = await call(request.method, request.path, request.body);
+        a = await call(request.method, request.path, request.body, undefined, user);
       } catch (err) {
-        return { ok: false, code: 'failed', message: `${what}: slurmrestd: ${(err as Error).message}` };
+        return { ok: false, code: 'failed', message: `${what}: slurmrestd: ${(err as Error).message}${asOther}` };
       }
-      if (a.status === 401 || a.status === 403) return { ok: false, code: 'not_permitted', message: `${what}: slurmrestd refused the token (HTTP ${a.status})` };
+      if (a.status === 401 || a.status === 403) return { ok: false, code: 'not_permitted', message: `${what}: slurmrestd refused the token (HTTP ${a.status})${asOther}` };
       if (req.action === 'submit' && typeof a.body.job_id === 'number') {
         return { ok: true, job_id: String(a.body.job_id), detail: a.errors.length ? { warnings: a.errors.map((e) => e.error) } : {} };
       }
       if (a.status >= 300 || a.errors.length > 0) {
         const text = errorText(a);
-        return { ok: false, code: classifySlurmError(text), message: `${what}: ${text}` };
+        const dropped = /Zero Bytes were transmitted/i.test(text);
+        return { ok: false, code: dropped && asOther ? 'not_permitted' : classifySlurmError(text), message: `${what}: ${text}${dropped ? asOther : ''}` };
       }
       return { ok: true, job_id: id };
     },

@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionResult, OwnerResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
-import { executeSlurmAction, slurmJobOwner, slurmOwnersOf, type SlurmActionRequest } from './actions.js';
+import { executeSlurmAction, processUser, slurmJobOwner, slurmOwnersOf, type ScribeUser, type SlurmActionRequest } from './actions.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { runQuery, spawnRunner, type CommandRunner } from './commands.js';
 import { DEFAULT_DIFF_OPTIONS, emptyTrackerState, type TrackerState } from './diff.js';
@@ -57,8 +57,8 @@ export interface SlurmSourceOptions {
   sacctTimeoutMs?: number;
   actionTimeoutMs?: number;
   submitTimeoutMs?: number;
-  /** Rewrites an action's argv to run as the request's user (e.g. `runuserAs`). */
-  asUser?: (user: string, argv: string[]) => string[];
+  /** Who the scribe process is (default: this process; see slurmRunAs in actions.ts). */
+  scribeUser?: ScribeUser;
   /** Default working directory of submitted jobs. */
   submitDir?: string;
   /** The clock, in seconds (tests). */
@@ -77,6 +77,7 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
   const run = options.run ?? spawnRunner({ env: options.env });
   const log = options.log ?? ((m: string) => process.stderr.write(`jobscribe: ${m}\n`));
   const now = options.now ?? (() => Date.now() / 1000);
+  const scribeUser = options.scribeUser ?? processUser();
   const rest = options.rest === undefined ? undefined : 'act' in options.rest ? options.rest : createSlurmRest(options.rest);
   const pollIntervalMs = options.pollIntervalMs ?? 5000;
   if (!(pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be > 0');
@@ -162,7 +163,7 @@ export function createSlurmSource(options: SlurmSourceOptions = {}): SlurmSource
         run,
         timeoutMs: options.actionTimeoutMs ?? 30_000,
         submitTimeoutMs: options.submitTimeoutMs ?? 60_000,
-        asUser: options.asUser,
+        scribeUser,
         submitDir: options.submitDir,
       });
     },

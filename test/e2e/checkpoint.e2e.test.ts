@@ -33,7 +33,7 @@ describe('jobscribe up with an unusable scribe checkpoint', () => {
     const file = join(dataDir, 'scribe', 'sim.checkpoint.json');
     mkdirSync(join(dataDir, 'scribe'), { recursive: true });
     writeFileSync(file, text);
-    const r = await runCli(['up', '--data-dir', dataDir, '--http-port', '0', '--log-level', 'warn'], { timeoutMs: 30_000 });
+    const r = await runCli(['up', '--data-dir', dataDir, '--http-port', '0', '--log-level', 'warn', '--cluster', 'sim'], { timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`checkpoint ${file} is unreadable (${reason}`);
     expect(r.stderr).toContain('restore it, or delete it to re-read the source from the start');

@@ -3,8 +3,9 @@
  * a signed command on `<prefix>.<cluster>.commands` → the cluster's scribe (runScribe with its
  * command loop) verifies, authorizes against the scheduler's owner, executes through the
  * simulator → command-result on the events topic → the projector folds `actions`, and the job
- * events the action caused change `jobs`. Refusals: another user's job, forged, unsigned and
- * expired commands, approvals by the wrong identities; a bulk cancel waits for a second
+ * events the action caused change `jobs`. Refusals: another user's job, expired commands;
+ * forged, unsigned and undecodable records are answered with a scribe's `refusal` under an id of
+ * its own (never a result under the claimed command id); approvals by the wrong identities; a bulk cancel waits for a second
  * approver; redelivery (also after a scribe restart that rewinds the commands topic) executes
  * nothing twice; forged or unsigned job events are quarantined in dead_letters.
  *
@@ -22,7 +23,7 @@ import { createKafkaLog } from '../../log/kafka.js';
 import { commandsTopic, eventsTopic, type EventLog } from '../../log/eventLog.js';
 import { createKeyring, signRecord, type Keyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
-import { commandRecordMessage, type Approval, type Command, type CommandResult } from '../../schemas/commands/index.js';
+import { commandRecordMessage, type Approval, type Command, type CommandResult, type Refusal } from '../../schemas/commands/index.js';
 import { CommandLedger, commandsGroup, runCommandLoop } from '../../scribe/commands.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { runScribe } from '../../scribe/scribe.js';
@@ -102,6 +103,8 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
     let stopScribe: () => Promise<void>;
     let stopProjector: () => Promise<void>;
     const results = new Map<string, CommandResult[]>();
+    /** The scribe's refusals, by the command id the refused record claimed. */
+    const refusals = new Map<string, Refusal[]>();
     /** Records the projector must quarantine (forged / unsigned), counted as the tests inject them. */
     let injectedBad = 0;
     const db = () => database;
@@ -124,6 +127,7 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
           ledgerPath: join(dir, 'alpha.commands.jsonl'),
           requireSignatures: true,
           onResult: (r) => results.set(r.command_id, [...(results.get(r.command_id) ?? []), r]),
+          onRefusal: (r) => void (r.refers_to && refusals.set(r.refers_to, [...(refusals.get(r.refers_to) ?? []), r])),
         },
       });
       return async () => {
@@ -267,6 +271,13 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
     /** The final row; `withCommand` (default) also waits for the command record itself to be folded. */
     const final = (id: string, withCommand = true) => action(id, (a) => ['accepted', 'rejected', 'failed'].includes(a.status) && (!withCommand || a.requested_by !== ''));
 
+    /** The `actions` row of the scribe's (first) refusal of a record that claimed command id `id`. */
+    async function refusalRow(id: string): Promise<ActionView> {
+      const r = await waitUntil(async () => refusals.get(id)?.[0], { what: `the refusal of ${id}`, timeoutMs: 60_000, intervalMs: 20 });
+      return action(r.command_id, (a) => a.status === 'refused');
+    }
+    const rowCount = (id: string) => count(`SELECT count() AS n FROM ${db()}.actions FINAL WHERE command_id = {id:String}`, { id });
+
     /** Waits until the scribe consumed every command published so far. */
     async function scribeCaughtUp(): Promise<void> {
       await waitUntil(
@@ -348,11 +359,22 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       injectedBad += 2;
       await send(expired);
 
-      // Forged and unsigned commands never reach `actions` themselves (quarantined): only the scribe's refusal does.
-      const f = await final(forged.command_id, false);
-      expect(f).toMatchObject({ status: 'rejected', reason: 'bad signature by key "k1" (forged or altered record)', requested_by: '' });
-      expect(await final(unsigned.command_id, false)).toMatchObject({ status: 'rejected', reason: 'unsigned record (signatures are required)' });
+      // Forged and unsigned commands never reach `actions` themselves (quarantined): only the
+      // scribe's refusal does, as a row of its own; nothing is recorded under their command ids.
+      expect(await refusalRow(forged.command_id)).toMatchObject({
+        status: 'refused',
+        action: 'cancel',
+        requested_by: '(unverified)',
+        reason: `refused by the ${CLUSTER} scribe: command ${forged.command_id} claiming requester "${user}@site": bad signature by key "k1" (forged or altered record)`,
+      });
+      expect((await refusalRow(unsigned.command_id)).reason).toBe(
+        `refused by the ${CLUSTER} scribe: command ${unsigned.command_id} claiming requester "${user}@site": unsigned record (signatures are required)`,
+      );
       expect((await final(expired.command_id)).reason).toMatch(/^expired: the command expired at /);
+      expect(results.get(forged.command_id)).toBeUndefined();
+      expect(results.get(unsigned.command_id)).toBeUndefined();
+      expect(await rowCount(forged.command_id)).toBe(0);
+      expect(await rowCount(unsigned.command_id)).toBe(0);
       // The projector quarantined the forged and unsigned commands themselves.
       const dead = await queryRows<{ key: string; reason: string }>(ch, `SELECT key, reason FROM ${db()}.dead_letters FINAL WHERE key IN ({a:String}, {b:String}) ORDER BY reason`, {
         a: forged.command_id,
@@ -390,8 +412,10 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       const bulk = command({ action: 'cancel', job_ids: ids, requested_by: who(user, ['user', 'approver']), approval_required: true });
       await send(bulk);
       expect((await action(bulk.command_id, (a) => a.status === 'awaiting_approval')).status).toBe('awaiting_approval');
-      // Approvals that do not count: the requester's own (even with the role), one without the role, a forged one.
+      // Approvals that do not count: the requester's own (even with the role), another token of the
+      // requester's scheduler user (the same person), one without the role, a forged one.
       await send(approval(bulk, 'approve', who(user, ['approver'])));
+      await send(approval(bulk, 'approve', who(user, ['approver'], `${user}@desktop`)));
       await send(approval(bulk, 'approve', who('carol', ['user'])));
       await send(approval(bulk, 'approve', who('mallory', ['approver'])), forgerRing);
       injectedBad += 1;
@@ -399,6 +423,13 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       await step();
       expect(await Promise.all(ids.map(job))).toEqual(before);
       expect(await action(bulk.command_id, () => true)).toMatchObject({ status: 'awaiting_approval', approved_by: '' });
+      // Each is refused in a row of its own, which names why.
+      expect((refusals.get(bulk.command_id) ?? []).map((r) => r.reason)).toEqual([
+        `approval ${bulk.command_id}: ${user}@site cannot approve their own command`,
+        `approval ${bulk.command_id}: ${user}@desktop (scheduler user ${user}, as the requester ${user}@site) cannot approve their own command`,
+        `approval ${bulk.command_id}: carol@site does not hold the approver role`,
+        `approval ${bulk.command_id} claiming requester "mallory@site": bad signature by key "k1" (forged or altered record)`,
+      ]);
 
       await send(approval(bulk, 'approve', who('bob', ['approver'])));
       const a = await final(bulk.command_id);
@@ -466,7 +497,7 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       expect(actionEvents).toBe(acted.length);
     });
 
-    it('a command whose args nest 30,000 deep is audited as rejected and quarantined; the commands after it run', async () => {
+    it('a command whose args nest 30,000 deep is audited as refused (a row of its own) and quarantined; the commands after it run', async () => {
       const { user, ids } = await pick(2);
       const before = await job(ids[0]!);
       const deep = command({ action: 'cancel', job_ids: [ids[0]!], args: { extra: '__DEEP__' }, requested_by: who(user) });
@@ -478,8 +509,13 @@ function commandSuite(name: string, database: string, open: () => Promise<Setup 
       const after = command({ action: 'hold', job_ids: [ids[1]!], requested_by: who(user) });
       await send(after);
 
-      expect(await final(deep.command_id, false)).toMatchObject({ status: 'rejected', reason: 'invalid: record nested too deep: more than 64 levels of objects / arrays' });
+      expect(await refusalRow(deep.command_id)).toMatchObject({
+        status: 'refused',
+        action: 'record',
+        reason: `refused by the ${CLUSTER} scribe: record ${deep.command_id}: invalid: record nested too deep: more than 64 levels of objects / arrays`,
+      });
       expect((await final(after.command_id)).status).toBe('accepted');
+      expect(await rowCount(deep.command_id)).toBe(0);
       const dead = await queryRows<{ reason: string }>(ch, `SELECT reason FROM ${db()}.dead_letters FINAL WHERE key = {k:String}`, { k: deep.command_id });
       expect(dead).toEqual([{ reason: 'record nested too deep: more than 64 levels of objects / arrays' }]);
       await step();
@@ -532,7 +568,7 @@ commandSuite('kafka', 'commands_kafka', async () => {
  * A scribe without signing keys (it checks nothing, so a deep record reaches the ledger's
  * JSON.stringify): its command loop on the embedded log. A command whose args nest 30,000 levels
  * deep used to throw RangeError out of the loop on every restart; now it is refused at decode,
- * audited as rejected with the reason, and the next command runs.
+ * audited as a refusal with the reason, and the next command runs.
  */
 describe('command loop without signing keys: records past the decode bounds', () => {
   const database = 'commands_unsigned';
@@ -547,7 +583,7 @@ describe('command loop without signing keys: records past the decode bounds', ()
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a 30,000-deep command is rejected with the reason and the loop goes on to the next command', async () => {
+  it('a 30,000-deep command is refused with the reason and the loop goes on to the next command', async () => {
     const log = createEmbeddedLog(ch.client, database, { pollIntervalMs: 20 });
     const acted: string[] = [];
     const source: SchedulerSource = {
@@ -559,6 +595,7 @@ describe('command loop without signing keys: records past the decode bounds', ()
       run: async () => undefined,
     };
     const results = new Map<string, CommandResult>();
+    const refused = new Map<string, Refusal>();
     const ac = new AbortController();
     let stopped: unknown = 'running';
     const loop = runCommandLoop({
@@ -571,6 +608,7 @@ describe('command loop without signing keys: records past the decode bounds', ()
       scribe: { id: 'alpha@test', version: '0' },
       signal: ac.signal,
       onResult: (r) => results.set(r.command_id, r),
+      onRefusal: (r) => void (r.refers_to && refused.set(r.refers_to, r)),
     }).then(
       () => (stopped = 'stopped'),
       (err: unknown) => (stopped = err),
@@ -583,9 +621,10 @@ describe('command loop without signing keys: records past the decode bounds', ()
     const value = JSON.stringify(deep).replace('"__DEEP__"', '{"a":'.repeat(30_000) + '1' + '}'.repeat(30_000));
     await log.publish(commandsTopic(prefix, CLUSTER), [{ ...commandRecordMessage(deep), value }, commandRecordMessage(next)]);
     try {
-      await waitUntil(async () => results.has(next.command_id) || stopped !== 'running', { what: 'the command after the deep one', timeoutMs: 30_000, intervalMs: 20 });
+      await waitUntil(async () => (results.has(next.command_id) && refused.has(deep.command_id)) || stopped !== 'running', { what: 'the command after the deep one', timeoutMs: 30_000, intervalMs: 20 });
       expect(stopped).toBe('running');
-      expect(results.get(deep.command_id)).toMatchObject({ status: 'rejected', reason: 'invalid: record nested too deep: more than 64 levels of objects / arrays' });
+      expect(results.get(deep.command_id)).toBeUndefined();
+      expect(refused.get(deep.command_id)).toMatchObject({ kind: 'refusal', tool: 'scribe', reason: `record ${deep.command_id}: invalid: record nested too deep: more than 64 levels of objects / arrays` });
       expect(results.get(next.command_id)).toMatchObject({ status: 'accepted' });
       expect(acted).toEqual(['hold 2']);
       // committed past both: a restart does not meet the deep record again

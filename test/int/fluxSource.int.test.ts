@@ -5,7 +5,7 @@
  * actions with the exact payloads flux-core expects, errors, and the ssh:// transport.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -471,7 +471,8 @@ describe('flux source > actions', () => {
       tasks: [{ command: ['true'], slot: 'task', count: { per_slot: 1 } }],
       attributes: { system: { duration: 0, cwd: '/tmp' } },
     };
-    const r = await act(b, { action: 'submit', args: { jobspec, urgency: 16 } });
+    const owner = userInfo().username; // the scribe connects as the instance owner (this process)
+    const r = await act(b, { action: 'submit', args: { jobspec, urgency: 16 }, user: owner });
     expect(r).toEqual({ ok: true, job_id: '4000000000000', detail: { job_id: '4000000000000' } });
     const sent = JSON.parse(b.requests[0]!.payload!.toString('utf8').replace(/\0$/, '')) as { J: string; urgency: number; flags: number };
     expect(sent.urgency).toBe(16);
@@ -481,9 +482,16 @@ describe('flux source > actions', () => {
     expect(Buffer.from(h!, 'base64').toString('latin1')).toBe(`version\0i1\0userid\0i${process.getuid!()}\0mechanism\0snone\0`);
     expect(JSON.parse(Buffer.from(p!, 'base64').toString('utf8'))).toEqual(jobspec);
 
-    const bad = await act(b, { action: 'submit', args: { jobspec } }, { submitUserid: 4242 });
+    // signed by a uid the broker does not see on the connection: job-ingest refuses (EPERM)
+    const bad = await act(b, { action: 'submit', args: { jobspec }, user: 'signer' }, { submitUserid: 4242, users: mapUserResolver({ 4242: 'signer' }) });
     expect(bad).toMatchObject({ ok: false, code: 'not_permitted' });
-    expect(await act(b, { action: 'submit', args: {} })).toMatchObject({ ok: false, code: 'invalid' });
+    expect(b.requests).toHaveLength(2);
+    expect(await act(b, { action: 'submit', args: {}, user: owner })).toMatchObject({ ok: false, code: 'invalid' });
+    // for anyone but the instance owner, or for no one, the scribe refuses before any RPC
+    const guest = await act(b, { action: 'submit', args: { jobspec }, user: 'guest' });
+    expect(guest).toMatchObject({ ok: false, code: 'not_permitted', message: expect.stringContaining('submit as guest: refused: this scribe connects to Flux as the instance owner, and flux-core') });
+    expect(await act(b, { action: 'submit', args: { jobspec } })).toMatchObject({ ok: false, code: 'not_permitted', message: expect.stringContaining('no scheduler user') });
+    expect(b.requests).toHaveLength(2);
   });
 
   it('ENOSYS: a clear "service missing" error, for actions and for the journal', async () => {
@@ -557,7 +565,7 @@ describe('flux source > ssh:// transport', () => {
     expect(JSON.parse(readFileSync(join(dir, 'ssh-args.json'), 'utf8'))).toEqual(['alice@login1', 'flux', 'relay', b.path]);
     // actions too; the signing uid comes from the broker's security.owner
     const s = createFluxSource({ uri: `ssh://login1${b.path}`, ssh, logger: () => {} });
-    const r = await s.act({ action: 'submit', args: { jobspec: '{"version":1}' } });
+    const r = await s.act({ action: 'submit', args: { jobspec: '{"version":1}' }, user: userInfo().username });
     s.close();
     expect(r).toMatchObject({ ok: true });
     expect(b.requests.map((x) => x.topic)).toContain('attr.get');

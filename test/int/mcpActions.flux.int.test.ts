@@ -4,7 +4,8 @@
  * point where three jobs are pending → createFluxSource → runScribe with its command loop →
  * embedded log → Projector → chDB, and the MCP server over an in-memory SDK client per identity.
  *
- * Proves, for cancel_job / hold_job / release_job / set_urgency issued through an MCP client:
+ * Proves, for cancel_job / hold_job / release_job / set_urgency (and a bulk hold and release
+ * through act_on_jobs) issued through an MCP client:
  * the exact RPCs flux-core receives (topic + JSON payload, in order; for a plain user the owner
  * check `job-info.lookup` first, for an admin none), the tool answer (accepted, per-job result
  * with the scheduler's response), the `actions` row, and `jobs` changed by the journal events the
@@ -312,6 +313,36 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect((await job(C)).user).toBe('bob');
   });
 
+  it('act_on_jobs: the owner holds all her pending jobs in two calls (one command, an owner check and an urgency RPC per job), then releases them; bob\'s job is not among them', async () => {
+    const alice = await clientAs(ALICE);
+    const from = broker.requests.length;
+    const bulk = async (action: 'hold' | 'release') => {
+      const dry = await call(alice, 'act_on_jobs', { cluster: CLUSTER, action });
+      expect(dry.isError, JSON.stringify(dry.content)).toBeFalsy();
+      const d = dry.structuredContent as { count: number; jobs: { job_id: string }[]; confirm_token: string; approval_required: boolean };
+      expect(d).toMatchObject({ count: 2, approval_required: false });
+      expect(d.jobs.map((j) => j.job_id).sort()).toEqual([A, B].sort());
+      return act(alice, 'act_on_jobs', { cluster: CLUSTER, action, confirm: d.confirm_token });
+    };
+    const held = await bulk('hold');
+    expect(held.status).toBe('accepted');
+    expect([...held.results].sort((x, y) => x.job_id.localeCompare(y.job_id))).toEqual(
+      [A, B].sort().map((id) => ({ job_id: id, ok: true, response: { urgency: 0, old_urgency: 16 } })),
+    );
+    for (const id of [A, B]) await jobBecomes(id, { held: true, urgency: 0 });
+    expect(await job(C)).toMatchObject({ held: false });
+    const released = await bulk('release');
+    expect(released.status).toBe('accepted');
+    for (const id of [A, B]) await jobBecomes(id, { held: false, urgency: 16 });
+    for (const id of [A, B]) expect(rpcsFor(id, from)).toEqual([lookupOf(id), urgencyOf(id, 0), lookupOf(id), urgencyOf(id, 16)]);
+    expect(rpcsFor(C, from)).toEqual([]);
+    const sent = sends.filter((s): s is Command => s.kind === 'command' && (s.command_id === held.command_id || s.command_id === released.command_id));
+    expect(sent.map((s) => [s.action, s.on_behalf_of, [...s.job_ids].sort()])).toEqual([
+      ['hold', 'alice', [A, B].sort()],
+      ['release', 'alice', [A, B].sort()],
+    ]);
+  });
+
   it('the owner holds, sets urgency, releases and cancels her job: job-info.lookup before every RPC, answers, actions and jobs agree', async () => {
     const alice = await clientAs(ALICE);
     const from = broker.requests.length;
@@ -361,7 +392,7 @@ describe('agent actions through the Flux source (fake broker)', () => {
       expect(JSON.parse(row.results), action).toEqual(c.results);
     }
     // What the MCP service sent (signed by its sender: the scribe requires signatures, so accepted = verified).
-    const sent = sends.filter((s): s is Command => s.kind === 'command' && s.job_ids[0] === A);
+    const sent = sends.filter((s): s is Command => s.kind === 'command' && s.job_ids.length === 1 && s.job_ids[0] === A);
     expect(sent.map((s) => [s.action, s.on_behalf_of, s.args])).toEqual([
       ['hold', 'alice', {}],
       ['urgency', 'alice', { urgency: 10 }],
@@ -440,7 +471,8 @@ describe('agent actions through the Flux source (fake broker)', () => {
   });
 
   it('submit_job: job-ingest takes the signed jobspec; the answer and the actions row name the new job; a refusal reads as the broker said', async () => {
-    const admin = await clientAs(ADMIN);
+    // alice is the instance owner here (the scribe's connection is uid 0, which the resolver names alice)
+    const owner = await clientAs(ALICE);
     const jobspec = {
       version: 1,
       resources: [{ type: 'slot', count: 1, with: [{ type: 'core', count: 1 }], label: 'task' }],
@@ -448,7 +480,7 @@ describe('agent actions through the Flux source (fake broker)', () => {
       attributes: { system: { duration: 60, cwd: '/tmp' } },
     };
     const from = broker.requests.length;
-    const ok = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
+    const ok = await act(owner, 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
     const ingested = broker.requests.slice(from).filter((r) => r.topic === 'job-ingest.submit');
     expect(ingested).toHaveLength(1);
     expect(ok.status).toBe('accepted');
@@ -457,14 +489,31 @@ describe('agent actions through the Flux source (fake broker)', () => {
     expect(ok.results).toEqual([{ job_id: id, ok: true, response: { job_id: id } }]);
     expect(ok.job_ids).toEqual([id]);
     expect(ok.reason).toBeUndefined();
-    expect(await actionRow(ok.command_id)).toMatchObject({ action: 'submit', status: 'accepted', job_ids: [id] });
+    expect(await actionRow(ok.command_id)).toMatchObject({ action: 'submit', status: 'accepted', job_ids: [id], on_behalf_of: 'alice' });
 
     // job-ingest refuses flags it does not know (EPROTO): the reason is the error, no job id before it
-    const bad = await act(admin, 'submit_job', { cluster: CLUSTER, submit: { jobspec, flags: 1 } });
+    const bad = await act(owner, 'submit_job', { cluster: CLUSTER, submit: { jobspec, flags: 1 } });
     expect(bad).toMatchObject({ status: 'failed', job_ids: [] });
     expect(bad.reason).toBe('submit: rejected as invalid (flux: invalid job flags)');
     expect(bad.results).toEqual([{ job_id: '', ok: false, code: 'invalid', error: bad.reason }]);
     expect(await actionRow(bad.command_id)).toMatchObject({ status: 'failed', job_ids: [], reason: bad.reason });
+  });
+
+  it('submit_job by anyone but the instance owner is refused by the scribe with the reason (flux-security), before any RPC; with no scheduler user, by the MCP service', async () => {
+    const jobspec = { version: 1, resources: [], tasks: [], attributes: { system: { duration: 60 } } };
+    const from = broker.requests.length;
+    const guest = await act(await clientAs(BOB), 'submit_job', { cluster: CLUSTER, submit: { jobspec } });
+    expect(guest).toMatchObject({ status: 'rejected', job_ids: [] });
+    expect(guest.reason).toMatch(/^submit as bob: refused: this scribe connects to Flux as the instance owner, and flux-core owns a job by the connection's user and takes a guest's job only signed by that guest \(flux-security, munge or curve\)/);
+    expect(guest.results).toEqual([{ job_id: '', ok: false, code: 'not_permitted', error: guest.reason }]);
+    expect(JSON.stringify(guest)).not.toContain('alice'); // the owner's name is not told to bob
+    expect(await actionRow(guest.command_id)).toMatchObject({ action: 'submit', status: 'rejected', on_behalf_of: 'bob', reason: guest.reason });
+    // an admin with no scheduler user: refused before anything is sent
+    const sent = sends.length;
+    const text = errorText(await call(await clientAs(ADMIN), 'submit_job', { cluster: CLUSTER, submit: { jobspec } }));
+    expect(text).toContain('this identity (ops) is not mapped to a scheduler user, so it cannot submit');
+    expect(sends.length).toBe(sent);
+    expect(broker.requests.slice(from).filter((r) => r.topic === 'job-ingest.submit' || r.topic === 'attr.get')).toEqual([]);
   });
 
   it('a job Flux does not know fails the owner check (job-info.lookup ENOENT); nothing is done', async () => {

@@ -6,7 +6,7 @@
  */
 import { createHash, createHmac, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -151,6 +151,8 @@ beforeAll(async () => {
       host: '0.0.0.0',
       port: 0,
       publicUrl: PUBLIC_URL,
+      // This file sends dozens of bad tokens from 127.0.0.1 within a minute; the throttle has its own test.
+      loginThrottle: { maxFailures: 1000 },
       auth: {
         tokens: loadTokensFile(tokensFile),
         oauth: { issuer: ISSUER, jwksUrl, requiredScope: SCOPE, now: () => clockMs, logError: (m) => logged.push(m) },
@@ -273,6 +275,9 @@ describe('challenges', () => {
     ['an expired JWT', () => signJwt(rsa, claims({ exp: nowS() - 3600, iat: nowS() - 7200, nbf: nowS() - 7200 }))],
     ['a JWT not valid yet', () => signJwt(rsa, claims({ nbf: nowS() + 3600 }))],
     ['a JWT without exp', () => signJwt(rsa, { ...claims(), exp: undefined })],
+    ['a JWT whose nbf is a string (not read as absent)', () => signJwt(rsa, claims({ nbf: String(nowS() + 3600) }))],
+    ['a JWT whose iat is a date string', () => signJwt(rsa, claims({ iat: '2099-01-01T00:00:00Z' }))],
+    ['a JWT whose nbf is null', () => signJwt(rsa, claims({ nbf: null }))],
     ['a JWT for another audience', () => signJwt(rsa, claims({ aud: 'https://other.example.test/mcp' }))],
     ['a JWT from another issuer', () => signJwt(rsa, claims({ iss: 'https://evil.example.test' }))],
     ['a JWT naming an unknown kid', () => signJwt(stranger, claims(), { kid: 'nope' })],
@@ -304,6 +309,19 @@ describe('challenges', () => {
       expect(r.body).toMatchObject({ error: 'invalid_token' });
     });
   }
+
+  it('never echoes a foreign kid or alg into the challenge or the body (nor 500s on a CR/LF in them)', async () => {
+    const hostile = ['evil\r\nset-cookie: pwned=1', 'evil-kid-\u2028\u00ff\u4e2d', '"quoted\\"'];
+    for (const value of hostile) {
+      for (const token of [signJwt(stranger, claims(), { kid: value }), signJwt(rsa, claims(), { alg: value })]) {
+        const r = await post(token);
+        expect(r.status, JSON.stringify(value)).toBe(401);
+        expect(r.body).toMatchObject({ error: 'invalid_token' });
+        const seen = `${r.challenge} ${JSON.stringify(r.body)}`;
+        for (const fragment of ['evil', 'pwned', 'quoted', '\u4e2d', '中']) expect(seen, JSON.stringify(value)).not.toContain(fragment);
+      }
+    }
+  });
 
   it('refuses a valid JWT without the required scope with 403 insufficient_scope', async () => {
     const r = await post(signJwt(rsa, claims({ scope: 'openid profile' })));
@@ -474,6 +492,110 @@ describe('rate limits and metrics', () => {
     }
   });
 
+  it('counts every call of a JSON-RPC batch: one token per call, the whole batch refused when short (no partial)', async () => {
+    let t = 1_000_000;
+    const tokensFile = join(dataDir, 'tokens-batch.json');
+    writeFileSync(tokensFile, JSON.stringify([{ name: 'alice-laptop', token: ALICE, user: 'alice' }]));
+    const limited = await startHttpServer(
+      { clickhouse: ch, database: DB },
+      { port: 0, auth: { tokens: loadTokensFile(tokensFile) }, rateLimit: { perMinute: 60, burst: 10, now: () => t } },
+    );
+    const calls = (n: number) =>
+      JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'queue_summary', arguments: {} } })));
+    const send = async (body: string) => {
+      const res = await fetch(limited.url, { method: 'POST', headers: { ...mcpHeaders, authorization: `Bearer ${ALICE}` }, body });
+      const text = await res.text();
+      return { status: res.status, text, retryAfter: res.headers.get('retry-after') };
+    };
+    /** The tool results an answer carries (JSON or SSE). */
+    const results = (text: string) => (text.match(/"result":\{"content"/g) ?? []).length;
+    try {
+      const four = await send(calls(4));
+      expect(four.status, four.text).toBe(200);
+      expect(results(four.text)).toBe(4);
+      const seven = await send(calls(7)); // 6 tokens left: refused whole
+      expect(seven.status).toBe(429);
+      expect(results(seven.text)).toBe(0);
+      expect(JSON.parse(seven.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000, data: { calls: 7, retry_after_s: 1 } } });
+      expect(JSON.parse(seven.text).error.message).toContain('a batch of 7 calls');
+      const six = await send(calls(6)); // ...and nothing was taken by the refusal
+      expect(six.status).toBe(200);
+      expect(results(six.text)).toBe(6);
+      expect((await send(calls(1))).status).toBe(429);
+      t += 60_000; // full again
+      const tooBig = await send(calls(11));
+      expect(tooBig.status).toBe(429);
+      expect(JSON.parse(tooBig.text).error.message).toContain('more than the burst of 10');
+
+      // The issue's replay: 20 batches of 100 calls after a fresh full burst serve at most the burst.
+      t += 60_000;
+      let served = 0;
+      let refused = 0;
+      for (let i = 0; i < 20; i++) {
+        const r = await send(calls(i === 0 ? 10 : 100));
+        served += results(r.text);
+        if (r.status === 429) refused++;
+      }
+      expect(served).toBe(10);
+      expect(refused).toBe(19);
+
+      // Bodies: over 1 MiB is a 413, not JSON a -32700 parse error; neither reaches the tools.
+      const huge = await send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(1 << 20) } }));
+      expect(huge.status).toBe(413);
+      expect(JSON.parse(huge.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'request body larger than 1048576 bytes' } });
+      const garbage = await send('[{"jsonrpc": "2.0", "id": 1, "method": "tools/list"');
+      expect(garbage.status).toBe(400);
+      expect(JSON.parse(garbage.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+      const m = await scrape(limited.url);
+      expect(metric(m, 'jobscribe_mcp_rate_limited_total')).toBe(22);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('throttles failed logins per remote address: after 10 in a minute that address gets 429 for a minute, counted', async () => {
+    let t = 5_000_000;
+    const tokensFile = join(dataDir, 'tokens-throttle.json');
+    writeFileSync(tokensFile, JSON.stringify([{ name: 'alice-laptop', token: ALICE, user: 'alice' }]));
+    const server = await startHttpServer({ clickhouse: ch, database: DB }, { port: 0, auth: { tokens: loadTokensFile(tokensFile) }, loginThrottle: { now: () => t } });
+    /** A POST from a chosen loopback source address (Linux routes all of 127/8 to lo). */
+    const from = (localAddress: string, token?: string) =>
+      new Promise<{ status: number; body: string; retryAfter: string | undefined }>((resolve, reject) => {
+        const req = request(
+          server.url,
+          { method: 'POST', localAddress, headers: { ...mcpHeaders, ...(token !== undefined && { authorization: `Bearer ${token}` }) } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] as string | undefined }));
+          },
+        );
+        req.on('error', reject);
+        req.end(initialize);
+      });
+    try {
+      for (let i = 0; i < 10; i++) expect((await from('127.0.0.1', `guess-${i}-${'x'.repeat(20)}`)).status).toBe(401);
+      const blocked = await from('127.0.0.1', ALICE); // even the right token: no oracle while blocked
+      expect(blocked.status).toBe(429);
+      expect(blocked.retryAfter).toBe('60');
+      expect(JSON.parse(blocked.body)).toEqual({ error: 'too_many_failed_logins', error_description: 'too many failed authentications from this address; retry in 60 s' });
+      expect(blocked.body).not.toContain(ALICE);
+      expect((await from('127.0.0.2', ALICE)).status).toBe(200); // another address is not affected
+      for (let i = 0; i < 15; i++) expect((await from('127.0.0.3')).status).toBe(401); // a missing token is not a failed guess
+      expect((await from('127.0.0.3', ALICE)).status).toBe(200);
+      t += 30_000;
+      expect((await from('127.0.0.1', ALICE)).status).toBe(429);
+      t += 30_000;
+      expect((await from('127.0.0.1', ALICE)).status).toBe(200);
+      const m = await scrape(server.url);
+      expect(metric(m, 'jobscribe_mcp_login_throttled_total')).toBe(2);
+      expect(metric(m, 'jobscribe_mcp_auth_failures_total', { reason: 'invalid_token' })).toBe(10);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('counts authentication failures by reason', async () => {
     const before = await scrape(mcpUrl);
     await post();
@@ -523,6 +645,10 @@ describe('configuration', () => {
       [[{ name: 'a', token: ALICE }, { name: 'a', token: ADMIN }], /name "a" appears twice/],
       [[{ name: 'a', token: ALICE }, { name: 'b', token_sha256: createHash('sha256').update(ALICE).digest('hex') }], /"b" reuses another entry's token/],
       [[{ name: 'a', token: ALICE, role: 'admin' }], /Unrecognized key: "role"/],
+      [[], /tokens-bad\.json holds no tokens, which would leave the endpoint without authentication/],
+      [[{ name: 'ops', token: 'a'.repeat(16), roles: ['admin'] }], /entry 0\.token \("ops"\): too easy to guess, it has only 1 distinct characters/],
+      [[{ name: 'a', token: ALICE }, { name: 'ops', token: 'abcdabcdabcdabcdabcd', roles: ['admin'] }], /entry 1\.token \("ops"\): too easy to guess, it has only 4 distinct/],
+      [[{ name: 'ops', token: 'aaaaaaaaabcdefgh', roles: ['admin'] }], /too easy to guess, it carries about 35 bits of entropy \(at least 40\)/],
     ];
     const file = join(dataDir, 'tokens-bad.json');
     for (const [data, message] of cases) {

@@ -4,6 +4,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +125,42 @@ describe('startHttpServer', () => {
     });
     expect(local.status).toBe(200);
     expect(local.body).toContain('"serverInfo"');
+  });
+
+  it('refuses tricky Host and Origin values with a 403 JSON-RPC error (never a 500) on /mcp and /metrics', async () => {
+    const port = new URL(http.url).port;
+    const hosts = [`evil.example:${port}@localhost`, `evil.example:80@localhost:${port}`, `localhost.:${port}`, `local%68ost:${port}`, `LOCALHOST:${port}x`];
+    for (const path of ['/mcp', '/metrics']) {
+      const url = new URL(path, http.url).href;
+      const method = path === '/mcp' ? 'POST' : 'GET';
+      for (const host of hosts) {
+        const r = await rawRequest(url, { method, headers: { ...mcpHeaders, host }, body: method === 'POST' ? initialize : undefined });
+        expect(r.status, `${path} Host ${host}`).toBe(403);
+        expect(JSON.parse(r.body)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000 } });
+        expect(r.body).not.toContain('evil');
+      }
+      const badOrigin = await rawRequest(url, { method, headers: { ...mcpHeaders, origin: `http://evil.example:80@localhost:${port}` }, body: method === 'POST' ? initialize : undefined });
+      expect(badOrigin.status, `${path} Origin with user info`).toBe(403);
+      const upper = await rawRequest(url, { method, headers: { ...mcpHeaders, host: `LOCALHOST:${port}` }, body: method === 'POST' ? initialize : undefined });
+      expect(upper.status, `${path} uppercase Host`).toBe(200);
+    }
+  });
+
+  it('refuses a request with two Host headers', async () => {
+    const { port } = new URL(http.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.end(`POST /mcp HTTP/1.1\r\nHost: localhost:${port}\r\nHost: evil.example\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: ${Buffer.byteLength(initialize)}\r\nconnection: close\r\n\r\n${initialize}`);
+      });
+      let out = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (out += d));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+    });
+    // Node's parser may refuse it itself (400); either way it is not served.
+    expect(raw).toMatch(/^HTTP\/1\.1 (400|403) /);
+    expect(raw).not.toContain('serverInfo');
   });
 
   it('refuses non-loopback binds without authentication (test/int/mcpAuth.int.test.ts serves them with it)', async () => {

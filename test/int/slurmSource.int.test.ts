@@ -9,13 +9,13 @@
  * Skipped loudly when no cluster answers (started here when possible, as root, outside CI);
  * fails under CI=true.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSlurmSource } from '../../scribe/slurm/source.js';
-import { runuserAs, type SlurmActionRequest } from '../../scribe/slurm/actions.js';
+import { type SlurmActionRequest } from '../../scribe/slurm/actions.js';
 import { runQuery, spawnRunner, type CommandRunner } from '../../scribe/slurm/commands.js';
 import { sacctLookupArgv } from '../../scribe/slurm/poller.js';
 import { parseSacctParsable, parseSacctTime, type SacctJob } from '../../schemas/slurm/squeue.js';
@@ -45,7 +45,6 @@ function startSource(checkpoint?: string, run?: CommandRunner, extra: Parameters
     pollIntervalMs: 1000,
     sacctIntervalS: 5,
     endGraceS: 30,
-    asUser: runuserAs,
     log: (m) => logs.push(m),
     onPoll: () => void polls++,
     ...extra,
@@ -100,7 +99,8 @@ describe('Slurm source on a real Slurm', () => {
     const A = startSource();
     const act = (req: SlurmActionRequest) => A.source.act(req);
     const submit = async (args: Record<string, unknown>) => {
-      const r = await act({ action: 'submit', args: { workdir: dir, ...args } });
+      // as root, the scribe's own user (this suite's jobs are root's; another user's submit: mcpActions.slurm)
+      const r = await act({ action: 'submit', args: { workdir: dir, ...args }, user: 'root' });
       expect(r, JSON.stringify(args)).toMatchObject({ ok: true });
       return (r as { job_id: string }).job_id;
     };
@@ -282,17 +282,20 @@ describe('Slurm source through slurmrestd', () => {
     );
     if (!ok) skip();
     const dir = mkdtempSync(join(tmpdir(), 'jobscribe-slurmrest-'));
+    chmodSync(dir, 0o1777); // the jobs run as nobody
     dirs.push(dir);
     const rest = { url: env!.SLURMRESTD_URL!, user: env!.SLURMRESTD_USER ?? 'root', token: env!.SLURMRESTD_TOKEN!, submitDir: dir };
     const S = startSource(undefined, undefined, { rest });
     const rows = () => foldSlurm(S.out.events);
-    const held = await S.source.act({ action: 'submit', args: { name: 'rest-held', script: '#!/bin/sh\nsleep 1\n', hold: true } });
+    // submitted as nobody with root's token (X-SLURM-USER-NAME: nobody); held, released and signaled by an admin (root)
+    const held = await S.source.act({ action: 'submit', args: { name: 'rest-held', script: '#!/bin/sh\nsleep 1\n', hold: true }, user: 'nobody' });
     expect(held).toMatchObject({ ok: true });
-    const sig = await S.source.act({ action: 'submit', args: { name: 'rest-signal', script: '#!/bin/sh\ntrap "exit 42" USR1\ntouch rest-trap-set\nsleep 120 & wait\n' } });
+    const sig = await S.source.act({ action: 'submit', args: { name: 'rest-signal', script: '#!/bin/sh\ntrap "exit 42" USR1\ntouch rest-trap-set\nsleep 120 & wait\n' }, user: 'nobody' });
     expect(sig).toMatchObject({ ok: true });
     const H = (held as { job_id: string }).job_id;
     const G = (sig as { job_id: string }).job_id;
     await waitFor('the held job to be seen held', () => rows().get(H)?.held === true);
+    expect(rows().get(H)?.user).toBe('nobody');
     expect(await S.source.act({ action: 'release', job_id: H })).toEqual({ ok: true, job_id: H });
     await waitFor('the signal job to set its trap', () => rows().get(G)?.state === 'running' && existsSync(join(dir, 'rest-trap-set')), 60_000);
     expect(await S.source.act({ action: 'signal', job_id: G, args: { signal: 'USR1' } })).toEqual({ ok: true, job_id: G });
@@ -314,6 +317,21 @@ describe('the command runner', () => {
     expect(Date.now() - t).toBeLessThan(3000);
     expect(await run(['sh', '-c', 'cat; echo err >&2; exit 3'], { input: 'in' })).toEqual({ code: 3, stdout: 'in', stderr: 'err\n', timedOut: false });
     await expect(run(['no-such-slurm-cli'])).rejects.toMatchObject({ code: 'slurm_cli_missing', retriable: false });
+  });
+
+  it("a bare environment: a command run for a user gets PATH and SLURM_CONF, none of the scribe's secrets", async () => {
+    const run = spawnRunner({ env: { SLURM_CONF: '/etc/slurm/x.conf', SLURM_JWT: 'scribe-token', JOBSCRIBE_KAFKA_PASSWORD: 'scribe-pw' } });
+    const names = (out: string) => out.split('\n').filter(Boolean).map((l) => l.split('=')[0]).sort();
+    const bare = await run(['env'], { bareEnv: true });
+    expect(names(bare.stdout)).toEqual(['PATH', 'SLURM_CONF', ...['LANG', 'LC_ALL', 'LC_CTYPE', 'TZ'].filter((k) => process.env[k] !== undefined)].sort());
+    expect(bare.stdout).toContain('SLURM_CONF=/etc/slurm/x.conf');
+    expect(bare.stdout).not.toMatch(/scribe-token|scribe-pw/);
+    expect((await run(['env'])).stdout).toContain('SLURM_JWT=scribe-token');
+  });
+
+  it('a missing runuser is named as such', async () => {
+    const run = spawnRunner({ env: { PATH: '/nonexistent' } });
+    await expect(run(['runuser', '-u', 'nobody', '--', 'true'])).rejects.toMatchObject({ code: 'slurm_cli_missing', message: expect.stringContaining("util-linux's runuser") });
   });
 });
 

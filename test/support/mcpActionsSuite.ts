@@ -2,8 +2,11 @@
  * The agent-actions suite, run on one event log (the embedded log: mcpActions.int.test.ts; Kafka:
  * mcpActions.kafka.int.test.ts). In one process: the simulated Flux cluster's scribe (with its
  * command loop) → the log → Projector → chDB, and the MCP server over an in-memory SDK client
- * per identity. Commands and approvals are signed by the MCP service and verified by the scribe
- * (the scribe has keys, so it refuses unsigned commands).
+ * per identity. Signing is on as `--signing-keys FILE --require-signatures` sets it: every component
+ * reads one keys file; commands and approvals are signed by the MCP service and verified by the
+ * scribe, the backlog's envelopes are signed as the scribe signs them, and the projector
+ * quarantines anything unsigned. A second command loop (cluster `simother`, no jobs) stands for
+ * another cluster's scribe, to replay a command onto.
  *
  * The simulator is pre-advanced (its events published as a scribe would) and then run "paused"
  * (0.01 simulated seconds per second), so nothing but the actions changes the pending jobs while
@@ -11,22 +14,23 @@
  * consumer reads it back) and what the MCP service handed its command sender.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { commandsTopic, eventsTopic, type EventLog, type LogRecord } from '../../log/eventLog.js';
-import { createKeyring } from '../../log/signing.js';
+import { loadKeyring, maybeSign, type Keyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
 import { runScribe } from '../../scribe/scribe.js';
+import { CommandLedger, runCommandLoop } from '../../scribe/commands.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { createSimSource, Simulator, type SimOptionsInput } from '../../scribe/sim/index.js';
 import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
 import type { Identity } from '../../mcp/identity.js';
 import type { McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';
-import type { Approval, Command, Refusal } from '../../schemas/commands/index.js';
+import { commandRecordMessage, type Approval, type Command, type Refusal } from '../../schemas/commands/index.js';
 import { openTestClickHouse, queryRows } from './chdb.js';
 import { connectMcp } from './mcpClient.js';
 
@@ -42,6 +46,8 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   const DB = opts.database;
   const PREFIX = opts.prefix;
   const CLUSTER = 'simact';
+  /** Another cluster with a scribe's command loop and no jobs: where a command is replayed to. */
+  const OTHER = 'simother';
   const SIM: SimOptionsInput = {
     cluster: CLUSTER,
     seed: 21,
@@ -71,11 +77,15 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   let deps: McpDeps;
   const audits: AuditEntry[] = [];
   const clients: Client[] = [];
-  const keyring = createKeyring({ '*': { active: 'k1', keys: { k1: randomBytes(32).toString('base64') } } });
+  let keyring: Keyring;
 
   beforeAll(async () => {
     ch = await openTestClickHouse(DB);
     scratch = mkdtempSync(join(tmpdir(), 'jobscribe-actions-'));
+    // One keys file for every component ("*": both clusters), as --signing-keys FILE gives it.
+    const keysFile = join(scratch, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ '*': { active: 'k1', keys: { k1: randomBytes(32).toString('base64') } } }), { mode: 0o600 });
+    keyring = loadKeyring(keysFile);
     opened = await opts.openLog(ch);
     if (!opened) return;
     log = opened.log;
@@ -95,11 +105,11 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
     const origin = { cluster: CLUSTER, scheduler: 'flux' as const, scribe: { id: 'test', version: '0' } };
     const topic = eventsTopic(PREFIX, CLUSTER);
     for (let i = 0; i < backlog.length; i += 2000) {
-      await log.publish(topic, backlog.slice(i, i + 2000).map((e) => toLogMessage(toEnvelope(origin, e, Date.now() / 1000))));
+      await log.publish(topic, backlog.slice(i, i + 2000).map((e) => toLogMessage(maybeSign(toEnvelope(origin, e, Date.now() / 1000), keyring, CLUSTER))));
     }
     let checkpoint: string | undefined = sim.checkpoint();
 
-    const projector = new Projector({ clickhouse: ch.client, database: ch.database, log, topicPrefix: PREFIX, group: opened.group });
+    const projector = new Projector({ clickhouse: ch.client, database: ch.database, log, topicPrefix: PREFIX, group: opened.group, signing: { keyring, require: true } });
     running.push(projector.run(ac.signal));
     running.push(
       runScribe({
@@ -115,11 +125,26 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
         commands: { ledgerPath: join(scratch, 'ledger.jsonl'), requireSignatures: true },
       }),
     );
+    running.push(
+      runCommandLoop({
+        cluster: OTHER,
+        source: { scheduler: 'flux', run: async () => undefined },
+        log,
+        topicPrefix: PREFIX,
+        ledger: new CommandLedger(join(scratch, 'other.ledger.jsonl')),
+        signing: { keyring, require: true },
+        scribe: { id: 'other', version: '0' },
+        signal: ac.signal,
+      }),
+    );
     deps = {
       clickhouse: ch.client,
       database: ch.database,
       commands: spy(createLogCommandSender({ log, topicPrefix: PREFIX, keyring })),
       approvalThreshold: 2,
+      // The bulk-cancel tests below are about approvals: own jobs need one above 2 too (the
+      // bulk hold tests use the default own threshold).
+      ownApprovalThreshold: 2,
       actionTimeoutMs: 20_000,
       audit: (e) => audits.push(e),
     };
@@ -265,6 +290,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
         signal_job: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
         submit_job: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
         cancel_jobs: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+        act_on_jobs: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
         approve_command: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
         reject_command: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
         command_status: { readOnlyHint: true },
@@ -278,7 +304,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
         expect(t!.inputSchema.additionalProperties, name).toBe(false);
         // Token estimate (JSON length / 4): the read tools keep 450 (mcpAnalytics.int.test.ts); an
         // action's outcome schema is larger, so 500 here (the bulk cancel's dry run adds its job list: 800).
-        expect(JSON.stringify(t).length / 4, name).toBeLessThanOrEqual(name === 'cancel_jobs' ? 800 : 500);
+        expect(JSON.stringify(t).length / 4, name).toBeLessThanOrEqual(name === 'cancel_jobs' || name === 'act_on_jobs' ? 800 : 500);
         if (process.env.JOBSCRIBE_SHOW_TOOL_SIZES) process.stderr.write(`${name}: ~${Math.round(JSON.stringify(t).length / 4)} tokens\n`);
       }
     });
@@ -435,7 +461,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
 
       // The requester cannot approve their own command, even holding the approver role; a plain
       // user cannot approve at all.
-      expect(errorText(await call(requester, 'approve_command', { command_id: command.command_id }))).toContain('a different identity with the approver role');
+      expect(errorText(await call(requester, 'approve_command', { command_id: command.command_id }))).toContain('a different person with the approver role');
       const plain = await clientAs(userIdentity('someone'));
       expect(errorText(await call(plain, 'approve_command', { command_id: command.command_id }))).toContain('needs the approver role');
       expect(sends.filter((r) => r.kind === 'approval')).toEqual([]);
@@ -481,6 +507,117 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
     });
   });
 
+  describe('a second token of the requester, and forged or misplaced copies of a command (issue 12 items 6 and 8)', () => {
+    /** A bulk cancel of `user`'s pending jobs, sent and parked by the scribe until approved. */
+    async function awaitingBulk(user: string): Promise<{ command: any; jobs: JobRowT[]; requester: Client }> {
+      const jobs = (await pendingJobs()).filter((j) => j.user === user);
+      expect(jobs.length).toBeGreaterThan(2);
+      const requester = await clientAs(userIdentity(user));
+      const filter = { cluster: CLUSTER, user };
+      const dry = structured(await call(requester, 'cancel_jobs', filter));
+      const sent = structured(await call(requester, 'cancel_jobs', { ...filter, confirm: dry.confirm_token }));
+      expect(sent.command.status).toBe('awaiting_approval');
+      await waitFor('awaiting_approval in actions, its command folded', async () => {
+        const row = await actionRow(sent.command.command_id);
+        return row?.status === 'awaiting_approval' && row.requested_by !== '';
+      });
+      return { command: sent.command, jobs, requester };
+    }
+
+    /** The `actions` rows of scribes' refusals of records that claimed `commandId`, once `n` are there. */
+    async function refusalsOf(commandId: string, n: number): Promise<(ActionRowT & { cluster: string })[]> {
+      const rows = () =>
+        queryRows<ActionRowT & { cluster: string }>(
+          ch,
+          `SELECT cluster, command_id, action, job_ids, requested_by, requested_user, approval_required, approved_by, status, reason, results
+             FROM ${DB}.actions FINAL WHERE status = 'refused' AND match(reason, '^refused by the [a-z0-9-]+ scribe: ') AND position(reason, {id:String}) > 0 ORDER BY cluster, reason`,
+          { id: commandId },
+        );
+      await waitFor(`${n} refusals of records claiming ${commandId}`, async () => (await rows()).length >= n);
+      return rows();
+    }
+
+    it("a second token of the requester's scheduler user may not approve, neither through approve_command nor by writing the approval to the log", async () => {
+      const [[user]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const { command, jobs } = await awaitingBulk(user);
+      for (const j of jobs) touched.add(j.job_id_s);
+      const id = command.command_id as string;
+
+      // Another token of the same user, with the approver role: the same person.
+      const second: Identity = { subject: `${user}-desktop`, user, roles: ['approver'] };
+      const text = errorText(await call(await clientAs(second), 'approve_command', { command_id: id }));
+      expect(text).toBe(`you (scheduler user ${user}, as sub-${user}) requested command ${id}; a different person with the approver role must approve it`);
+      expect(sends.filter((r) => r.kind === 'approval' && r.command_id === id)).toEqual([]);
+
+      // The MCP check bypassed: the same approval, signed with the keys, written straight to the log.
+      const bypass: Approval = { v: 1, kind: 'approval', command_id: id, cluster: CLUSTER, decision: 'approve', by: { subject: second.subject, user, roles: ['approver'] }, at: Date.now() / 1000 };
+      await log.publish(commandsTopic(PREFIX, CLUSTER), [commandRecordMessage(maybeSign(bypass, keyring, CLUSTER))]);
+      const [refused] = await refusalsOf(id, 1);
+      expect(refused).toMatchObject({
+        cluster: CLUSTER,
+        action: 'approve',
+        requested_by: second.subject,
+        requested_user: user,
+        reason: `refused by the ${CLUSTER} scribe: approval ${id}: ${second.subject} (scheduler user ${user}, as the requester sub-${user}) cannot approve their own command`,
+      });
+      expect(refused!.command_id).not.toBe(id);
+      // Neither the scribe nor the projector counted it.
+      expect(await actionRow(id)).toMatchObject({ status: 'awaiting_approval', approved_by: '' });
+      for (const j of jobs) expect((await job(j.job_id_s)).state).toBe('pending');
+
+      // Another person approves: it runs.
+      const done = structured<{ command: any }>(await call(await clientAs(APPROVER), 'approve_command', { command_id: id })).command;
+      expect(done).toMatchObject({ status: 'accepted', approved_by: APPROVER.subject });
+      await waitFor('every job canceled', async () => (await Promise.all(jobs.map((j) => job(j.job_id_s)))).every((j) => j.state === 'canceled'));
+    });
+
+    it('an unsigned copy of an awaiting command, and the genuine one replayed onto another cluster, change nothing: approve_command still cancels the jobs', async () => {
+      const [[user]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
+      const { command, jobs, requester } = await awaitingBulk(user);
+      for (const j of jobs) touched.add(j.job_id_s);
+      const id = command.command_id as string;
+      const genuine = await recordOnTopic(id, 'command');
+      expect(genuine.signature).toBeDefined();
+
+      // A writer without keys: the command again, unsigned, on its own commands topic ...
+      const { signature: _dropped, ...unsigned } = genuine;
+      await log.publish(commandsTopic(PREFIX, CLUSTER), [commandRecordMessage(unsigned as Command)]);
+      // ... and the genuine signed record, copied onto another cluster's commands topic.
+      await log.publish(commandsTopic(PREFIX, OTHER), [commandRecordMessage(genuine as Command)]);
+
+      const refusals = await refusalsOf(id, 2);
+      expect(refusals.map((r) => [r.cluster, r.reason])).toEqual([
+        [CLUSTER, `refused by the ${CLUSTER} scribe: command ${id} claiming requester "sub-${user}": unsigned record (signatures are required)`],
+        // signatures name the cluster they were made for: a copy elsewhere does not verify
+        [OTHER, `refused by the ${OTHER} scribe: command ${id} claiming requester "sub-${user}": record for cluster "${CLUSTER}" checked as cluster "${OTHER}"`],
+      ]);
+      expect(refusals.map((r) => r.command_id)).not.toContain(id);
+      expect(refusals[0]).toMatchObject({ requested_by: '(unverified)', action: 'cancel' });
+      expect(refusals[1]).toMatchObject({ requested_by: '(unverified)', action: 'cancel' });
+      for (const r of refusals) expect(r.job_ids.length).toBeLessThanOrEqual(20);
+      // The projector quarantined both copies; the genuine command's row is unchanged.
+      const deadLetters = () => queryRows<{ topic: string; reason: string }>(ch, `SELECT log_topic AS topic, reason FROM ${DB}.dead_letters FINAL WHERE key = {k:String} ORDER BY topic`, { k: id });
+      await waitFor('both copies in dead_letters', async () => (await deadLetters()).length >= 2);
+      const dead = await deadLetters();
+      expect(dead).toEqual([
+        { topic: commandsTopic(PREFIX, CLUSTER), reason: 'signature: unsigned record (signatures are required)' },
+        { topic: commandsTopic(PREFIX, OTHER), reason: `signature: record for cluster "${CLUSTER}" checked as cluster "${OTHER}"` },
+      ]);
+      expect(await actionRow(id)).toMatchObject({ status: 'awaiting_approval', requested_by: `sub-${user}` });
+      expect(structured<{ command: any }>(await call(requester, 'command_status', { command_id: id })).command.status).toBe('awaiting_approval');
+      // The refusals are for admins and approvers; the requester's own list shows only the command.
+      const own = structured<{ actions: any[] }>(await call(requester, 'list_actions', {})).actions.map((a) => a.command_id);
+      expect(own).toContain(id);
+      for (const r of refusals) expect(own).not.toContain(r.command_id);
+
+      const done = structured<{ command: any }>(await call(await clientAs(APPROVER), 'approve_command', { command_id: id, reason: 'ok' })).command;
+      expect(done).toMatchObject({ status: 'accepted', cluster: CLUSTER, approved_by: APPROVER.subject });
+      expect(done.results.every((r: { ok: boolean }) => r.ok)).toBe(true);
+      await waitFor('every job canceled', async () => (await Promise.all(jobs.map((j) => job(j.job_id_s)))).every((j) => j.state === 'canceled'));
+      expect(await actionRow(id)).toMatchObject({ status: 'accepted', approved_by: APPROVER.subject });
+    });
+  });
+
   describe('without a scribe answer or an event log', () => {
     it('answers pending with the command id after the wait, and says when it cannot send at all', async () => {
       const [[user, jobs]] = (await pendingByUser(touched)) as [[string, JobRowT[]]];
@@ -494,6 +631,137 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
 
       const noLog = await clientAs(userIdentity(user), { commands: undefined });
       expect(errorText(await call(noLog, 'hold_job', { job_id: jobs[0]!.job_id_s }))).toContain('no event log to send commands to');
+    });
+  });
+
+  describe('bulk hold / release / urgency (act_on_jobs, issue 14): two calls each, own jobs under their own threshold', () => {
+    /** The plain user with the most pending jobs not held nor used by an earlier test, and those jobs. */
+    async function ownerWithMostPending(): Promise<[string, JobRowT[]]> {
+      const [first] = (await pendingByUser(touched)).map(([u, js]) => [u, js.filter((j) => !j.held)] as [string, JobRowT[]]);
+      const [user, jobs] = first!;
+      expect(jobs.length).toBeGreaterThan(2); // above the approval threshold of 2
+      return [user, jobs];
+    }
+    /** Own jobs at the default own threshold (200), others' at the suite's 2. */
+    const defaultOwn = (): Partial<McpDeps> => ({ ownApprovalThreshold: 200 });
+    /**
+     * The jobs a bulk hold (or urgency) changed: every job of `ids` has a result, and a job not
+     * changed is one the scheduler started meanwhile (the simulator keeps scheduling: while a
+     * command waits for its approver, a held job may let another one start). Returns their ids.
+     */
+    function actedOrStarted(results: { job_id: string; ok: boolean; error?: string }[], ids: string[]): string[] {
+      expect(results.map((r) => r.job_id).sort()).toEqual([...ids].sort());
+      for (const r of results.filter((x) => !x.ok)) expect(r.error, r.job_id).toBe('urgency cannot be changed once resources are allocated');
+      const held = results.filter((r) => r.ok).map((r) => r.job_id);
+      expect(held.length).toBeGreaterThan(ids.length / 2);
+      return held.sort();
+    }
+
+    it('a plain user holds all their pending jobs in two calls (no approver at the default own threshold), then releases them in two; a token never confirms another action or set', async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const ids = jobs.map((j) => j.job_id_s).sort();
+      const others = new Set((await pendingJobs()).filter((j) => j.user !== user).map((j) => j.job_id_s));
+      const client = await clientAs(userIdentity(user), defaultOwn());
+      const before = sends.length;
+
+      // Call 1: the dry run lists exactly the user's pending jobs, no one else's.
+      const dry = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: false });
+      const listed = (dry.jobs as { job_id: string; user: string }[]);
+      expect(listed.map((j) => j.job_id).sort()).toEqual(ids);
+      expect(listed.every((j) => j.user === user)).toBe(true);
+      expect(listed.filter((j) => others.has(j.job_id))).toEqual([]);
+      expect(dry.next_step).toContain(`to hold these ${jobs.length} jobs call act_on_jobs again`);
+      expect(sends.length).toBe(before);
+
+      // The token confirms this action on this set only.
+      const mismatch = 'does not match: the action or filters differ from the dry run';
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'cancel', state: 'pending', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'cancel_jobs', { cluster: CLUSTER, state: 'pending', confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 0, confirm: dry.confirm_token }))).toContain(mismatch);
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', name: 'x', confirm: dry.confirm_token }))).toContain(mismatch);
+      // Another user asking for this user's jobs is refused, and is told none of their ids.
+      const intruder = await clientAs(userIdentity(`${user}x`), defaultOwn());
+      const refused = errorText(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', user }));
+      expect(refused).toContain(`you may hold only your own jobs (user ${user}x)`);
+      for (const id of ids) expect(refused).not.toMatch(new RegExp(`\\b${id}\\b`));
+      // The refusal's record (for admins and approvers) names the action and no job of the user's.
+      const refusalOnTopic = () =>
+        seen.map((r) => JSON.parse(r.value) as Record<string, any>).find((r) => r.kind === 'refusal' && r.tool === 'act_on_jobs' && r.requested_by.subject === `sub-${user}x`);
+      await waitFor('the refusal record on the commands topic', async () => refusalOnTopic() !== undefined);
+      expect(refusalOnTopic()).toMatchObject({ action: 'hold', cluster: CLUSTER, job_ids: [] });
+      expect(audits.find((e) => e.tool === 'act_on_jobs' && e.subject === `sub-${user}x`)).toMatchObject({ decision: 'refused', action: 'hold' });
+      const empty = structured(await call(intruder, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }));
+      expect(empty).toMatchObject({ dry_run: true, count: 0, jobs: [] });
+      expect(sends.length).toBe(before);
+
+      // Call 2: one command for every job, executed at once (no approver: own jobs, below 200).
+      const held = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', confirm: dry.confirm_token }));
+      expect(held).toMatchObject({ dry_run: false, count: jobs.length, approval_required: false });
+      expect(held.command.status, JSON.stringify(held.command)).toBe('accepted');
+      const heldIds = actedOrStarted(held.command.results, ids);
+      expect(sends.length).toBe(before + 1);
+      const sent = (await recordOnTopic(held.command.command_id, 'command')) as Command;
+      expect(sent).toMatchObject({ action: 'hold', on_behalf_of: user, approval_required: false });
+      expect([...sent.job_ids].sort()).toEqual(ids);
+      expect(audits.find((e) => e.command_id === held.command.command_id)).toMatchObject({ decision: 'sent', tool: 'act_on_jobs', action: 'hold', subject: `sub-${user}` });
+      await waitFor('every job held in jobs', async () => (await Promise.all(heldIds.map(job))).every((j) => j.held && j.urgency === 0 && j.state === 'pending'));
+
+      // Release: the dry run now shows the held jobs; two calls again.
+      const dryRelease = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release' }));
+      expect(dryRelease).toMatchObject({ dry_run: true, count: heldIds.length, approval_required: false });
+      expect((dryRelease.jobs as { job_id: string }[]).map((j) => j.job_id).sort()).toEqual(heldIds);
+      // A hold dry run finds nothing left to hold.
+      expect(structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold' }))).toMatchObject({ count: 0 });
+      const released = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'release', confirm: dryRelease.confirm_token }));
+      expect(released.command.status, JSON.stringify(released.command)).toBe('accepted');
+      expect(released.command.results.every((r: { ok: boolean }) => r.ok)).toBe(true);
+      await waitFor('every job released in jobs', async () => (await Promise.all(heldIds.map(job))).every((j) => !j.held && j.urgency === 16 && j.state === 'pending'));
+      expect(await actionRow(released.command.command_id)).toMatchObject({ action: 'release', status: 'accepted', approval_required: false });
+    });
+
+    it("an admin bulk-holding the same number of another user's jobs needs an approver", async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const admin = await clientAs(ADMIN, defaultOwn());
+      const filter = { cluster: CLUSTER, action: 'hold', user };
+      const dry = structured(await call(admin, 'act_on_jobs', filter));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: true });
+      expect(dry.next_step).toContain('(more than 2 jobs: the command will then wait for an approver)');
+      // The user themself, same jobs, same settings: none needed.
+      expect(structured(await call(await clientAs(userIdentity(user), defaultOwn()), 'act_on_jobs', filter))).toMatchObject({ count: jobs.length, approval_required: false });
+      const sent = structured(await call(admin, 'act_on_jobs', { ...filter, confirm: dry.confirm_token }));
+      expect(sent.command.status).toBe('awaiting_approval');
+      await waitFor('awaiting_approval in actions, its command folded', async () => {
+        const row = await actionRow(sent.command.command_id);
+        return row?.status === 'awaiting_approval' && row.requested_by !== '';
+      });
+      for (const j of jobs) expect((await job(j.job_id_s)).held).toBe(false);
+      const done = structured<{ command: any }>(await call(await clientAs(APPROVER), 'approve_command', { command_id: sent.command.command_id })).command;
+      expect(done).toMatchObject({ status: 'accepted', approved_by: APPROVER.subject });
+      const held = actedOrStarted(done.results, jobs.map((j) => j.job_id_s));
+      await waitFor('every job held in jobs', async () => (await Promise.all(held.map(job))).every((j) => j.held));
+    });
+
+    it('bulk urgency: a plain user lowers their jobs\' urgency in two calls; above 16 (Flux users\' limit) is refused before anything is sent', async () => {
+      const [user, jobs] = await ownerWithMostPending();
+      for (const j of jobs) touched.add(j.job_id_s);
+      const client = await clientAs(userIdentity(user), defaultOwn());
+      const before = sends.length;
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 20 }))).toContain('only up to 16 for its owner');
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency' }))).toContain('action urgency needs urgency');
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'hold', urgency: 3 }))).toContain('urgency is only for action urgency');
+      expect(sends.length).toBe(before);
+      const dry = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 8 }));
+      expect(dry).toMatchObject({ dry_run: true, count: jobs.length, approval_required: false });
+      // The token is for urgency 8, not 9.
+      expect(errorText(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 9, confirm: dry.confirm_token }))).toContain('does not match');
+      const out = structured(await call(client, 'act_on_jobs', { cluster: CLUSTER, action: 'urgency', urgency: 8, confirm: dry.confirm_token }));
+      expect(out.command.status, JSON.stringify(out.command)).toBe('accepted');
+      const changed = actedOrStarted(out.command.results, jobs.map((j) => j.job_id_s));
+      await waitFor('urgency 8 in jobs', async () => (await Promise.all(changed.map(job))).every((j) => j.urgency === 8));
     });
   });
 }

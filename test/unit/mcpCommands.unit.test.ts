@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkConfirmationToken, confirmationToken, keyringTokenKeys, processTokenKeys, type BulkPlan } from '../../mcp/commands.js';
 import { createKeyring } from '../../log/signing.js';
-import { authorizeJobAction, onBehalfOf } from '../../mcp/tools/actions/common.js';
+import { authorizeJobAction, onBehalfOf, submitUser } from '../../mcp/tools/actions/common.js';
 
 const secret = processTokenKeys(randomBytes(32));
 const plan: BulkPlan = {
@@ -70,5 +70,14 @@ describe('authorizeJobAction', () => {
     expect(onBehalfOf({ subject: 's', user: 'alice', roles: [] })).toBe('alice');
     expect(authorizeJobAction({ subject: 's', user: 'alice', roles: ['approver'] }, 'bob')).toEqual({ ok: false, reason: expect.stringContaining('not owner') });
     expect(authorizeJobAction({ subject: 's', roles: [] }, 'bob')).toEqual({ ok: false, reason: expect.stringContaining('no scheduler user') });
+  });
+});
+
+describe('submitUser', () => {
+  it('submits as the caller\'s own scheduler user, an admin\'s too; an identity without one cannot submit', () => {
+    expect(submitUser({ subject: 's', user: 'alice', roles: [] })).toBe('alice');
+    expect(submitUser({ subject: 'ops', user: 'opsuser', roles: ['admin'] })).toBe('opsuser');
+    expect(() => submitUser({ subject: 'ops', roles: ['admin'] })).toThrow(/this identity \(ops\) is not mapped to a scheduler user, so it cannot submit/);
+    expect(() => submitUser({ subject: 'local', roles: ['admin'] })).toThrow(/never as the scribe's/);
   });
 });

@@ -3,8 +3,22 @@
  * 22.05.8 of deploy/slurm/start-slurm.sh) turned into typed ActionResults.
  */
 import { describe, expect, it } from 'vitest';
-import { classifySlurmError, executeSlurmAction, runuserAs, shellQuote, slurmActionCommand, slurmMessage, type SlurmActionRequest } from '../../scribe/slurm/actions.js';
-import type { CommandResult, CommandRunner } from '../../scribe/slurm/commands.js';
+import {
+  classifySlurmError,
+  executeSlurmAction,
+  runuserAs,
+  shellQuote,
+  slurmActionCommand,
+  slurmMessage,
+  slurmRunAs,
+  type ScribeUser,
+  type SlurmActionRequest,
+} from '../../scribe/slurm/actions.js';
+import { bareEnvironment, type CommandResult, type CommandRunner } from '../../scribe/slurm/commands.js';
+
+/** The scribe these tests run as, unless a test says otherwise: not root. */
+const SCRIBE: ScribeUser = { uid: 1234, name: 'scribe' };
+const ROOT: ScribeUser = { uid: 0, name: 'root' };
 
 const PLUGIN_NOISE = `scancel: select/cons_tres: common_init: select/cons_tres loaded
 scancel: select/cray_aries: init: Cray/Aries node selection plugin loaded
@@ -37,20 +51,22 @@ const CAPTURED: Record<string, { code: number; stderr: string }> = {
   'controller down': { code: 1, stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n' },
 };
 
-function answering(result: Partial<CommandResult>): { run: CommandRunner; calls: Array<{ argv: readonly string[]; input?: string }> } {
-  const calls: Array<{ argv: readonly string[]; input?: string }> = [];
+type Call = { argv: readonly string[]; input?: string; bareEnv?: boolean };
+
+function answering(result: Partial<CommandResult>): { run: CommandRunner; calls: Call[] } {
+  const calls: Call[] = [];
   return {
     calls,
     run: async (argv, opts) => {
-      calls.push({ argv, input: opts?.input });
+      calls.push({ argv, input: opts?.input, ...(opts?.bareEnv && { bareEnv: true }) });
       return { code: 0, stdout: '', stderr: '', timedOut: false, ...result };
     },
   };
 }
 
-const act = (req: SlurmActionRequest, result: Partial<CommandResult> = {}) => {
+const act = (req: SlurmActionRequest, result: Partial<CommandResult> = {}, scribeUser: ScribeUser = SCRIBE) => {
   const fake = answering(result);
-  return executeSlurmAction(req, { run: fake.run, timeoutMs: 1000, submitTimeoutMs: 1000 }).then((r) => ({ r, calls: fake.calls }));
+  return executeSlurmAction(req, { run: fake.run, timeoutMs: 1000, submitTimeoutMs: 1000, scribeUser }).then((r) => ({ r, calls: fake.calls }));
 };
 
 describe('slurm actions: commands', () => {
@@ -102,15 +118,60 @@ describe('slurm actions: commands', () => {
   });
 
   it('submit: the script goes to stdin; the new job id comes back', async () => {
-    const { r, calls } = await act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', partition: 'debug' } }, { stdout: '42;ci\n' });
+    const { r, calls } = await act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', partition: 'debug' }, user: 'scribe' }, { stdout: '42;ci\n' });
     expect(r).toMatchObject({ ok: true, job_id: '42' });
-    expect(calls[0]).toEqual({ argv: ['sbatch', '--parsable', '--partition=debug'], input: '#!/bin/sh\ntrue\n' });
+    expect(calls[0]).toEqual({ argv: ['sbatch', '--parsable', '--partition=debug'], input: '#!/bin/sh\ntrue\n', bareEnv: true });
   });
 
-  it('runs as the requesting user when asked to', async () => {
-    const fake = answering({});
-    await executeSlurmAction({ action: 'hold', job_id: '3', user: 'alice' }, { run: fake.run, timeoutMs: 1, submitTimeoutMs: 1, asUser: runuserAs });
-    expect(fake.calls[0]!.argv).toEqual(['runuser', '-u', 'alice', '--', 'scontrol', 'hold', '3']);
+  it('a root scribe runs every action of a user through runuser, in a bare environment', async () => {
+    for (const [req, argv] of [
+      [{ action: 'hold', job_id: '3' }, ['scontrol', 'hold', '3']],
+      [{ action: 'release', job_id: '3' }, ['scontrol', 'release', '3']],
+      [{ action: 'cancel', job_id: '3' }, ['scancel', '--verbose', '3']],
+      [{ action: 'signal', job_id: '3', args: { signal: 'USR1' } }, ['scancel', '--verbose', '--full', '--signal=USR1', '3']],
+      [{ action: 'urgency', job_id: '3', args: { nice: 5 } }, ['scontrol', 'update', 'JobId=3', 'Nice=5']],
+      [{ action: 'submit', args: { command: 'id', name: 'probe' } }, ['sbatch', '--parsable', '--job-name=probe', '--wrap=id']],
+    ] as Array<[Omit<SlurmActionRequest, 'user'>, string[]]>) {
+      const { calls } = await act({ ...req, user: 'alice' }, { stdout: '7\n' }, ROOT);
+      expect(calls, req.action).toEqual([{ argv: ['runuser', '-u', 'alice', '--', ...argv], input: undefined, bareEnv: true }]);
+    }
+  });
+
+  it('submit: never as the scribe on someone\'s behalf; refused without a user, and by a scribe that is not root for another user', async () => {
+    const submit = { action: 'submit', args: { command: 'id' } } as const;
+    for (const scribe of [ROOT, SCRIBE]) {
+      const none = await act(submit, {}, scribe);
+      expect(none.r).toEqual({ ok: false, code: 'not_permitted', message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself' });
+      expect(none.calls).toEqual([]);
+    }
+    const other = await act({ ...submit, user: 'alice' }, {}, SCRIBE);
+    expect(other.r).toMatchObject({ ok: false, code: 'not_permitted', message: expect.stringMatching(/^submit as alice: refused: this scribe does not run as root, so it cannot run sbatch as alice \(run the Slurm scribe as root/) });
+    expect(other.calls).toEqual([]);
+    // the scribe's own user: sbatch as it is, still in a bare environment
+    const own = await act({ ...submit, user: 'scribe' }, { stdout: '9\n' }, SCRIBE);
+    expect(own.r).toMatchObject({ ok: true, job_id: '9' });
+    expect(own.calls).toEqual([{ argv: ['sbatch', '--parsable', '--wrap=id'], input: undefined, bareEnv: true }]);
+    // root acting as root: no runuser
+    expect((await act({ ...submit, user: 'root' }, { stdout: '9\n' }, ROOT)).calls[0]!.argv).toEqual(['sbatch', '--parsable', '--wrap=id']);
+  });
+
+  it('other actions: an admin without a user, or a user on a scribe that is not root, act with the scribe\'s authority (after the owner check)', () => {
+    const argv = ['scancel', '--verbose', '3'];
+    expect(slurmRunAs(ROOT, { action: 'cancel' }, argv)).toEqual({ ok: true, argv, bareEnv: false });
+    expect(slurmRunAs(SCRIBE, { action: 'cancel', user: 'alice' }, argv)).toEqual({ ok: true, argv, bareEnv: false });
+  });
+
+  it('a user name that is not one is refused before anything runs', async () => {
+    for (const user of ['-froot', '', 'a b', 'x;rm', 'a'.repeat(65)]) {
+      const { r, calls } = await act({ action: 'cancel', job_id: '3', user }, {}, ROOT);
+      expect(r, user).toMatchObject({ ok: false, code: 'invalid' });
+      expect(calls).toEqual([]);
+    }
+  });
+
+  it('a bare environment keeps where the CLIs and the cluster are, and drops everything else', () => {
+    const env = { PATH: '/usr/sbin:/usr/bin', SLURM_CONF: '/etc/slurm/slurm.conf', LANG: 'C.UTF-8', SLURM_JWT: 'root-token', JOBSCRIBE_KAFKA_PASSWORD: 'pw', HOME: '/root', AWS_SECRET_ACCESS_KEY: 'k' };
+    expect(bareEnvironment(env)).toEqual({ PATH: '/usr/sbin:/usr/bin', SLURM_CONF: '/etc/slurm/slurm.conf', LANG: 'C.UTF-8' });
   });
 });
 
@@ -127,8 +188,8 @@ describe("slurm actions: Slurm's refusals", () => {
     ['priority held', { action: 'urgency', job_id: '5', args: { priority: 5 } }, 'invalid', /held state/],
     ['update not owner', { action: 'urgency', job_id: '4', args: { nice: -5 } }, 'not_permitted', /Invalid user id/],
     ['timelimit bad', { action: 'time_limit', job_id: '4', args: { time_limit: '99' } }, 'invalid', /Invalid TimeLimit value/],
-    ['sbatch no shebang', { action: 'submit', args: { script: 'true' } }, 'invalid', /does not look like a batch script/],
-    ['sbatch bad partition', { action: 'submit', args: { command: 'true', partition: 'nosuch' } }, 'invalid', /invalid partition specified: nosuch/],
+    ['sbatch no shebang', { action: 'submit', args: { script: 'true' }, user: 'scribe' }, 'invalid', /does not look like a batch script/],
+    ['sbatch bad partition', { action: 'submit', args: { command: 'true', partition: 'nosuch' }, user: 'scribe' }, 'invalid', /invalid partition specified: nosuch/],
     ['controller down', { action: 'release', job_id: '4' }, 'failed', /Unable to contact slurm controller/],
   ];
   for (const [capture, req, code, message] of cases) {

@@ -66,24 +66,52 @@ describe('slurmrestd client', () => {
     expect(await rest.act({ action: 'cancel', job_id: '11' })).toEqual({ ok: true, job_id: '11' });
     expect(await rest.act({ action: 'signal', job_id: '11', args: { signal: 'SIGUSR1' } })).toEqual({ ok: true, job_id: '11' });
     expect(await rest.act({ action: 'cancel', job_id: '999999' })).toEqual({ ok: false, code: 'no_such_job', message: 'cancel job 999999: Invalid job id specified' });
-    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', name: 'r', time_limit_s: 300 } })).toMatchObject({ ok: true, job_id: '12' });
+    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\ntrue\n', name: 'r', time_limit_s: 300 }, user: 'root' })).toMatchObject({ ok: true, job_id: '12' });
     expect(calls.at(-1)!.body).toMatchObject({ job: { name: 'r', time_limit: 5, environment: { PATH: expect.any(String) } }, script: '#!/bin/sh\ntrue\n' });
-    expect(await rest.act({ action: 'submit', args: { command: 'true' } })).toMatchObject({ ok: false, code: 'invalid' });
+    expect(await rest.act({ action: 'submit', args: { command: 'true' }, user: 'root' })).toMatchObject({ ok: false, code: 'invalid' });
     expect(await rest.act({ action: 'cancel', job_id: 'x' })).toMatchObject({ ok: false, code: 'invalid' });
   });
 
   it('a submit that answers a job id AND an error (hold) succeeded; a bad submit is invalid', async () => {
     const held = fakeFetch({ 'POST /job/submit': [200, HELD_SUBMIT] });
-    expect(await createSlurmRest(opts(held.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n', hold: true } })).toEqual({
+    expect(await createSlurmRest(opts(held.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n', hold: true }, user: 'root' })).toEqual({
       ok: true,
       job_id: '70',
       detail: { warnings: ['Job is in held state, pending scheduler release'] },
     });
     const bad = fakeFetch({ 'POST /job/submit': [400, slurmFixture('rest-error-submit-bad.json')] });
-    expect(await createSlurmRest(opts(bad.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n' } })).toEqual({
+    expect(await createSlurmRest(opts(bad.f)).act({ action: 'submit', args: { script: '#!/bin/sh\n' }, user: 'root' })).toEqual({
       ok: false,
       code: 'invalid',
       message: 'submit: environment must be set; Failure during parsing',
+    });
+  });
+
+  it('acts as the requesting user (X-SLURM-USER-NAME); a submit without one is refused unsent', async () => {
+    const { f, calls } = fakeFetch({ 'POST /job/submit': [200, slurmFixture('rest-post-job-submit.json')], 'DELETE /job/11': [200, slurmFixture('rest-delete-job.json')] });
+    const rest = createSlurmRest(opts(f));
+    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\nid\n' }, user: 'alice' })).toMatchObject({ ok: true, job_id: '12' });
+    expect(await rest.act({ action: 'cancel', job_id: '11', user: 'alice' })).toMatchObject({ ok: true });
+    expect(await rest.act({ action: 'cancel', job_id: '11' })).toMatchObject({ ok: true }); // an admin: the token's own user
+    expect(calls.map((c) => [c.method, c.headers['X-SLURM-USER-NAME']])).toEqual([['POST', 'alice'], ['DELETE', 'alice'], ['DELETE', 'root']]);
+    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\nid\n' } })).toEqual({
+      ok: false,
+      code: 'not_permitted',
+      message: 'submit: no scheduler user to submit as; the scribe submits only as the requesting user, never as itself',
+    });
+    expect(await rest.act({ action: 'cancel', job_id: '11', user: '-x' })).toMatchObject({ ok: false, code: 'invalid' });
+    expect(calls).toHaveLength(3);
+  });
+
+  it("a token that may not act as another user: slurmctld drops the request, and the answer says what the token needs", async () => {
+    // captured: a token of nobody sent with X-SLURM-USER-NAME: root to the slurmrestd of start-slurm.sh
+    const dropped = '{"meta":{},"errors":[{"error_code":5005,"error":"Zero Bytes were transmitted or received"}]}';
+    const { f } = fakeFetch({ 'POST /job/submit': [200, dropped] });
+    const rest = createSlurmRest({ ...opts(f), user: 'nobody' });
+    expect(await rest.act({ action: 'submit', args: { script: '#!/bin/sh\nid\n' }, user: 'alice' })).toEqual({
+      ok: false,
+      code: 'not_permitted',
+      message: "submit: Zero Bytes were transmitted or received (acting as alice needs a slurmrestd token of SlurmUser or root)",
     });
   });
 

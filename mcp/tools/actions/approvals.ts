@@ -1,12 +1,13 @@
 /**
  * `approve_command` / `reject_command`: the second person of a bulk action. An approve needs the
- * `approver` role and a different subject than the requester; a reject, an approver or the
- * requester (withdrawing). The decision is an `approval` record (signed like commands) on the
+ * `approver` role and another person than the requester (samePerson: neither the requester's
+ * identity subject nor their scheduler user, so a second token of the same user does not
+ * count); a reject, an approver or the requester (withdrawing). The decision is an `approval` record (signed like commands) on the
  * command's cluster's commands topic; the scribe executes or ends the command and the tool
  * answers what came of it. The scribe checks all of this again (scribe/commands.ts).
  */
 import type { McpServer } from '@modelcontextprotocol/server';
-import { ApprovalSchema, FINAL_COMMAND_STATUSES } from '../../../schemas/commands/index.js';
+import { ApprovalSchema, FINAL_COMMAND_STATUSES, samePerson, type Requester } from '../../../schemas/commands/index.js';
 import { ActionAnswerSchema, ActionOutputSchema, DecisionInputSchema, type ActionOutput } from '../../../schemas/tools/actions.js';
 import { requesterOf } from '../../commands.js';
 import { toolResult } from '../../results.js';
@@ -25,16 +26,24 @@ import {
 
 type DecisionKind = 'approve' | 'reject';
 
+/** The requester of a command as its `actions` row records it. */
+function requesterOfRow(row: Pick<ActionRow, 'requested_by' | 'requested_user'>): Pick<Requester, 'subject' | 'user'> {
+  return { subject: row.requested_by, ...(row.requested_user !== '' && { user: row.requested_user }) };
+}
+
 /** Why `deps.identity` may not take this decision on `row` (undefined: it may). Pure. */
 export function decisionRefusal(deps: Pick<ActionDeps, 'identity'>, decision: DecisionKind, row: ActionRow, nowMs: number): string | undefined {
   const id = deps.identity;
+  // Its result (events topic) can be folded before the command itself (commands topic).
+  if (row.requested_by === '') return `command ${row.command_id} is not fully recorded yet; try again in a few seconds`;
   if (!row.approval_required) return `command ${row.command_id} needs no approval (it ran, or runs, without one)`;
   if (row.status !== 'requested' && row.status !== 'awaiting_approval') {
     return `command ${row.command_id} is already ${row.status}${row.reason ? ` (${row.reason})` : ''}; there is nothing to ${decision}`;
   }
   if (nowMs > Number(row.expires_ms)) return `command ${row.command_id} expired at ${new Date(Number(row.expires_ms)).toISOString()}; the requester may ask again`;
-  if (decision === 'approve' && row.requested_by === id.subject) {
-    return `you (${id.subject}) requested command ${row.command_id}; a different identity with the approver role must approve it`;
+  if (decision === 'approve' && samePerson(requesterOfRow(row), id)) {
+    const you = row.requested_by === id.subject ? `you (${id.subject})` : `you (scheduler user ${id.user}, as ${row.requested_by})`;
+    return `${you} requested command ${row.command_id}; a different person with the approver role must approve it`;
   }
   return undefined;
 }
@@ -64,7 +73,7 @@ function registerDecision(server: McpServer, deps: ActionDeps, decision: Decisio
         if (!deps.commands) throw new ActionRefusal(NO_SENDER, 'no command sender', context);
         const row = await loadActionRow(deps, input.command_id, signal);
         // A plain user sees (and may withdraw) only their own commands: others read as missing.
-        if (!row || (!isApprover(id) && row.requested_by !== id.subject)) {
+        if (!row || (!isApprover(id) && !samePerson(requesterOfRow(row), id))) {
           throw new ActionRefusal(`no command ${input.command_id} that you may ${decision} is recorded; check the command_id (list_actions)`, row ? 'not requester nor approver' : 'no such command', context);
         }
         const refusal = decisionRefusal(deps, decision, row, deps.now());
@@ -81,7 +90,7 @@ function registerDecision(server: McpServer, deps: ActionDeps, decision: Decisio
         });
         await deps.commands.send(approval);
         audit(deps, tool, { decision: 'sent', cluster: row.cluster, job_ids: row.job_ids, command_id: row.command_id, ...(input.reason && { reason: input.reason }) });
-        const after = await waitForAction(deps, row.command_id, FINAL_COMMAND_STATUSES, signal);
+        const after = await waitForAction(deps, row.command_id, FINAL_COMMAND_STATUSES, signal, row.cluster);
         const outcome = outcomeFromRow(after ?? row);
         if (outcome.status === 'awaiting_approval') {
           outcome.status = 'pending';

@@ -29,6 +29,8 @@ export interface AuditEntry {
   user?: string;
   roles: string[];
   decision: 'sent' | 'refused';
+  /** The action asked for (act_on_jobs' name does not say it). */
+  action?: string;
   reason?: string;
   cluster?: string;
   job_ids?: string[];
@@ -37,10 +39,12 @@ export interface AuditEntry {
 
 export interface ActionSettings {
   commands?: CommandSender;
-  /** Keys of cancel_jobs' confirmation tokens; per process when absent. */
+  /** Keys of the bulk tools' confirmation tokens; per process when absent. */
   confirmKeys?: TokenKeys;
-  /** Bulk actions on more jobs than this need an approver. */
+  /** Bulk actions on more jobs than this need an approver (an admin on others' jobs). */
   approvalThreshold: number;
+  /** Bulk actions on more of the caller's own jobs than this need an approver. */
+  ownApprovalThreshold: number;
   /** How long a tool waits for the scribe's answer before it answers `pending`. */
   actionTimeoutMs: number;
   actionPollMs: number;
@@ -50,6 +54,8 @@ export interface ActionSettings {
 export type ActionDeps = QueryDeps & ActionSettings;
 
 export const DEFAULT_APPROVAL_THRESHOLD = 10;
+/** Higher than the general one: a user holding or canceling their own jobs risks only their own work. */
+export const DEFAULT_OWN_APPROVAL_THRESHOLD = 200;
 export const DEFAULT_ACTION_TIMEOUT_MS = 10_000;
 /** A command the scribe has not picked up within this time is rejected as expired. */
 export const COMMAND_TTL_S = 300;
@@ -69,7 +75,7 @@ export class ActionRefusal extends ToolInputError {
   constructor(
     message: string,
     readonly auditReason: string = message,
-    readonly context: Pick<AuditEntry, 'cluster' | 'job_ids' | 'command_id'> = {},
+    readonly context: Pick<AuditEntry, 'cluster' | 'job_ids' | 'command_id' | 'action'> = {},
   ) {
     super(message);
   }
@@ -127,7 +133,7 @@ async function recordRefusal(deps: ActionDeps, sender: CommandSender, tool: stri
       kind: 'refusal',
       command_id: randomUUID(),
       cluster: refusal.context.cluster,
-      action: TOOL_ACTIONS[tool] ?? tool,
+      action: refusal.context.action ?? TOOL_ACTIONS[tool] ?? tool,
       job_ids: refusal.context.job_ids ?? [],
       requested_by: requesterOf(deps.identity),
       tool,
@@ -161,6 +167,20 @@ export function authorizeJobAction(identity: Identity, jobUser: string): Decisio
 /** The scheduler user a command runs as: the caller's own for plain users; admins act with the scribe's authority. */
 export function onBehalfOf(identity: Identity): string | undefined {
   return isAdmin(identity) ? undefined : identity.user;
+}
+
+/**
+ * The scheduler user a submit runs as: the caller's own, admins' too (a job runs as whoever
+ * submitted it, and the scribe never submits as itself). Refuses an identity without one.
+ */
+export function submitUser(identity: Identity): string {
+  if (identity.user === undefined) {
+    throw new ActionRefusal(
+      `this identity (${identity.subject}) is not mapped to a scheduler user, so it cannot submit: a job is submitted only as ` +
+        "the requesting user, never as the scribe's; ask an administrator to give the identity a user (tokens file `user`, or the OAuth user claim)",
+    );
+  }
+  return identity.user;
 }
 
 /** Refuses early an identity that may act on no job at all. */
@@ -232,11 +252,11 @@ export async function findActionJob(
 
 export function buildCommand(
   deps: ActionDeps,
-  fields: { cluster: string; action: Command['action']; job_ids: string[]; args?: CommandArgs; approval_required?: boolean },
+  fields: { cluster: string; action: Command['action']; job_ids: string[]; args?: CommandArgs; approval_required?: boolean; on_behalf_of?: string },
 ): Command {
   const nowS = Math.round(deps.now()) / 1000;
   const approval = fields.approval_required ?? false;
-  const behalf = onBehalfOf(deps.identity);
+  const behalf = fields.on_behalf_of ?? onBehalfOf(deps.identity);
   return CommandSchema.parse({
     v: 1,
     kind: 'command',
@@ -259,6 +279,8 @@ export interface ActionRow {
   action: string;
   job_ids: string[];
   requested_by: string;
+  /** The requester's scheduler user ('' when it had none). */
+  requested_user: string;
   approval_required: boolean;
   approved_by: string;
   rejected_by: string;
@@ -271,17 +293,25 @@ export interface ActionRow {
 }
 
 export const ACTION_COLUMNS = `
-  cluster, command_id, action, job_ids, requested_by, approval_required, approved_by, rejected_by,
+  cluster, command_id, action, job_ids, requested_by, requested_user, approval_required, approved_by, rejected_by,
   status, reason, results,
   toString(toUnixTimestamp64Milli(issued_at)) AS issued_ms,
   toString(toUnixTimestamp64Milli(expires_at)) AS expires_ms,
   toString(toUnixTimestamp64Milli(result_at)) AS result_ms`;
 
-export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal): Promise<ActionRow | undefined> {
+/**
+ * The `actions` row of a command id (on `cluster`, when known). A row that holds the command
+ * itself comes before one that holds only a result under that id (another cluster's, or one a
+ * command copied there was answered with by an older scribe): such a row never hides the
+ * genuine command.
+ */
+export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal, cluster?: string): Promise<ActionRow | undefined> {
   const rows = await selectRows<ActionRow>(
     deps,
-    `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL WHERE command_id = {id:String} LIMIT 2`,
-    { id: commandId },
+    `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL
+      WHERE command_id = {id:String}${cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}
+      ORDER BY requested_by = '', cluster LIMIT 1`,
+    { id: commandId, ...(cluster !== undefined && { cluster }) },
     signal,
   );
   return rows[0];
@@ -372,13 +402,14 @@ export async function waitForAction(
   commandId: string,
   until: readonly string[],
   signal?: AbortSignal,
+  cluster?: string,
 ): Promise<ActionRow | undefined> {
   const deadline = performance.now() + deps.actionTimeoutMs;
   let last: ActionRow | undefined;
   let reported = false;
   for (;;) {
     try {
-      last = (await loadActionRow(deps, commandId, signal)) ?? last;
+      last = (await loadActionRow(deps, commandId, signal, cluster)) ?? last;
       if (last && until.includes(last.status)) return last;
     } catch (err) {
       if (!reported) deps.logError(`jobscribe mcp: reading actions for command ${commandId}: ${(err as Error).message}`);
@@ -396,9 +427,9 @@ export async function waitForAction(
 export async function sendCommand(deps: ActionDeps, tool: string, command: Command, signal?: AbortSignal): Promise<ActionOutcome> {
   if (!deps.commands) throw new ActionRefusal(NO_SENDER, 'no command sender', { cluster: command.cluster, job_ids: command.job_ids });
   await deps.commands.send(command);
-  audit(deps, tool, { decision: 'sent', cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
+  audit(deps, tool, { decision: 'sent', action: command.action, cluster: command.cluster, job_ids: command.job_ids, command_id: command.command_id });
   if (command.approval_required) return outcomeFromCommand(command, 'awaiting_approval');
-  const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal);
+  const row = await waitForAction(deps, command.command_id, FINAL_COMMAND_STATUSES, signal, command.cluster);
   if (!row || !FINAL_COMMAND_STATUSES.includes(row.status as never)) return outcomeFromCommand(command, 'pending');
   // The result (events topic) may be folded before the command (commands topic): the request
   // fields come from the command as sent; a submit's job_ids (its new job) from the row.

@@ -1,7 +1,8 @@
 /**
  * The single-job action tools — cancel_job, hold_job, release_job, set_urgency, signal_job — and
  * submit_job. Each checks the job against the read model (own jobs unless admin), sends one
- * command to the job's cluster and answers the scribe's result (or `pending`).
+ * command to the job's cluster and answers the scribe's result (or `pending`). submit_job runs
+ * as the caller's scheduler user (on_behalf_of), admins' too; an identity without one is refused.
  */
 import type { CallToolResult, McpServer, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { z } from 'zod';
@@ -18,7 +19,7 @@ import {
   type ActionOutput,
 } from '../../../schemas/tools/actions.js';
 import { toolResult } from '../../results.js';
-import { ActionRefusal, buildCommand, findActionJob, requireActor, runAction, sendCommand, type ActionDeps, type ActionJobRow } from './common.js';
+import { ActionRefusal, buildCommand, findActionJob, runAction, sendCommand, submitUser, type ActionDeps, type ActionJobRow } from './common.js';
 
 interface JobActionSpec<I> {
   name: string;
@@ -130,15 +131,15 @@ export function registerJobActions(server: McpServer, deps: ActionDeps): void {
     'submit_job',
     {
       title: 'Submit job',
-      description: `Submit a job to a cluster as your scheduler user (admins without one: as the scribe's user). ${WAITS}`,
+      description: `Submit a job to a cluster as your scheduler user (an identity without one cannot submit). ${WAITS}`,
       inputSchema: SubmitJobInputSchema,
       outputSchema: ActionAnswerSchema,
       annotations: { ...ACTS, destructiveHint: false, idempotentHint: false },
     },
     (input, ctx) =>
       runAction(deps, 'submit_job', async () => {
-        requireActor(deps.identity);
-        const command = buildCommand(deps, { cluster: input.cluster, action: 'submit', job_ids: [], args: { submit: input.submit } });
+        const user = submitUser(deps.identity);
+        const command = buildCommand(deps, { cluster: input.cluster, action: 'submit', job_ids: [], args: { submit: input.submit }, on_behalf_of: user });
         const out: ActionOutput = { command: await sendCommand(deps, 'submit_job', command, ctx.mcpReq.signal) };
         return toolResult(out);
       }),

@@ -57,7 +57,9 @@ export function registerActionStatus(server: McpServer, deps: ActionDeps): void 
     },
     (input, ctx) =>
       runTool(deps, 'list_actions', async () => {
-        const where: string[] = [];
+        // A row holding only a result (its command not folded yet, or a result under a command id
+        // this cluster never had) is no command to list.
+        const where: string[] = ["requested_by != ''"];
         const params: Record<string, unknown> = { lim: input.limit + 1 };
         let requestedBy = input.requested_by;
         if (!seesAll(deps.identity)) {

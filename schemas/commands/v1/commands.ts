@@ -5,7 +5,11 @@
  *   command         MCP service → `<prefix>.<cluster>.commands`, key = command_id
  *   approval        MCP service → `<prefix>.<cluster>.commands`, key = command_id
  *   refusal         MCP service → `<prefix>.<cluster>.commands`, key = command_id (a request it
- *                   refused; audit only: no scribe acts on it)
+ *                   refused; audit only: no scribe acts on it), or
+ *                   scribe      → `<prefix>.<cluster>.events`,   key = command_id (a record it
+ *                   refused: unsigned, forged, undecodable, for another cluster, an approval
+ *                   that does not count); its own id, never the refused record's, so it cannot
+ *                   change the state of a genuine command with that id
  *   command-result  scribe      → `<prefix>.<cluster>.events`,   key = `<cluster>:command:<id>`
  *
  * Each is one JSON object with `v` and `kind`, signed (when a key is configured) with
@@ -33,6 +37,9 @@ export const REFUSAL_CONTENT_TYPE = 'application/vnd.jobscribe.refusal+json';
 export const ACTIONS = ['cancel', 'hold', 'release', 'urgency', 'signal', 'submit'] as const;
 export const ActionSchema = z.enum(ACTIONS);
 export type Action = z.infer<typeof ActionSchema>;
+/** The actions one command may apply to many jobs (the bulk tools); signal and submit name one job or none. */
+export const BULK_ACTIONS = ['cancel', 'hold', 'release', 'urgency'] as const satisfies readonly Action[];
+export type BulkAction = (typeof BULK_ACTIONS)[number];
 
 /** Roles that change what an identity may do. */
 export const ROLE_ADMIN = 'admin';
@@ -45,6 +52,17 @@ export const RequesterSchema = z.object({
   roles: z.array(z.string().min(1).max(64)).max(32),
 });
 export type Requester = z.infer<typeof RequesterSchema>;
+
+/**
+ * "Nobody approves their own command": are two requesters (a command's requester and an
+ * approver) the same person? Same scheduler user when both have one (two tokens of alice, or
+ * her token and her OAuth login), or the same identity subject (token name / OAuth `sub`).
+ * Pure; the MCP service, the scribe and the projector all decide with it.
+ */
+export function samePerson(a: Pick<Requester, 'subject' | 'user'>, b: Pick<Requester, 'subject' | 'user'>): boolean {
+  if (a.subject === b.subject) return true;
+  return a.user !== undefined && a.user !== '' && a.user === b.user;
+}
 
 export const CommandArgsSchema = z
   .object({
@@ -67,11 +85,15 @@ export const CommandSchema = z
     command_id: z.uuid(),
     cluster: ClusterIdSchema,
     action: ActionSchema,
-    /** One id for single-job actions, many for a bulk cancel, none for submit. */
+    /** One id for single-job actions, many for a bulk one (BULK_ACTIONS), none for submit. */
     job_ids: z.array(JobIdSchema).max(100_000),
     args: CommandArgsSchema.default({}),
     requested_by: RequesterSchema,
-    /** Scheduler user the action runs as and whose ownership is checked (else requested_by.user). */
+    /**
+     * Scheduler user the action runs as and whose ownership is checked (else requested_by.user).
+     * A submit always runs as this user (else requested_by.user), an admin's too, and is rejected
+     * by the scribe when there is neither: a job is never submitted as the scribe itself.
+     */
     on_behalf_of: z.string().min(1).max(256).optional(),
     issued_at: EpochSecondsSchema,
     expires_at: EpochSecondsSchema,
@@ -83,7 +105,10 @@ export const CommandSchema = z
     message: 'submit takes no job_ids; every other action needs at least one',
     path: ['job_ids'],
   })
-  .refine((c) => c.action === 'cancel' || c.job_ids.length <= 1, { message: 'only cancel may name several jobs', path: ['job_ids'] });
+  .refine((c) => (BULK_ACTIONS as readonly string[]).includes(c.action) || c.job_ids.length <= 1, {
+    message: `only ${BULK_ACTIONS.join(', ')} may name several jobs`,
+    path: ['job_ids'],
+  });
 export type Command = z.infer<typeof CommandSchema>;
 export type CommandInput = z.input<typeof CommandSchema>;
 
@@ -102,9 +127,11 @@ export type Approval = z.infer<typeof ApprovalSchema>;
 
 /**
  * An action request the MCP service refused before anything was sent (not the caller's job, a
- * finished job, a bad confirmation, not an approver): recorded so `actions` shows attempts too.
- * `command_id` is the refusal's own id; `action` is the requested action or, for a refused
- * approval, `approve` / `reject`.
+ * finished job, a bad confirmation, not an approver), or a record a scribe refused (`tool`
+ * `scribe`: unsigned, forged, undecodable, misplaced, an approval that does not count):
+ * recorded so `actions` shows attempts too, in a row of their own. `command_id` is the
+ * refusal's own id (a scribe derives it from the refused record: SCRIBE_REFUSAL_LIMITS);
+ * `action` is the requested action or, for a refused approval, `approve` / `reject`.
  */
 export const RefusalSchema = z.object({
   v: z.literal(COMMANDS_VERSION),
@@ -118,9 +145,21 @@ export const RefusalSchema = z.object({
   tool: z.string().min(1).max(64),
   reason: z.string().max(4096),
   at: EpochSecondsSchema,
+  /** A scribe's refusal: the command id the refused record claimed, when it named one. */
+  refers_to: z.uuid().optional(),
+  /** A scribe's refusal: SHA-256 (hex) of the refused record's bytes as received. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** A scribe's refusal: the scribe that refused. */
+  scribe: ScribeIdentitySchema.optional(),
   signature: RecordSignatureSchema.optional(),
 });
 export type Refusal = z.infer<typeof RefusalSchema>;
+
+/**
+ * What a scribe copies from a record it refuses into its refusal (and so into `actions`): the
+ * sender chose these values, so they are few and short.
+ */
+export const SCRIBE_REFUSAL_LIMITS = { jobIds: 20, reason: 1024, subject: 256 } as const;
 
 export const COMMAND_STATUSES = ['accepted', 'rejected', 'failed', 'awaiting_approval'] as const;
 export const CommandStatusSchema = z.enum(COMMAND_STATUSES);
