@@ -211,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => {
+void main(process.argv).then((code) => {
   process.exitCode = code;
   // Embedded engine threads may linger; exit explicitly once the command is done.
   setImmediate(() => process.exit(code));

@@ -96,7 +96,7 @@ export class ProcessMetrics<C extends Component = Component> {
 
   /** A step failed and is being retried; healthy again at the next `progressed` or `recovered`. */
   retrying(what: string, err: unknown): void {
-    this.count('retries_total' as keyof (typeof PROCESS_METRICS)[C], { step: what });
+    this.count('retries_total', { step: what });
     this.failingSince ??= this.now();
     this.lastError = err instanceof Error ? err.message : String(err);
   }
@@ -129,8 +129,8 @@ export class ProcessMetrics<C extends Component = Component> {
 
   render(): string {
     const out: string[] = [];
-    this.gauge('events_per_second' as keyof (typeof PROCESS_METRICS)[C], {}, Math.round(this.eventsPerSecond() * 10) / 10);
-    this.gauge('healthy' as keyof (typeof PROCESS_METRICS)[C], {}, this.health().ok ? 1 : 0);
+    this.gauge('events_per_second', {}, Math.round(this.eventsPerSecond() * 10) / 10);
+    this.gauge('healthy', {}, this.health().ok ? 1 : 0);
     for (const [name, f] of [...this.families].sort(([a], [b]) => a.localeCompare(b))) {
       out.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
       for (const [key, value] of [...f.series].sort(([a], [b]) => a.localeCompare(b))) out.push(`${name}${key} ${value}`);
@@ -177,7 +177,7 @@ export async function startHealthServer(metrics: ProcessMetrics, opts: { host: s
       const h = metrics.health();
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h.body));
     } else if (path === '/metrics') {
-      (opts.beforeRender ?? (async () => undefined))()
+      void (opts.beforeRender ?? (async () => undefined))()
         .catch((err: unknown) => metrics.count('metrics_refresh_failures_total', { reason: (err as Error).name || 'Error' }))
         .then(() => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render()));
     } else {

@@ -235,7 +235,7 @@ export function signingPolicy(config: Config): SignaturePolicy {
 
 /** Logs projector progress and per-partition lag every `everyMs`; returns a stop function. */
 export function reportLag(log: EventLog, group: string, topicPrefix: string, logger: Logger, progress: () => string, everyMs = 10_000): () => void {
-  const timer = setInterval(async () => {
+  const tick = async () => {
     try {
       const lag = await log.lag(group, eventsTopicPattern(topicPrefix));
       const total = lag.reduce((a, p) => a + p.lag, 0n);
@@ -244,7 +244,8 @@ export function reportLag(log: EventLog, group: string, topicPrefix: string, log
     } catch (err) {
       logger.debug(`lag check failed: ${(err as Error).message}`);
     }
-  }, everyMs);
+  };
+  const timer = setInterval(() => void tick(), everyMs);
   timer.unref();
   return () => clearInterval(timer);
 }

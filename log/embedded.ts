@@ -38,7 +38,7 @@ interface Options {
 /** ClickHouse refusing a write for want of disk (code 243 NOT_ENOUGH_SPACE), or the OS (ENOSPC). */
 export function isDiskFull(err: unknown): boolean {
   const e = err as { code?: unknown; type?: unknown; message?: unknown } | null;
-  return e?.code === '243' || e?.type === 'NOT_ENOUGH_SPACE' || e?.code === 'ENOSPC' || /not enough space|NOT_ENOUGH_SPACE|ENOSPC/.test(String(e?.message ?? ''));
+  return e?.code === '243' || e?.type === 'NOT_ENOUGH_SPACE' || e?.code === 'ENOSPC' || /not enough space|NOT_ENOUGH_SPACE|ENOSPC/.test(typeof e?.message === 'string' ? e.message : '');
 }
 
 export function createEmbeddedLog(client: ClickHouseClient, database: string, options: Options = {}): EventLog {

@@ -91,7 +91,7 @@ function planMac(secret: Buffer, plan: BulkPlan, expiresAt: number): string {
   return createHmac('sha256', secret).update(text, 'utf8').digest('base64url');
 }
 
-const clusterOf = (plan: BulkPlan) => String(plan.filter.cluster ?? '');
+const clusterOf = (plan: BulkPlan) => (typeof plan.filter.cluster === 'string' ? plan.filter.cluster : '');
 
 /** `<expiry seconds>.<key id>.<hmac>`: valid for this plan until `expiresAt` (seconds since the epoch). */
 export function confirmationToken(plan: BulkPlan, expiresAt: number, keys: TokenKeys = PROCESS_TOKEN_KEYS): string {

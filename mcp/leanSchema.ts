@@ -46,7 +46,7 @@ function collapseNullable(s: Json): Json {
   const branches = s.anyOf;
   if (!Array.isArray(branches) || branches.length !== 2) return s;
   const isNull = (b: unknown) => isPlain(b) && Object.keys(b).length === 1 && b.type === 'null';
-  const other = branches.find((b) => !isNull(b));
+  const other: unknown = branches.find((b) => !isNull(b));
   if (!branches.some(isNull) || !isPlain(other) || typeof other.type !== 'string') return s;
   if (!Object.keys(other).every((k) => k === 'type' || k === 'format') || 'type' in s || 'format' in s) return s;
   const { anyOf: _anyOf, ...rest } = s;
@@ -73,7 +73,7 @@ export function leanSchema<S>(schema: S): S {
   // tools/list converts every tool's schemas on every call: convert once per (io, options), hand out copies.
   const cached = (io: 'input' | 'output', o: unknown): unknown => {
     let bySchema = LEAN_CACHE.get(schema as object);
-    if (!bySchema) LEAN_CACHE.set(schema as object, (bySchema = new Map()));
+    if (!bySchema) LEAN_CACHE.set(schema as object, (bySchema = new Map<string, unknown>()));
     const key = `${io} ${JSON.stringify(o) ?? ''}`;
     if (!bySchema.has(key)) bySchema.set(key, leanJsonSchema(json[io](o), io));
     return structuredClone(bySchema.get(key));
@@ -86,7 +86,7 @@ export function leanSchema<S>(schema: S): S {
     },
   };
   return new Proxy(schema as object, {
-    get: (target, prop, receiver) => (prop === '~standard' ? lean : Reflect.get(target, prop, receiver)),
+    get: (target, prop, receiver): unknown => (prop === '~standard' ? lean : (Reflect.get(target, prop, receiver) as unknown)),
   }) as S;
 }
 

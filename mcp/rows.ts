@@ -51,7 +51,7 @@ export function describeJobId(input: string, decimal: string): string {
 export const JOB_DETAIL_COLUMNS = `
   cluster, scheduler, toString(job_id) AS job_id_s, user, userid, queue, name,
   ntasks, ncores, ngpus, nnodes, nodes, state, sched_state, result, success, exit_code,
-  waitstatus, exception_type, exception_severity, exception_note, urgency,
+  signal, signal_name, oom, waitstatus, exception_type, exception_severity, exception_note, urgency, nice,
   toString(priority) AS priority_s, held, dependencies, time_limit_s,
   toString(toUnixTimestamp64Micro(t_submit)) AS t_submit_us,
   toString(toUnixTimestamp64Micro(t_eligible)) AS t_eligible_us,
@@ -100,11 +100,16 @@ export function jobDetail(r: JobDetailRow): JobDetail {
     result: r.result,
     success: r.success === null ? null : Boolean(r.success),
     exit_code: r.exit_code,
+    signal: r.signal,
+    signal_name: r.signal_name,
+    oom: Boolean(r.oom),
     waitstatus: r.waitstatus,
     exception_type: r.exception_type,
     exception_severity: r.exception_severity,
     exception_note: r.exception_note,
-    urgency: r.urgency,
+    // Slurm has no urgency: rows projected before it was null say 0, which would read as held
+    urgency: r.scheduler === 'flux' ? r.urgency : null,
+    nice: r.nice,
     priority: r.priority_s === null ? null : Number(r.priority_s),
     held: Boolean(r.held),
     dependencies: r.dependencies,
@@ -139,7 +144,7 @@ export const RUN_US_EXPR = `multiIf(
 
 export const JOB_SUMMARY_COLUMNS = `
   cluster, scheduler, toString(job_id) AS job_id_s, user, queue, name, state, held, exit_code,
-  ncores, ngpus, nnodes,
+  signal_name, ncores, ngpus, nnodes,
   toString(toUnixTimestamp64Micro(t_submit)) AS t_submit_us,
   toString(toUnixTimestamp64Micro(t_start)) AS t_start_us,
   toString(toUnixTimestamp64Micro(t_end)) AS t_end_us,
@@ -155,6 +160,7 @@ export interface JobSummaryRow {
   state: JobState;
   held: boolean;
   exit_code: number | null;
+  signal_name: string;
   ncores: number;
   ngpus: number;
   nnodes: number;
@@ -196,6 +202,7 @@ export function jobSummary(r: JobSummaryRow, asofUs: number): JobSummary {
     state: r.state,
     held: Boolean(r.held),
     exit_code: r.exit_code,
+    signal_name: r.signal_name,
     ncores: r.ncores,
     ngpus: r.ngpus,
     nnodes: r.nnodes,

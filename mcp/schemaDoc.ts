@@ -47,6 +47,12 @@ export const SCHEMA_EXAMPLES: SchemaDoc['examples'] = [
       "SELECT node, count() AS failed_jobs FROM jobs FINAL ARRAY JOIN nodes AS node WHERE state = 'failed' " +
       'GROUP BY node ORDER BY failed_jobs DESC LIMIT 10',
   },
+  {
+    question: 'How did failed jobs end: exit status, signal, out of memory, or never ran?',
+    sql:
+      "SELECT multiIf(oom, 'out of memory', exit_code IS NOT NULL, concat('exit ', toString(exit_code)), signal_name != '', signal_name, " +
+      "concat('never ran: ', exception_type)) AS ended, count() AS jobs FROM jobs FINAL WHERE state = 'failed' GROUP BY ended ORDER BY jobs DESC",
+  },
 ];
 
 export function schemaRules(database: string, limits: RunSqlLimits = DEFAULT_RUN_SQL_LIMITS): string[] {

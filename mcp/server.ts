@@ -19,6 +19,7 @@ import { leanToolSchemas } from './leanSchema.js';
 import type { ReadCache } from './readCache.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
+import { registerWaitForJob } from './tools/waitForJob.js';
 import { registerClusterStatus } from './tools/clusterStatus.js';
 import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
@@ -177,6 +178,7 @@ export function createJobscribeServer(deps: McpDeps, identity: Identity = LOCAL_
   registerGetJob(server, q);
   registerSearchJobs(server, q);
   registerJobTimeline(server, q);
+  registerWaitForJob(server, q);
   registerQueueSummary(server, q);
   registerWaitTimeStats(server, q);
   registerThroughput(server, q);

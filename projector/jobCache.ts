@@ -5,7 +5,7 @@
  * Why: several projectors share a consumer group and partitions move between them. A state
  * cached by A, then a partition run by B (who folds more of the job's events), then given back
  * to A: A's cached state misses B's events, and folding on onto it wrote wrong rows (a job
- * "completed" with no nodes, start or end; issue 11, item 8). The test is on log positions, not
+ * "completed" with no nodes, start or end). The test is on log positions, not
  * on seqs: seqs are not dense (the Flux scribe numbers stored events i * SEQ_SLOT and journal-only
  * ones in between, scribe/flux/journal.ts), so "next seq = cached seq + 1" cannot tell a missed
  * event from the numbering. A partition's records are what all of its jobs' events pass through,

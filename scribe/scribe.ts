@@ -103,11 +103,11 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
     });
   }
   // A failed command loop stops the whole scribe (and a stopped source stops the command loop).
-  let commandError: unknown;
+  let commandError: { err: unknown } | undefined;
   const stopSource = new AbortController();
   const watched = commandLoop?.catch((err) => {
     if (stopCommands.signal.aborted) return;
-    commandError = err;
+    commandError = { err };
     stopSource.abort();
   });
   try {
@@ -119,7 +119,7 @@ export async function runScribe(opts: ScribeOptions): Promise<ScribeStats> {
       })
       .finally(() => stopCommands.abort());
     await watched;
-    if (commandError !== undefined) throw commandError;
+    if (commandError) throw commandError.err;
   } finally {
     stopCommands.abort();
     opts.signal.removeEventListener('abort', onAbort);

@@ -1,6 +1,7 @@
 /**
  * `failure_analysis`: jobs that ended unsuccessfully in [since, until) (state failed or timeout,
- * and canceled on request; ended = t_end, else t_inactive), counted per dimension in one
+ * and canceled on request; ended = t_end, else t_inactive), counted per dimension (exit_code only
+ * for jobs whose process exited, signal by name: exit.ts's rule) in one
  * ClickHouse pass: each job becomes one (dimension, value) row per dimension (one per allocated
  * node for `node`), grouped, the `top` values of each kept (LIMIT BY). Examples are the most
  * recently ended jobs of a value among those the identity may read (mcp/identity.ts).
@@ -8,7 +9,7 @@
  * Examples are aggregated as one packed integer per job, (asof − end) << 64 | job_id, so
  * groupArraySorted compares integers: carrying string tuples through the per-dimension rows made
  * the query about five times slower on a million jobs. Their clusters come from a second, bounded
- * query (at most 3 × 6 × top job ids).
+ * query (at most 3 × 7 × top job ids).
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import {
@@ -28,7 +29,7 @@ import { selectRows, type QueryDeps } from '../sql.js';
 type Count = string | number;
 interface ValueRow {
   dim: FailureDimension;
-  /** '' stands for none (no exception, no exit code, no node). */
+  /** '' stands for none (no exception, no exit code, no signal, no node). */
   val: string;
   jobs: Count;
   /** Packed examples, most recent first (UInt128 as text). */
@@ -57,7 +58,8 @@ export function failureValuesSql(where: string[]): string {
        SELECT bitShiftLeft(toUInt128({asof_us:Int64} - ${END_US_SQL}), 64) + job_id AS packed, ${READABLE_SQL} AS readable,
               arrayJoin(arrayConcat(
                 [tuple('result', toString(result)), tuple('exception_type', exception_type),
-                 tuple('exit_code', ifNull(toString(exit_code), '')), tuple('user', user), tuple('queue', toString(queue))],
+                 tuple('exit_code', ifNull(toString(exit_code), '')), tuple('signal', toString(signal_name)),
+                 tuple('user', user), tuple('queue', toString(queue))],
                 if(empty(nodes), [tuple('node', '')], arrayMap(n -> tuple('node', n), nodes)))) AS dv
        FROM {db:Identifier}.jobs FINAL
        WHERE ${[...FAILING_SQL, ...where].join(' AND ')}
@@ -95,8 +97,9 @@ export function registerFailureAnalysis(server: McpServer, deps: QueryDeps): voi
     {
       description:
         'Jobs ended failed or timeout (canceled too if include_canceled) in [since, until), counted by result, ' +
-        'exception_type, exit_code, user, queue, node (null: none), top first, each with ≤3 recent example jobs ' +
-        'you may read.',
+        'exception_type, exit_code, signal (name), user, queue, node (null: none), top first, each with ≤3 recent ' +
+        'example jobs you may read. exit_code counts only jobs whose process exited: killed ones are under signal, ' +
+        'ones that never ran under exception_type (both null in exit_code).',
       inputSchema: FailureAnalysisInputSchema,
       outputSchema: FailureAnalysisOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },

@@ -14,6 +14,8 @@ export function registerGetJob(server: McpServer, deps: QueryDeps): void {
       description:
         'One job by id (decimal, or Flux f58 like ƒRcvRGc7): owner, queue, resources, nodes, state, result, exit code, ' +
         'exception, priority, hold, dependencies, times (UTC ISO-8601) and queue wait / run seconds. ' +
+        'Every scheduler: exit_code is the exit status if the process exited, else null (signal/signal_name say ' +
+        'which signal killed it; a job that never ran has neither: see exception_type); oom: out of memory. ' +
         'Pass cluster when the same id exists on several clusters.',
       inputSchema: GetJobInputSchema,
       outputSchema: GetJobOutputSchema,

@@ -121,10 +121,13 @@ export function formatDuration(seconds: number): string {
   return `${m}m ${pad(sec)}s`;
 }
 
-function summarize(job: JobDetailRow, d: PhaseDurations, eventCount: string): string {
+/** The one-line summary job_timeline opens with (pure). */
+export function summarize(job: JobDetailRow, d: PhaseDurations, eventCount: string): string {
   const f58 = f58For(job.scheduler, job.job_id_s).job_id_f58;
   const label = f58 ? `job ${f58} (${job.job_id_s})` : `job ${job.job_id_s}`;
-  const exit = job.exit_code === null ? '' : `, exit ${job.exit_code}`;
+  // the one exit rule (projector/tables/exit.ts): an exit status, or the signal that killed it
+  const ended = job.exit_code !== null ? `, exit ${job.exit_code}` : job.signal_name ? `, killed by ${job.signal_name}` : '';
+  const exit = `${ended}${job.oom ? ', out of memory' : ''}`;
   const exception = job.exception_type ? ` (exception: ${job.exception_type}${job.exception_note ? ` "${job.exception_note}"` : ''})` : '';
   const state =
     job.state === 'timeout'

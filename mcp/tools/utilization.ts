@@ -1,8 +1,13 @@
 /**
  * `utilization`: per cluster and time bucket, the core-, node- and GPU-hours of the jobs that ran
  * — each job's run [t_start, t_end, or now while running) overlapped with each bucket (clipped to
- * the window), times its ncores / nnodes / ngpus — summed in ClickHouse (ARRAY JOIN over the few
- * buckets a run spans), and the fraction of capacity that is.
+ * the window), times its ncores / ngpus — summed in ClickHouse (ARRAY JOIN over the few buckets a
+ * run spans), and the fraction of capacity that is.
+ *
+ * Node-hours are the time each node had at least one job (a node shared by several jobs
+ * was counted once per job, and node_util exceeded 1): per (node, bucket) the union of the runs'
+ * intervals on it (intervalLengthSum), summed over nodes (nodeUsageSql). A job whose row names no
+ * nodes (none recorded) still counts nnodes × its run, as it cannot be told apart.
  *
  * Capacity: `McpDeps.capacity[cluster]` when configured; otherwise observed, since the read model
  * has no node inventory: distinct nodes seen in any job's allocation × the most cores (GPUs) per
@@ -53,6 +58,11 @@ interface UsageSqlRow {
   node_us: number;
   gpu_us: number;
 }
+interface NodeUsageSqlRow {
+  g_cluster: string;
+  g_bucket: Count;
+  node_us: number;
+}
 interface ObservedRow {
   g_cluster: string;
   n_nodes: Count;
@@ -66,17 +76,46 @@ const BUCKET_HI = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, 
 
 export function usageSql(where: string[]): string {
   return `SELECT g_cluster, g_bucket,
-       sum(ov_us * ncores) AS core_us, sum(ov_us * nnodes) AS node_us, sum(ov_us * ngpus) AS gpu_us
+       sum(ov_us * ncores) AS core_us, sumIf(ov_us * nnodes, no_nodes) AS node_us, sum(ov_us * ngpus) AS gpu_us
      FROM (
-       SELECT g_cluster, g_bucket, ncores, nnodes, ngpus, toFloat64(${overlapSql(BUCKET_LO, BUCKET_HI)}) AS ov_us
+       SELECT g_cluster, g_bucket, ncores, nnodes, ngpus, no_nodes, toFloat64(${overlapSql(BUCKET_LO, BUCKET_HI)}) AS ov_us
        FROM (
-         SELECT cluster AS g_cluster, ncores, nnodes, ngpus, ${RUN_INTERVAL_SQL}
+         SELECT cluster AS g_cluster, ncores, nnodes, ngpus, empty(nodes) AS no_nodes, ${RUN_INTERVAL_SQL}
          FROM {db:Identifier}.jobs FINAL
          WHERE ${[RAN_IN_WINDOW_SQL, ...where].join(' AND ')}
        )
        ARRAY JOIN range(
          intDiv(greatest(run_start_us, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
          intDiv(least(run_end_us, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+     )
+     GROUP BY g_cluster, g_bucket
+     ORDER BY g_cluster, g_bucket
+     LIMIT {max_rows:UInt32}`;
+}
+
+/**
+ * Busy time per (cluster, bucket): for each node, the union of the intervals its jobs ran in the
+ * bucket (a node with two jobs at once is busy once), summed over the nodes.
+ */
+export function nodeUsageSql(where: string[]): string {
+  return `SELECT g_cluster, g_bucket, toFloat64(sum(busy_us)) AS node_us
+     FROM (
+       SELECT g_cluster, g_bucket, g_node, intervalLengthSum(lo_us, hi_us) AS busy_us
+       FROM (
+         SELECT g_cluster, g_bucket, g_node,
+                greatest(run_start_us, ${BUCKET_LO}) AS lo_us, least(run_end_us, ${BUCKET_HI}) AS hi_us
+         FROM (
+           SELECT cluster AS g_cluster, nodes, ${RUN_INTERVAL_SQL}
+           FROM {db:Identifier}.jobs FINAL
+           WHERE ${[RAN_IN_WINDOW_SQL, 'notEmpty(nodes)', ...where].join(' AND ')}
+         )
+         ARRAY JOIN arrayDistinct(nodes) AS g_node
+         ARRAY JOIN range(
+           intDiv(greatest(run_start_us, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
+           intDiv(least(run_end_us, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+       )
+       WHERE hi_us > lo_us
+       GROUP BY g_cluster, g_bucket, g_node
      )
      GROUP BY g_cluster, g_bucket
      ORDER BY g_cluster, g_bucket
@@ -144,8 +183,9 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
     {
       description:
         'Core- and node-hours run in [since, until) (running jobs: to now) per cluster and bucket (as throughput), as ' +
-        'a fraction of capacity (*_util); GPU-hours per cluster. Capacity: configured, else observed (nodes seen × ' +
-        'most cores per node). user/queue narrow usage only.',
+        'a fraction of capacity (*_util); GPU-hours per cluster. Node-hours: time each node had at least one job (a ' +
+        'shared node counts once). Capacity: configured, else observed (nodes seen × most cores per node). ' +
+        'user/queue narrow usage only.',
       inputSchema: UtilizationInputSchema,
       outputSchema: UtilizationOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -157,8 +197,10 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
         const plan = planBuckets(w, args.bucket);
         const { where, params } = jobFilters(args);
         const maxRows = deps.limits.maxRows + 1;
-        const [usageRows, observedRows] = await Promise.all([
-          selectRows<UsageSqlRow>(deps, usageSql(where), { ...params, ...windowParams(w), ...bucketParams(plan), max_rows: maxRows }, signal),
+        const usageParams = { ...params, ...windowParams(w), ...bucketParams(plan), max_rows: maxRows };
+        const [usageRows, nodeRows, observedRows] = await Promise.all([
+          selectRows<UsageSqlRow>(deps, usageSql(where), usageParams, signal),
+          selectRows<NodeUsageSqlRow>(deps, nodeUsageSql(where), usageParams, signal),
           selectRows<ObservedRow>(
             deps,
             observedCapacitySql(args.cluster !== undefined),
@@ -166,6 +208,9 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
             signal,
           ),
         ]);
+        // a bucket with a job on named nodes has a usage row too: node rows are never more
+        const busy = new Map(nodeRows.map((r) => [`${r.g_cluster}\u0000${Number(r.g_bucket)}`, r.node_us]));
+        for (const r of usageRows) r.node_us += busy.get(`${r.g_cluster}\u0000${Number(r.g_bucket)}`) ?? 0;
         const truncated = usageRows.length > deps.limits.maxRows;
         // Rows come ordered by cluster: when cut, the last cluster may be incomplete, so it goes.
         const cut = truncated ? usageRows[deps.limits.maxRows - 1]?.g_cluster : undefined;

@@ -4,10 +4,15 @@
  * `flux jobs`' returncode (python flux/job/info.py). Pure. test/unit/jobsFold.unit.test.ts
  * checks every job of the real journals against `flux jobs -a --json`. One deliberate
  * difference: t_eligible is job-list's t_sched only for a job not held there (see noteEligible).
+ * Another: exit_code is not `flux jobs`' returncode (-signal, -128 for canceled, 1 for a job that
+ * failed before it ran) but the rule of exit.ts for every scheduler: the exit status when the
+ * job's processes exited, else null, with the signal apart. fluxReturnCode still derives
+ * returncode, for the comparison with `flux jobs`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { newJobRow, type JobRow, type JobStateName } from './jobs.js';
 import { expandHostlist, idset } from './hostlist.js';
+import { fromWaitStatus } from './exit.js';
 
 // States (RFC 21, as job-list applies them): submit → NEW, validate → DEPEND, depend → PRIORITY,
 // priority → SCHED (only from PRIORITY), alloc → RUN, finish or a fatal (severity 0) exception →
@@ -73,7 +78,7 @@ function advance(job: JobRow, to: FluxState, ts: number): boolean {
  * EligibleTime (slurmJob.ts), a hold is not eligible wait (job_timeline's eligible_wait_s).
  */
 function noteEligible(job: JobRow, ts: number): void {
-  if (job.t_eligible === null && job.sched_state === 'SCHED' && job.urgency > 0) job.t_eligible = ts;
+  if (job.t_eligible === null && job.sched_state === 'SCHED' && job.urgency !== null && job.urgency > 0) job.t_eligible = ts;
 }
 
 function apply(job: JobRow, e: Envelope): void {
@@ -108,7 +113,7 @@ function apply(job: JobRow, e: Envelope): void {
       job.dependencies = job.dependencies.filter((d) => d !== ctx.description);
       break;
     case 'jobspec-update':
-      // Applied in any state, as flux-core 0.88's job-list does (issue 11) and as the job-manager
+      // Applied in any state, as flux-core 0.88's job-list does and as the job-manager
       // does to its own jobspec (job-manager/event.c), whose copy a backlog carries: a running
       // job's `flux update ID duration=10m` shows the same 600 s whether the job was read live
       // or from a backlog, and it is the limit the job-manager now enforces.
@@ -127,6 +132,7 @@ function apply(job: JobRow, e: Envelope): void {
         job.exception_severity = severity;
         job.exception_note = str(ctx.note) ?? '';
       }
+      if (ctx.type === 'oom') job.oom = true;
       if (severity === 0) advance(job, 'CLEANUP', e.ts);
       break;
     }
@@ -136,7 +142,7 @@ function apply(job: JobRow, e: Envelope): void {
       job.waitstatus = status;
       // Known from finish on: status 0 and no fatal exception before it (job-list).
       job.success = status === 0 && job.exception_severity !== 0;
-      job.exit_code = fluxReturnCode(status, '');
+      Object.assign(job, fromWaitStatus(status));
       if (job.sched_state === 'RUN') advance(job, 'CLEANUP', e.ts);
       break;
     }
@@ -144,7 +150,6 @@ function apply(job: JobRow, e: Envelope): void {
       if (advance(job, 'INACTIVE', e.ts) && job.is_deleted === 0) {
         job.success = job.success === true;
         job.result = fluxResult(job);
-        job.exit_code = fluxReturnCode(job.waitstatus, job.result);
       }
       break;
     default:

@@ -30,13 +30,21 @@ export interface JobRow {
   /** The scheduler's own result word (Flux: COMPLETED, FAILED, CANCELED, TIMEOUT), '' while active. */
   result: string;
   success: boolean | null;
-  /** Flux's `returncode` as flux-core's `flux jobs` derives it. */
+  /** The exit status when the job's process exited, null when it did not (exit.ts: one rule for every scheduler). */
   exit_code: number | null;
+  /** The signal that ended it, null when none; signal_name its Linux name (SIGSEGV), '' when none. */
+  signal: number | null;
+  signal_name: string;
+  /** The scheduler says the job ran out of memory. */
+  oom: boolean;
   waitstatus: number | null;
   exception_type: string;
   exception_severity: number | null;
   exception_note: string;
-  urgency: number;
+  /** Flux urgency (0 held .. 31); null for schedulers without one (Slurm). */
+  urgency: number | null;
+  /** Slurm's nice value; null for schedulers without one (Flux). */
+  nice: number | null;
   priority: number | null;
   held: boolean;
   dependencies: string[];
@@ -73,11 +81,15 @@ export function newJobRow(e: Envelope, fields: Partial<JobRow> & Pick<JobRow, 's
     result: '',
     success: null,
     exit_code: null,
+    signal: null,
+    signal_name: '',
+    oom: false,
     waitstatus: null,
     exception_type: '',
     exception_severity: null,
     exception_note: '',
-    urgency: 0,
+    urgency: null,
+    nice: null,
     priority: null,
     held: false,
     dependencies: [],

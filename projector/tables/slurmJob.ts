@@ -8,14 +8,23 @@
  * the polls saw: t_eligible is null for a job cancelled before it was eligible, t_start null for
  * one that never ran, exactly as sacct reports them.
  *
- * exit_code: sacct's ExitCode "exit:signal" → 128+signal when signaled, else the exit code; null
- * for a job that never started (sacct prints a meaningless 0:0 there). waitstatus: the batch
- * script's raw wait status. urgency: -nice (0 by default; larger is more urgent, as in Flux).
+ * exit_code / signal (exit.ts, one rule for every scheduler): from the batch script's raw wait
+ * status (squeue's exit_code, or the .batch step's ExitCode) when there is one, else from the
+ * job's ExitCode "exit:signal": the exit status when it exited, else the signal (sacct prints a
+ * job canceled or timed out while running as 0:0; its batch step says 0:15, SIGTERM). Null for
+ * a job that never started (sacct's 0:0 is meaningless there), and for a job Slurm ended itself
+ * (canceled, timed out) known only by its job-level 0:0 (a job completion log). oom: state
+ * OUT_OF_MEMORY, or the SIG_OOM marker (sacct 0:125), which is no signal. The raw status
+ * matters: sacct prints an exit status of 128 or more less 128 (a script exiting 139 shows 11:0,
+ * seen on 22.05.8), so a job known from accounting alone after squeue forgot it carries that.
+ * waitstatus: the raw wait status. Slurm has no urgency (null): its priority, and its nice value
+ * in `nice`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { parseSlurmEvent, unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import { expandHostlist } from './hostlist.js';
 import { newJobRow, type JobRow } from './jobs.js';
+import { NO_END, fromExitSignalPair, fromWaitStatus, isSlurmOomStatus, SLURM_SIG_OOM_TERMSIG } from './exit.js';
 
 type Obj = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -62,7 +71,7 @@ function newJob(e: Envelope, ctx: Obj): JobRow {
     ncores: num(ctx.ncpus) ?? 0,
     ngpus: num(ctx.ngpus) ?? 0,
     nnodes: num(ctx.nnodes) ?? 0,
-    urgency: nice === 0 ? 0 : -nice,
+    nice,
     priority: num(ctx.priority),
     dependencies: parseDependencies(str(ctx.dependency) ?? ''),
     time_limit_s: num(ctx.time_limit_s),
@@ -85,8 +94,7 @@ function applyEvent(job: JobRow, e: Envelope, ctx: Obj): void {
       break;
     case 'priority': {
       job.priority = num(ctx.priority);
-      const nice = num(ctx.nice) ?? 0;
-      job.urgency = nice === 0 ? 0 : -nice;
+      job.nice = num(ctx.nice) ?? 0;
       break;
     }
     case 'update':
@@ -118,6 +126,9 @@ function applyEvent(job: JobRow, e: Envelope, ctx: Obj): void {
       job.result = '';
       job.success = null;
       job.exit_code = null;
+      job.signal = null;
+      job.signal_name = '';
+      job.oom = false;
       job.waitstatus = null;
       job.t_start = null;
       job.t_end = null;
@@ -160,10 +171,16 @@ function applyEnd(job: JobRow, e: Envelope, ctx: Obj): void {
   job.t_end = num(ctx.end_time) ?? e.ts;
   job.t_inactive = job.t_end;
   if (job.t_start !== null) applyAllocation(job, ctx);
-  const exit = num(ctx.exit_code);
   const signal = num(ctx.signal);
-  job.exit_code = job.t_start === null ? null : signal ? 128 + signal : exit;
-  job.waitstatus = num(ctx.wait_status);
+  const ws = num(ctx.wait_status);
+  const fromWs = fromWaitStatus(ws);
+  const told = fromWs.exit_code !== null || fromWs.signal !== null;
+  // 0:0 from a job Slurm ended itself (cancel, time limit, node failure) records no status: the
+  // batch step had it (0:15), but a job completion log or squeue without one does not say
+  const unrecorded = !told && state !== 'COMPLETED' && state !== 'FAILED' && !num(ctx.exit_code) && !signal;
+  Object.assign(job, job.t_start === null || unrecorded ? NO_END : told ? fromWs : fromExitSignalPair(num(ctx.exit_code), signal));
+  job.oom = state === 'OUT_OF_MEMORY' || signal === SLURM_SIG_OOM_TERMSIG || isSlurmOomStatus(ws);
+  job.waitstatus = ws;
   job.exception_type = EXCEPTION_BY_STATE[state] ?? '';
   job.exception_severity = job.exception_type ? 0 : null;
   // sacct's Reason is the last reason the job waited for: telling for a job that did not

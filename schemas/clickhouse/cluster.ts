@@ -59,15 +59,31 @@ function replicatedTable(statement: string, database: string, cluster: string): 
   return { table, sql };
 }
 
-/** Every statement, in order: databases, replicated tables, Distributed read tables. */
+/**
+ * A later file's `ALTER TABLE {db}.t{suffix} …` (a column added to an existing table), run ON
+ * CLUSTER on the replicated table and on its Distributed read table: both must have the column.
+ */
+function clusterAlter(statement: string, db: string, readDb: string, cluster: string): { table: string; sql: string[] } {
+  const head = /^ALTER TABLE \{db\}\.(\w+)\{suffix\}/.exec(statement);
+  if (!head) throw new Error(`not a read-model CREATE or ALTER TABLE: ${statement.slice(0, 80)}`);
+  const table = head[1]!;
+  const rest = statement.slice(head[0].length);
+  return { table, sql: [`ALTER TABLE ${db}.${table} ON CLUSTER ${cluster}${rest}`, `ALTER TABLE ${readDb}.${table} ON CLUSTER ${cluster}${rest}`] };
+}
+
+/**
+ * Every statement, in order: databases, replicated tables, Distributed read tables, then the
+ * later files' ALTERs on both (no-ops on tables created with their columns already).
+ */
 export function clusterStatements(options: ClusterDdlOptions): string[] {
   const db = ident('database', options.database);
   const cluster = ident('cluster name', options.cluster);
   const readDb = ident('read database', options.readDatabase ?? `${db}_all`);
-  const tables = loadDdlFiles()
+  const statements = loadDdlFiles()
     .flatMap((f) => splitStatements(f.sql))
-    .filter((s) => s.includes('{suffix}'))
-    .map((s) => replicatedTable(s, db, cluster));
+    .filter((s) => s.includes('{suffix}'));
+  const tables = statements.filter((s) => !s.startsWith('ALTER TABLE')).map((s) => replicatedTable(s, db, cluster));
+  const alters = statements.filter((s) => s.startsWith('ALTER TABLE')).map((s) => clusterAlter(s, db, readDb, cluster));
   const missing = READ_MODEL_TABLES.filter((t) => !tables.some((x) => x.table === t));
   if (missing.length > 0) throw new Error(`the DDL files have no table ${missing.join(', ')}`);
   return [
@@ -75,6 +91,7 @@ export function clusterStatements(options: ClusterDdlOptions): string[] {
     `CREATE DATABASE IF NOT EXISTS ${readDb} ON CLUSTER ${cluster}`,
     ...tables.map((t) => t.sql),
     ...tables.map((t) => `CREATE TABLE IF NOT EXISTS ${readDb}.${t.table} ON CLUSTER ${cluster} AS ${db}.${t.table}\nENGINE = Distributed(${cluster}, ${db}, ${t.table})`),
+    ...alters.flatMap((a) => a.sql),
   ];
 }
 

@@ -125,7 +125,7 @@ export function parseSlurmEvent(name: string, context: Record<string, unknown> |
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'context'}: ${i.message}`).join('; ');
     return { ok: false, reason: `slurm event "${name}" has a bad context: ${why}` };
   }
-  return { ok: true, known: true, name, context: parsed.data as Record<string, unknown> };
+  return { ok: true, known: true, name, context: parsed.data };
 }
 
 /** `raw` of a Slurm envelope: the squeue record and/or the sacct lines the event was read from. */

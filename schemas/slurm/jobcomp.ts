@@ -29,8 +29,8 @@ export function parseJobcompLine(line: string): Record<string, string> | undefin
   const marks = [...line.matchAll(SPLIT)];
   if (marks.length === 0 || marks[0]!.index !== 0) return undefined;
   marks.forEach((m, i) => {
-    const from = m.index! + m[0].length;
-    const to = i + 1 < marks.length ? marks[i + 1]!.index! : line.length;
+    const from = m.index + m[0].length;
+    const to = i + 1 < marks.length ? marks[i + 1]!.index : line.length;
     fields[m[1]!] = line.slice(from, to).trimEnd();
   });
   return /^[0-9]+$/.test(fields.JobId ?? '') ? fields : undefined;

@@ -27,7 +27,7 @@ export function slurmNumber(v: unknown): number | null {
 const num = z.preprocess(slurmNumber, z.number().nullable());
 /** Times: seconds since the epoch, 0 when Slurm has none. */
 const time = z.preprocess((v) => slurmNumber(v) ?? 0, z.number().min(0));
-const str = z.preprocess((v) => (typeof v === 'string' ? v : v == null ? '' : String(v)), z.string());
+const str = z.preprocess((v) => (typeof v === 'string' ? v : v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v as number | boolean)), z.string());
 /** `job_state`: a word in 22.05, an array of words (base state first) in 23.02+. */
 const stateWord = z.preprocess((v) => {
   if (Array.isArray(v)) return v.includes('COMPLETING') ? 'COMPLETING' : String(v[0] ?? 'UNKNOWN');
@@ -91,7 +91,8 @@ export function parseSqueueJson(text: string): SqueueSnapshot {
   const data = SqueueOutputSchema.parse(JSON.parse(text));
   if (data.errors.length > 0) {
     const first = data.errors[0] as { error?: unknown; description?: unknown };
-    throw new Error(`squeue reported: ${String(first.error ?? '')} ${String(first.description ?? '')}`.trim());
+    const text = (v: unknown) => (typeof v === 'string' ? v : v == null ? '' : JSON.stringify(v));
+    throw new Error(`squeue reported: ${text(first.error)} ${text(first.description)}`.trim());
   }
   const jobs: SqueueJob[] = [];
   const raw = new Map<string, Record<string, unknown>>();

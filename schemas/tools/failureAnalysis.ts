@@ -1,11 +1,12 @@
 /**
  * `failure_analysis`: the jobs that ended unsuccessfully in a window, counted per result,
- * exception type, exit code, user, queue and node, with example jobs.
+ * exception type, exit code (jobs whose process exited), signal (by name), user, queue and node,
+ * with example jobs.
  */
 import { z } from 'zod';
 import { WindowOutShape, filterShape, topSchema } from './analytics.js';
 
-export const FAILURE_DIMENSIONS = ['result', 'exception_type', 'exit_code', 'user', 'queue', 'node'] as const;
+export const FAILURE_DIMENSIONS = ['result', 'exception_type', 'exit_code', 'signal', 'user', 'queue', 'node'] as const;
 export type FailureDimension = (typeof FAILURE_DIMENSIONS)[number];
 export const FAILURE_EXAMPLES = 3;
 

@@ -55,6 +55,7 @@ export const JobSummarySchema = z.object({
   state: JobStateSchema,
   held: z.boolean(),
   exit_code: Int.nullable(),
+  signal_name: z.string().describe("signal that killed it (SIGSEGV); '' when none"),
   ncores: Int,
   ngpus: Int,
   nnodes: Int,

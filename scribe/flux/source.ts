@@ -208,13 +208,13 @@ export function createFluxSource(options: FluxSourceOptions = {}): FluxSource {
           }
           const batch: SourceEvent[] = [];
           let cut = false;
-          let failure: unknown;
+          let failure: { err: unknown } | undefined;
           while (head < queue.length && batch.length < batchSize && !cut) {
             let r: ReturnType<typeof journal.parse>;
             try {
               r = journal.parse(queue[head]!); // throws the FluxError of an error response
             } catch (err) {
-              failure = err; // publish what came before it first
+              failure = { err }; // publish what came before it first
               break;
             }
             queue[head++] = undefined as never;
@@ -258,7 +258,7 @@ export function createFluxSource(options: FluxSourceOptions = {}): FluxSource {
             await emit(batch, tracker.checkpoint());
             st.emitted += batch.length;
           }
-          if (failure !== undefined) throw failure;
+          if (failure) throw failure.err;
           if (paused && queue.length - head < hwm / 2) {
             paused = false;
             conn.resume();

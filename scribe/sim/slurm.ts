@@ -407,7 +407,7 @@ export class SlurmSimulator {
       user,
       uid: (e.context.userid as number | undefined) ?? su?.uid ?? 0,
       account: su ? su.kind : 'default',
-      part: String(sys.queue ?? ''),
+      part: typeof sys.queue === 'string' ? sys.queue : '',
       tl: Math.max(1, Math.ceil(Number(sys.duration ?? 0) / 60)),
       nnodes,
       ncpus,
@@ -497,7 +497,8 @@ export class SlurmSimulator {
     const ran = j.start > 0;
     j.state = state;
     j.end = Math.max(sec, j.start, j.sub);
-    j.ws = ran ? ws : 0;
+    // an OOM kill: slurmstepd records SIG_OOM (253) as the status, which sacct prints as 0:125
+    j.ws = !ran ? 0 : state === 'OUT_OF_MEMORY' ? 253 : ws;
     if (state === 'CANCELLED' || state === 'TIMEOUT' || state === 'COMPLETED') j.exit = '0:0';
     else if (state === 'OUT_OF_MEMORY') j.exit = '0:125';
     else {

@@ -280,7 +280,7 @@ export function drawFate(rng: Rng, o: SimOptions, shape: JobShape): JobFate {
   } else if (pick < (acc += o.execErrorRate)) {
     out = OUT_EXEC;
     rng.float();
-  } else if (pick < (acc += o.timeoutRate)) {
+  } else if (pick < acc + o.timeoutRate) {
     out = OUT_TIMEOUT;
     rng.float();
   } else {

@@ -195,13 +195,13 @@ export function slurmActionCommand(
 ): { ok: true; argv: string[]; input?: string } | { ok: false; code: 'invalid' | 'unsupported'; message: string } {
   const name = req.action;
   if (!Object.hasOwn(ArgsSchemas, name)) return { ok: false, code: 'unsupported', message: `slurm has no action "${name}"` };
-  const parsed = ArgsSchemas[name as keyof typeof ArgsSchemas].safeParse(req.args ?? {});
+  const parsed = ArgsSchemas[name].safeParse(req.args ?? {});
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.length ? `args.${i.path.join('.')}` : 'args'}: ${i.message}`).join('; ');
     return { ok: false, code: 'invalid', message: `${name}: ${why}` };
   }
   const a = parsed.data as Record<string, unknown>;
-  if (name === 'submit') return submitCommand(a as z.infer<typeof ArgsSchemas.submit>, submitDir);
+  if (name === 'submit') return submitCommand(a, submitDir);
   const id = req.job_id;
   if (id === undefined || !/^[1-9][0-9]{0,19}$/.test(id)) return { ok: false, code: 'invalid', message: `${name} needs a decimal job_id` };
   switch (name) {

@@ -83,5 +83,5 @@ export function decodeCheckpoint(text: string): SlurmCheckpoint {
     throw new CheckpointError(`not a valid Slurm source checkpoint: ${formatIssues(parsed.error, 3)}`);
   }
   const { v: _v, pending = [], ...state } = parsed.data;
-  return { state: state as TrackerState, pending: pending as SourceEvent[] };
+  return { state: state, pending: pending };
 }

@@ -246,7 +246,7 @@ class JobEmitter {
   }
   push<N extends SlurmEventName>(name: N, ts: number, source: 'scheduler' | 'poll', context: SlurmEventContext<N>, raw: unknown): void {
     if (!this.user && name === 'submit') this.user = (context as { user?: string }).user ?? '';
-    const ev: SourceEvent = { job_id: this.id, seq: this.track.n++, name, ts, ts_source: source, context: context as Record<string, unknown>, raw };
+    const ev: SourceEvent = { job_id: this.id, seq: this.track.n++, name, ts, ts_source: source, context: context, raw };
     if (this.user) ev.user = this.user;
     this.out.push(ev);
     if (name === 'end') this.endTs = ts;

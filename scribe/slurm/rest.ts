@@ -71,7 +71,7 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = await res.text();
-    let parsed: Record<string, unknown> = {};
+    let parsed: Record<string, unknown>;
     try {
       parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
@@ -131,7 +131,7 @@ export function createSlurmRest(opts: SlurmRestOptions): SlurmRest {
 type RestRequest = { ok: true; method: string; path: string; body?: unknown } | { ok: false; code: 'invalid' | 'unsupported'; message: string };
 
 function restRequest(req: SlurmActionRequest, opts: SlurmRestOptions): RestRequest {
-  const a = (req.args ?? {}) as Record<string, unknown>;
+  const a = (req.args ?? {});
   const int = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : undefined);
   if (req.action === 'submit') {
     const script = typeof a.script === 'string' ? a.script : undefined;
@@ -176,6 +176,6 @@ function restRequest(req: SlurmActionRequest, opts: SlurmRestOptions): RestReque
       return { ok: true, method: 'POST', path: `/job/${id}`, body: { time_limit: Math.ceil(a.time_limit_s / 60) } };
     }
     default:
-      return { ok: false, code: 'unsupported', message: `slurm has no action "${req.action}"` };
+      return { ok: false, code: 'unsupported', message: `slurm has no action "${(req as { action: string }).action}"` };
   }
 }

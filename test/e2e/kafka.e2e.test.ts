@@ -141,7 +141,7 @@ describe('jobscribe scribe → Kafka → jobscribe project (separate processes)'
       '--sim-speed', String(SPEED),
       '--data-dir', scribeDir,
       '--log-level', 'info',
-    ]); // prettier-ignore
+    ]);
     const published = async () => (await positions()).reduce((n, p) => n + p.hw, 0n);
     // A backlog: the projector's first fetch holds batches for several partitions.
     await waitUntil(async () => (await published()) >= BigInt(Math.floor(truth.events * 0.35)), { timeoutMs: 60_000, intervalMs: 200, what: 'the scribe publishing a third of the events' });

@@ -24,7 +24,8 @@ const APPLICABLE = ['server-initialize', 'ping', 'tools-list', 'logging-set-leve
 
 interface Check {
   id: string;
-  status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | string;
+  /** SUCCESS, FAILURE, WARNING, INFO, or a value of a newer suite. */
+  status: string;
   errorMessage?: string;
   details?: { message?: string };
 }

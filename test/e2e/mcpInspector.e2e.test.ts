@@ -90,7 +90,7 @@ async function sdkTools(transport: StdioClientTransport | StreamableHTTPClientTr
   const client = new Client({ name: 'jobscribe-e2e-reference', version: '1' });
   await client.connect(transport);
   try {
-    return (await client.listTools()).tools as Tool[];
+    return (await client.listTools()).tools;
   } finally {
     await client.close();
   }

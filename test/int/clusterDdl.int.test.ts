@@ -21,6 +21,7 @@ function unreplicated(statement: string, into: string): string {
   return statement
     .replace(/ ON CLUSTER \w+/, '')
     .replace(/^CREATE TABLE IF NOT EXISTS jobscribe\./, `CREATE TABLE IF NOT EXISTS ${into}.`)
+    .replace(/^ALTER TABLE jobscribe\./, `ALTER TABLE ${into}.`)
     .replace(/Replicated(\w*MergeTree)\('[^']*', '\{replica\}'(?:, )?/, '$1(')
     .replace('replicated_deduplication_window', 'non_replicated_deduplication_window');
 }
@@ -39,11 +40,17 @@ describe('schema --clickhouse-cluster', () => {
     const reads = statements.filter((s) => s.startsWith('CREATE TABLE IF NOT EXISTS jobscribe_all.'));
     expect(reads).toHaveLength(READ_MODEL_TABLES.length);
     for (const s of reads) expect(s).toMatch(/AS jobscribe\.(\w+)\nENGINE = Distributed\(hpc, jobscribe, \1\)$/);
+    // a column added later reaches the replicated table and its Distributed read table, after both exist
+    const alters = statements.filter((s) => s.startsWith('ALTER TABLE'));
+    expect(alters.some((s) => s.startsWith('ALTER TABLE jobscribe.jobs ON CLUSTER hpc ADD COLUMN IF NOT EXISTS signal '))).toBe(true);
+    expect(alters.some((s) => s.startsWith('ALTER TABLE jobscribe_all.jobs ON CLUSTER hpc ADD COLUMN IF NOT EXISTS signal '))).toBe(true);
+    expect(statements.findIndex((s) => s.startsWith('ALTER TABLE'))).toBeGreaterThan(statements.findLastIndex((s) => s.startsWith('CREATE TABLE')));
   });
 
   it('creates, without replication, exactly the tables the embedded engine runs on', async () => {
     await ch.client.command({ query: 'CREATE DATABASE IF NOT EXISTS cluster_local' });
-    for (const s of statements.filter((x) => x.startsWith('CREATE TABLE IF NOT EXISTS jobscribe.'))) {
+    // the tables, then the later files' columns (006_job_end.sql), as a replica runs them
+    for (const s of statements.filter((x) => x.startsWith('CREATE TABLE IF NOT EXISTS jobscribe.') || x.startsWith('ALTER TABLE jobscribe.'))) {
       await ch.client.command({ query: unreplicated(s, 'cluster_local') });
     }
     const shape = (db: string) =>

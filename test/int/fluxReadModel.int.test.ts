@@ -73,20 +73,24 @@ interface FluxJobsEntry {
   state: string;
   result: string;
   returncode: number;
+  waitstatus?: number;
 }
 
 describe('Flux → read model', () => {
-  it('the live 35-job journal gives exactly the jobs flux-core reported, with their state, result and returncode', async () => {
+  it('the live 35-job journal gives exactly the jobs flux-core reported, with their state, result and wait status', async () => {
     const b = await broker({ journal: lines(fluxFixture('journal.jsonl')) });
     const oracle = (JSON.parse(fluxFixture('jobs.json')) as { jobs: FluxJobsEntry[] }).jobs;
     await scribe('live35', b, async () => (await count(`SELECT count() AS n FROM ${db()}.jobs FINAL WHERE cluster = 'live35' AND sched_state = 'INACTIVE'`)) === 35);
     await b.stop();
-    const rows = await queryRows<{ job_id: string; sched_state: string; result: string; exit_code: number }>(
+    const rows = await queryRows<{ job_id: string; sched_state: string; result: string; exit_code: number | null; signal: number | null }>(
       ch,
-      `SELECT toString(job_id) AS job_id, sched_state, result, exit_code FROM ${db()}.jobs FINAL WHERE cluster = 'live35' ORDER BY job_id`,
+      `SELECT toString(job_id) AS job_id, sched_state, result, exit_code, signal FROM ${db()}.jobs FINAL WHERE cluster = 'live35' ORDER BY job_id`,
     );
     expect(rows).toHaveLength(35);
-    const want = oracle.map((j) => ({ job_id: String(j.id), sched_state: j.state, result: j.result, exit_code: j.returncode }));
+    // exit code and signal from flux jobs' waitstatus (its returncode mixes -signal, -128 and 1 in)
+    const exitOf = (ws?: number) => (ws !== undefined && (ws & 0x7f) === 0 ? (ws >> 8) & 0xff : null);
+    const signalOf = (ws?: number) => (ws !== undefined && (ws & 0x7f) !== 0 && (ws & 0x7f) !== 0x7f ? ws & 0x7f : null);
+    const want = oracle.map((j) => ({ job_id: String(j.id), sched_state: j.state, result: j.result, exit_code: exitOf(j.waitstatus), signal: signalOf(j.waitstatus) }));
     expect(rows).toEqual(want.sort((a, b) => (BigInt(a.job_id) < BigInt(b.job_id) ? -1 : 1)));
   });
 

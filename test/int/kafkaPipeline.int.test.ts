@@ -93,16 +93,16 @@ function memoryCheckpoints(onSave?: (checkpoint: string) => void): CheckpointSto
 function startProjector(): { projector: Projector; stop(): Promise<void> } {
   const projector = new Projector({ clickhouse: ch.client, database: db(), log, topicPrefix: PREFIX, group: GROUP });
   const ac = new AbortController();
-  let failure: unknown;
+  let failure: { err: unknown } | undefined;
   const done = projector.run(ac.signal).catch((err: unknown) => {
-    failure = err;
+    failure = { err };
   });
   return {
     projector,
     async stop() {
       ac.abort();
       await done;
-      if (failure) throw failure;
+      if (failure) throw failure.err;
     },
   };
 }
@@ -315,8 +315,8 @@ describe('simulator scribes → Kafka → projector → chDB', () => {
     let down = 0;
     let upAt = 0;
     let up = 0;
-    let scribeDone = 0;
-    let projected = 0;
+    let scribeDone: number;
+    let projected: number;
     try {
       const scribe = runScribe({ cluster: S.cluster, source, log: observed, topicPrefix: PREFIX, checkpoints, scribeId: 'c3@test', version: 'test', signal: ac.signal });
       await waitUntil(async () => acked >= truth.events / 4, { timeoutMs: 60_000, intervalMs: 50, what: 'a quarter of the events acknowledged' });

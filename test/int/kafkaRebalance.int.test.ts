@@ -1,6 +1,6 @@
 /**
  * Two projectors in one consumer group on a 6-partition topic while a simulated scribe publishes,
- * with the group's membership changing mid-job again and again (issue 11, item 8): projector B
+ * with the group's membership changing mid-job again and again: projector B
  * joins (partitions move from A to B), then B leaves gracefully or dies mid-batch (its job_events
  * written, its jobs rows not, its offsets not committed), and A gets the partitions back, several
  * times. Small batches keep many jobs in flight across each move. Afterwards every event and every
@@ -123,7 +123,7 @@ function member(name: string): Member {
     async stop() {
       ac.abort();
       await done;
-      if (failure && !(failure instanceof Killed || (failure as Error).cause instanceof Killed)) throw failure;
+      if (failure && !(failure instanceof Killed || (failure as Error).cause instanceof Killed)) throw failure as Error;
     },
   };
 }

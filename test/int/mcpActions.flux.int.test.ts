@@ -148,7 +148,7 @@ async function clientAs(identity: Identity): Promise<Client> {
 }
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+  return (await client.callTool({ name, arguments: args }));
 }
 
 interface Outcome {

@@ -19,7 +19,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Client, type CallToolResult } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import type { EventLog } from '../../log/eventLog.js';
 import { Projector } from '../../projector/consume.js';
@@ -107,13 +107,13 @@ async function clientAs(identity: Identity): Promise<Client> {
 }
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const r = (await client.callTool({ name, arguments: args }));
   if (r.isError) throw new Error(`${name}: ${JSON.stringify(r.content)}`);
   return r.structuredContent as Record<string, any>;
 }
 
 async function refusal(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
-  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const r = (await client.callTool({ name, arguments: args }));
   expect(r.isError).toBe(true);
   return (r.content as { text: string }[]).map((c) => c.text).join('\n');
 }

@@ -38,6 +38,8 @@ interface SimJob {
   state: State;
   result?: string;
   exitCode: number | null;
+  /** Name of the signal that killed it, null when none. */
+  signal: string | null;
   exceptionType: string | null;
   ncores: number;
   nnodes: number;
@@ -60,7 +62,7 @@ function foldJobs(rm: SimReadModel): SimJob[] {
       const raw = submit.raw as { jobspec: { attributes: { system: { queue: string } } } };
       const job: SimJob = {
         cluster, id, user: submit.user!, queue: raw.jobspec.attributes.system.queue, submit: r6(submit.ts), state: 'pending',
-        exitCode: null, exceptionType: null, ncores: 0, nnodes: 0, ngpus: 0, nodes: [],
+        exitCode: null, signal: null, exceptionType: null, ncores: 0, nnodes: 0, ngpus: 0, nodes: [],
       };
       let status: number | undefined;
       let clean = false;
@@ -89,9 +91,10 @@ function foldJobs(rm: SimReadModel): SimJob[] {
         const success = status === 0 && job.exceptionType === null;
         job.result = success ? 'COMPLETED' : job.exceptionType === 'cancel' ? 'CANCELED' : job.exceptionType === 'timeout' ? 'TIMEOUT' : 'FAILED';
         job.state = ({ COMPLETED: 'completed', CANCELED: 'canceled', TIMEOUT: 'timeout', FAILED: 'failed' } as const)[job.result as 'FAILED'];
-        // flux jobs' returncode: exit status, or minus the signal; without one, -128 canceled / 1 failed.
-        if (status !== undefined) job.exitCode = (status & 0x7f) === 0 ? (status >> 8) & 0xff : -(status & 0x7f);
-        else job.exitCode = job.result === 'CANCELED' ? -128 : job.result === 'FAILED' ? 1 : null;
+        // one rule: the exit status when the processes exited; the signal when one killed them;
+        // neither for a job that never ran (no finish: it ended by an exception)
+        if (status !== undefined && (status & 0x7f) === 0) job.exitCode = (status >> 8) & 0xff;
+        else if (status !== undefined) job.signal = SIGNAL_NAMES[status & 0x7f] ?? null;
       } else if (job.start !== undefined) {
         job.state = 'running';
       }
@@ -100,6 +103,9 @@ function foldJobs(rm: SimReadModel): SimJob[] {
   }
   return jobs;
 }
+
+/** The signals the simulator deals out, by number (Linux). */
+const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
 
 const waitOf = (j: SimJob) => j.start! - j.submit;
 const inWin = (t: number | undefined, since: number, until: number) => t !== undefined && us(t) >= us(since) && us(t) < us(until);
@@ -128,7 +134,7 @@ function expectWaitStats(actual: Record<string, unknown>, expected: ReturnType<t
   expect(actual.jobs).toBe(expected.jobs);
   for (const k of ['p50_s', 'p90_s', 'p99_s', 'mean_s', 'max_s'] as const) {
     if (expected[k] === null) expect(actual[k], k).toBeNull();
-    else expect(Math.abs((actual[k] as number) - expected[k]!), `${k}: ${String(actual[k])} vs ${expected[k]}`).toBeLessThanOrEqual(0.0005 + 1e-9);
+    else expect(Math.abs((actual[k] as number) - expected[k]), `${k}: ${String(actual[k])} vs ${expected[k]}`).toBeLessThanOrEqual(0.0005 + 1e-9);
   }
 }
 const near = (a: number, b: number, tol: number, what: string) => expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(tol);
@@ -155,6 +161,29 @@ const utBuckets = (c: { buckets: unknown[][] }) => rowsAsObjects(UTILIZATION_COL
 
 /** Seconds of [a, b) inside [lo, hi). */
 const overlap = (a: number, b: number, lo: number, hi: number) => Math.max(0, Math.min(b, hi) - Math.max(a, lo));
+
+/** Node-seconds in [lo, hi): per node, the length of the union of its jobs' runs there, summed. */
+function busyNodeSeconds(ran: SimJob[], lo: number, hi: number, now: number): number {
+  const byNode = new Map<string, Array<[number, number]>>();
+  let unnamed = 0;
+  for (const j of ran) {
+    const a = Math.max(j.start!, lo);
+    const b = Math.min(j.end ?? now, hi);
+    if (b <= a) continue;
+    if (j.nodes.length === 0) unnamed += (b - a) * j.nnodes;
+    for (const n of new Set(j.nodes)) byNode.set(n, [...(byNode.get(n) ?? []), [a, b]]);
+  }
+  let total = unnamed;
+  for (const spans of byNode.values()) {
+    spans.sort((x, y) => x[0] - y[0]);
+    let end = -Infinity;
+    for (const [a, b] of spans) {
+      total += Math.max(0, b - Math.max(a, end));
+      end = Math.max(end, b);
+    }
+  }
+  return total;
+}
 
 // ---- harness ---------------------------------------------------------------------------------------
 
@@ -379,6 +408,7 @@ describe('failure_analysis', () => {
     result: (j) => [j.result ?? null],
     exception_type: (j) => [j.exceptionType],
     exit_code: (j) => [j.exitCode === null ? null : String(j.exitCode)],
+    signal: (j) => [j.signal],
     user: (j) => [j.user],
     queue: (j) => [j.queue],
     node: (j) => (j.nodes.length ? j.nodes : [null]),
@@ -399,6 +429,16 @@ describe('failure_analysis', () => {
     expect(out.ended).toBe(ended.length);
     expect(out.failures).toBe(failed.length);
     expect(out.by.result.map((v: any) => v.value).sort()).toEqual(['FAILED', 'TIMEOUT']);
+    // jobs that never ran (no finish) are no "exit 1": they have no exit code, and count by exception type
+    const neverRan = failed.filter((j) => j.start === undefined);
+    expect(neverRan.length).toBeGreaterThan(0);
+    const exitedOne = failed.filter((j) => j.exitCode === 1).length;
+    expect(out.by.exit_code.find((v: any) => v.value === '1')?.jobs ?? 0).toBe(exitedOne);
+    const typesOf = (js: SimJob[]) => js.reduce((m, j) => m.set(j.exceptionType, (m.get(j.exceptionType) ?? 0) + 1), new Map<string | null, number>());
+    for (const [type, n] of typesOf(neverRan)) expect(out.by.exception_type.find((v: any) => v.value === type)?.jobs).toBeGreaterThanOrEqual(n);
+    const noExit = out.by.exit_code.find((v: any) => v.value === null);
+    expect(noExit?.jobs).toBe(failed.filter((j) => j.exitCode === null).length);
+    expect(out.by.signal.find((v: any) => v.value === 'SIGSEGV')?.jobs ?? 0).toBe(failed.filter((j) => j.signal === 'SIGSEGV').length);
     for (const dim of Object.keys(DIMS)) {
       const expected = expectedBy(failed, dim, 50);
       expect(out.by[dim].map((v: any) => [v.value, v.jobs]), dim).toEqual(expected.map((e) => [e.value, e.jobs]));
@@ -419,7 +459,7 @@ describe('failure_analysis', () => {
       expect(out.by[dim].map((v: any) => [v.value, v.jobs]), dim).toEqual(expectedBy(failed, dim, 2).map((e) => [e.value, e.jobs]));
     }
     const none = await ok('failure_analysis', { since: '2020-01-01', until: '2020-01-02' });
-    expect(none).toMatchObject({ ended: 0, failures: 0, by: { result: [], exception_type: [], exit_code: [], user: [], queue: [], node: [] } });
+    expect(none).toMatchObject({ ended: 0, failures: 0, by: { result: [], exception_type: [], exit_code: [], signal: [], user: [], queue: [], node: [] } });
   });
 
   it('a plain user sees every count but examples of their own jobs only', async () => {
@@ -463,17 +503,27 @@ describe('utilization', () => {
       if (c.cluster === 'beta') expect(ran.some((j) => j.end === undefined)).toBe(true);
       let totalCore = 0;
       let totalGpu = 0;
+      let totalNode = 0;
+      let sharedBuckets = 0;
       starts.forEach((b, i) => {
         const sec = (k: 'ncores' | 'nnodes' | 'ngpus') => ran.reduce((s, j) => s + overlap(j.start!, j.end ?? NOW, b, b + HOUR) * j[k], 0);
+        const busy = busyNodeSeconds(ran, b, b + HOUR, NOW);
+        // a node shared by several jobs is busy once, not once per job
+        if (sec('nnodes') > busy + 1) sharedBuckets++;
         const bucket = utBuckets(c)[i];
         expect(bucket.start).toBe(iso(b));
         near(bucket.core_hours, sec('ncores') / 3600, 0.0011, `${c.cluster} core_hours ${iso(b)}`);
-        near(bucket.node_hours, sec('nnodes') / 3600, 0.0011, `${c.cluster} node_hours ${iso(b)}`);
+        near(bucket.node_hours, busy / 3600, 0.0011, `${c.cluster} node_hours ${iso(b)}`);
         near(bucket.core_util, sec('ncores') / (c.capacity.cores * HOUR), 0.00011, `${c.cluster} core_util ${iso(b)}`);
-        near(bucket.node_util, sec('nnodes') / (c.capacity.nodes * HOUR), 0.00011, `${c.cluster} node_util ${iso(b)}`);
+        near(bucket.node_util, busy / (c.capacity.nodes * HOUR), 0.00011, `${c.cluster} node_util ${iso(b)}`);
+        expect(bucket.node_util, `${c.cluster} node_util ${iso(b)}`).toBeLessThanOrEqual(1);
         totalCore += sec('ncores');
         totalGpu += sec('ngpus');
+        totalNode += busy;
       });
+      expect(sharedBuckets, `${c.cluster}: buckets where jobs shared nodes`).toBeGreaterThan(0);
+      near(c.node_hours, totalNode / 3600, 0.0011 * starts.length, `${c.cluster} total node_hours`);
+      expect(c.node_util).toBeLessThanOrEqual(1);
       near(c.core_hours, totalCore / 3600, 0.0011, `${c.cluster} total core_hours`);
       near(c.core_util, totalCore / (c.capacity.cores * (NOW - EPOCH + HOUR)), 0.00011, `${c.cluster} total core_util`);
       near(c.gpu_hours, totalGpu / 3600, 0.0011, `${c.cluster} total gpu_hours`);

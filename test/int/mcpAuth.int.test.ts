@@ -568,7 +568,7 @@ describe('rate limits and metrics', () => {
             let body = '';
             res.setEncoding('utf8');
             res.on('data', (c: string) => (body += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] as string | undefined }));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] }));
           },
         );
         req.on('error', reject);

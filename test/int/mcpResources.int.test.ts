@@ -179,7 +179,7 @@ describe('cluster_status', () => {
       await client.callTool({ name: 'cluster_status', arguments: { cluster: 'alpha', stale_after_s: 10 ** 9 } }),
     );
     expect(one.clusters.map((c: any) => [c.cluster, c.health])).toEqual([['alpha', 'ok']]);
-    const bad = (await client.callTool({ name: 'cluster_status', arguments: { cluster: 'gamma' } })) as CallToolResult;
+    const bad = (await client.callTool({ name: 'cluster_status', arguments: { cluster: 'gamma' } }));
     expect(bad.isError).toBe(true);
     expect((bad.content[0] as { text: string }).text).toBe("no cluster 'gamma' in the job store; known clusters: alpha, beta");
   });
@@ -238,7 +238,7 @@ describe('resources', () => {
     const client = await connect();
     const listed = await readJson(client, 'jobscribe://clusters');
     const tool = structured(await client.callTool({ name: 'cluster_status', arguments: {} }));
-    expect(listed.clusters.map(({ uri, ...rest }: any) => rest)).toEqual(tool.clusters);
+    expect(listed.clusters.map(({ uri: _uri, ...rest }: any) => rest)).toEqual(tool.clusters);
     expect(listed.clusters.map((c: any) => c.uri)).toEqual(['jobscribe://cluster/alpha', 'jobscribe://cluster/beta']);
     for (const c of listed.clusters) expect(c.jobs).toBe(truthJobs.get(c.cluster)!.length);
   });
@@ -322,7 +322,7 @@ describe('resources', () => {
           columns.filter((c) => c.table === table).map((c) => c.name),
         );
       }
-      const tool = (await client.callTool({ name: 'describe_schema', arguments: {} })) as CallToolResult;
+      const tool = (await client.callTool({ name: 'describe_schema', arguments: {} }));
       expect(doc).toEqual(tool.structuredContent);
       expect(JSON.stringify(doc.rules).includes('at most 123 rows')).toBe('limits' in deps);
     }
@@ -468,7 +468,7 @@ describe('logging', () => {
     const client = await connect(deps);
     const messages: Msg[] = [];
     client.setNotificationHandler('notifications/message', (n) => {
-      messages.push(n.params as Msg);
+      messages.push(n.params);
     });
     return { client, messages };
   }

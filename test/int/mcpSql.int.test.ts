@@ -509,6 +509,11 @@ describe('describe_schema', () => {
       `SELECT node, count() AS failed_jobs FROM ${DB}.jobs FINAL ARRAY JOIN nodes AS node WHERE state = 'failed' GROUP BY node ORDER BY failed_jobs DESC LIMIT 10`,
     );
     expect(failed.rows.map((r: any) => r.failed_jobs)).toEqual(direct1.map((r) => r.failed_jobs));
+    // How failed jobs ended: every failed job once, under the one exit rule
+    const ended = await ok('run_sql', { sql: SCHEMA_EXAMPLES[6]!.sql });
+    const [all] = await direct(`SELECT count() AS n FROM ${DB}.jobs FINAL WHERE state = 'failed'`);
+    expect(ended.rows.reduce((n: number, r: any) => n + Number(r.jobs), 0)).toBe(Number(all!.n));
+    expect(ended.rows.map((r: any) => r.ended)).toContain('exit 1');
   });
 });
 

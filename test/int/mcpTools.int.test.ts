@@ -342,8 +342,9 @@ describe('get_job', () => {
     expect(job).toEqual({
       cluster: 'tioga', scheduler: 'flux', job_id: BIG, job_id_f58: toF58(BIG), user: 'alice', userid: 1005, queue: 'pbatch',
       name: 'lammps-big', ntasks: 96, ncores: 96, ngpus: 0, nnodes: 2, nodes: ['tioga1', 'tioga2'], state: 'completed',
-      sched_state: 'INACTIVE', result: 'COMPLETED', success: true, exit_code: 0, waitstatus: 0, exception_type: '',
-      exception_severity: null, exception_note: '', urgency: 16, priority: 4294967295, held: false, dependencies: [],
+      sched_state: 'INACTIVE', result: 'COMPLETED', success: true, exit_code: 0, signal: null, signal_name: '', oom: false,
+      waitstatus: 0, exception_type: '', exception_severity: null, exception_note: '', urgency: 16, nice: null,
+      priority: 4294967295, held: false, dependencies: [],
       time_limit_s: 3600, t_submit: '2024-06-01T08:00:00.123456Z', t_eligible: '2024-06-01T08:00:00.500000Z',
       t_start: '2024-06-01T08:00:10.250001Z', t_end: '2024-06-01T09:00:10.250001Z', t_inactive: '2024-06-01T09:00:11.000000Z',
       wait_s: 10.126545, run_s: 3600, last_seq: 9, last_event: 'clean', last_event_ts: '2024-06-01T09:00:11.000000Z',
@@ -372,6 +373,9 @@ describe('get_job', () => {
     expect(tioga).toMatchObject({ scheduler: 'flux', run_s: 600, job_id_f58: toF58('4242') });
     const slurm = (await ok('get_job', { cluster: 'quartz', job_id: '4243' })).job;
     expect(slurm).not.toHaveProperty('job_id_f58');
+    // Slurm has no urgency: null, even from a row projected when it said 0 or 16 (Flux's 0 is held)
+    expect(slurm.urgency).toBeNull();
+    expect(tioga.urgency).toBe(16);
   });
 
   it('missing jobs are tool errors pointing to search_jobs', async () => {
@@ -409,7 +413,7 @@ describe('search_jobs', () => {
     const big = jobs.find((j: any) => j.job_id === BIG);
     expect(big).toEqual({
       cluster: 'tioga', scheduler: 'flux', job_id: BIG, job_id_f58: toF58(BIG), user: 'alice', queue: 'pbatch', name: 'lammps-big',
-      state: 'completed', held: false, exit_code: 0, ncores: 96, ngpus: 0, nnodes: 2, t_submit: '2024-06-01T08:00:00.123456Z',
+      state: 'completed', held: false, exit_code: 0, signal_name: '', ncores: 96, ngpus: 0, nnodes: 2, t_submit: '2024-06-01T08:00:00.123456Z',
       t_start: '2024-06-01T08:00:10.250001Z', t_end: '2024-06-01T09:00:10.250001Z', wait_s: 10.126545, run_s: 3600,
     });
     const pending = jobs.find((j: any) => j.job_id === '557');
@@ -419,7 +423,7 @@ describe('search_jobs', () => {
 
   it('filters by state list, name substring, queue and submit range (ISO and relative)', async () => {
     const ids = async (args: Record<string, unknown>) =>
-      ((await ok('search_jobs', args)) as any).jobs.map((j: any) => `${j.cluster}/${j.job_id}`).sort();
+      (await ok<{ jobs: any[] }>('search_jobs', args)).jobs.map((j: any) => `${j.cluster}/${j.job_id}`).sort();
     expect(await ids({ state: ['failed', 'timeout'] })).toEqual([`quartz/4245`, `tioga/${FAILED_ID}`]);
     expect(await ids({ state: 'running' })).toEqual(['quartz/4243', 'tioga/558']);
     expect(await ids({ name: 'resnet' })).toEqual([`tioga/${FAILED_ID}`]);

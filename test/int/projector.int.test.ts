@@ -196,7 +196,7 @@ describe('projector on chDB', () => {
     expect([await sum('jobs'), await sum('job_events')]).toEqual(before);
   });
 
-  it('repairs a job row folded onto a stale state with a replay from an offset (issue 11 #8)', async () => {
+  it('repairs a job row folded onto a stale state with a replay from an offset', async () => {
     // The row a projector wrote when it folded a job's later events onto the state it had cached
     // before another member folded the alloc and the start: COMPLETED, no nodes, no start/end.
     const events = allEvents();

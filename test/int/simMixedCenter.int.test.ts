@@ -49,7 +49,7 @@ it('keeps Slurm state words, numeric job ids and partitions for the Slurm cluste
     rm.ch,
     `SELECT sched_state, count() AS n FROM ${DB}.jobs FINAL WHERE cluster = 'slurmy' GROUP BY sched_state ORDER BY sched_state`,
   );
-  const truth = groundTruth(SIMS[1]!) as ReturnType<typeof groundTruth> & { slurmStates: Record<string, number> };
+  const truth = groundTruth(SIMS[1]) as ReturnType<typeof groundTruth> & { slurmStates: Record<string, number> };
   expect(Object.fromEntries(rows.map((r) => [r.sched_state, Number(r.n)]))).toEqual(truth.slurmStates);
   const [ids] = await queryRows<{ lo: string; hi: string; n: string; queues: string[] }>(
     rm.ch,

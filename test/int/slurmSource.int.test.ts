@@ -75,13 +75,14 @@ async function sacctOf(ids: string[]): Promise<Map<string, SacctJob>> {
   return parseSacctParsable(await runQuery(spawnRunner({ env }), sacctLookupArgv(ids), { env: { TZ: 'UTC' }, timeoutMs: 30_000 }));
 }
 
-function compareWithSacct(rows: Map<string, JobRow>, sacct: Map<string, SacctJob>, ids: string[]): void {
+/** `batchKnown`: the source saw the .batch steps (sacct), not only the job lines (a job completion log). */
+function compareWithSacct(rows: Map<string, JobRow>, sacct: Map<string, SacctJob>, ids: string[], batchKnown = true): void {
   for (const id of ids) {
     const line = sacct.get(id)?.job;
     expect(line, `sacct has job ${id}`).toBeDefined();
     const row = rows.get(id);
     expect(row, `the fold has job ${id}`).toBeDefined();
-    expect(rowExpectation(row!), `job ${id} (${line!.JobName})`).toEqual(expectationFromSacct(line!, unifiedSlurmResult));
+    expect(rowExpectation(row!), `job ${id} (${line!.JobName})`).toEqual(expectationFromSacct(line!, unifiedSlurmResult, batchKnown ? sacct.get(id)?.batch : undefined));
   }
 }
 
@@ -123,27 +124,27 @@ describe('Slurm source on a real Slurm', () => {
 
     // ---- phase 1: scribe A
     await waitFor('cancel-running to run', () => row(W.cancelRunning!)?.state === 'running');
-    expect(await act({ action: 'cancel', job_id: W.cancelRunning! })).toMatchObject({ ok: true });
+    expect(await act({ action: 'cancel', job_id: W.cancelRunning })).toMatchObject({ ok: true });
     await waitFor('cancel-pending to be seen held', () => row(W.cancelPending!)?.held === true);
-    expect(await act({ action: 'cancel', job_id: W.cancelPending! })).toMatchObject({ ok: true });
+    expect(await act({ action: 'cancel', job_id: W.cancelPending })).toMatchObject({ ok: true });
     await waitFor('hold-release to be seen', () => row(W.holdRelease!) !== undefined);
-    expect(await act({ action: 'hold', job_id: W.holdRelease! })).toMatchObject({ ok: true });
+    expect(await act({ action: 'hold', job_id: W.holdRelease })).toMatchObject({ ok: true });
     await waitFor('hold-release to be seen held', () => row(W.holdRelease!)?.held === true);
-    expect(await act({ action: 'urgency', job_id: W.holdRelease!, args: { priority: 10 } })).toMatchObject({ ok: false, code: 'invalid' });
-    expect(await act({ action: 'time_limit', job_id: W.holdRelease!, args: { time_limit_s: 120 } })).toMatchObject({ ok: true });
+    expect(await act({ action: 'urgency', job_id: W.holdRelease, args: { priority: 10 } })).toMatchObject({ ok: false, code: 'invalid' });
+    expect(await act({ action: 'time_limit', job_id: W.holdRelease, args: { time_limit_s: 120 } })).toMatchObject({ ok: true });
     await waitFor('the time-limit update', () => row(W.holdRelease!)?.time_limit_s === 120);
     // refusals, with Slurm's own words
     expect(await act({ action: 'cancel', job_id: '99999999' })).toMatchObject({ ok: false, code: 'no_such_job', message: expect.stringMatching(/Invalid job id/) });
-    expect(await act({ action: 'hold', job_id: W.heldUser!, user: 'nobody' })).toMatchObject({ ok: false, code: 'not_permitted' });
-    expect(await act({ action: 'cancel', job_id: W.signal!, user: 'nobody' })).toMatchObject({ ok: false, code: 'not_permitted' });
+    expect(await act({ action: 'hold', job_id: W.heldUser, user: 'nobody' })).toMatchObject({ ok: false, code: 'not_permitted' });
+    expect(await act({ action: 'cancel', job_id: W.signal, user: 'nobody' })).toMatchObject({ ok: false, code: 'not_permitted' });
     await waitFor('dep-never to be seen never satisfiable', () => row(W.depNever!)?.exception_type === 'dependency', 90_000);
     const seenByA = A.out.events.length;
     await A.stop();
     const checkpoint = A.out.lastCheckpoint!;
 
     // ---- while no scribe runs: release both holds, let the cluster move on
-    expect(await act({ action: 'release', job_id: W.heldUser! })).toMatchObject({ ok: true });
-    expect(await act({ action: 'release', job_id: W.holdRelease! })).toMatchObject({ ok: true });
+    expect(await act({ action: 'release', job_id: W.heldUser })).toMatchObject({ ok: true });
+    expect(await act({ action: 'release', job_id: W.holdRelease })).toMatchObject({ ok: true });
     await runQuery(spawnRunner({ env }), ['scontrol', 'update', `JobId=${W.holdRelease}`, 'StartTime=now']);
     await sleep(3000);
 
@@ -153,8 +154,8 @@ describe('Slurm source on a real Slurm', () => {
     const rowsAB = () => foldSlurm(all());
     await waitFor('signal to run', () => rowsAB().get(W.signal!)?.state === 'running', 90_000);
     await waitFor('signal to set its trap', () => existsSync(join(dir, 'trap-set')));
-    expect(await B.source.act({ action: 'signal', job_id: W.signal!, args: { signal: 'USR1' } })).toMatchObject({ ok: true });
-    expect(await B.source.act({ action: 'cancel', job_id: W.depNever! })).toMatchObject({ ok: true });
+    expect(await B.source.act({ action: 'signal', job_id: W.signal, args: { signal: 'USR1' } })).toMatchObject({ ok: true });
+    expect(await B.source.act({ action: 'cancel', job_id: W.depNever })).toMatchObject({ ok: true });
     const tasksOf = () => all().filter((e) => e.name === 'submit' && String(e.context.array_job_id) === W.array).map((e) => e.job_id);
     await waitFor(
       'every job of the workload to end',
@@ -189,17 +190,17 @@ describe('Slurm source on a real Slurm', () => {
       expect(i, `job ${id}: [${got.join(', ')}] contains [${expected.join(', ')}] in order`).toBe(expected.length);
       expect(got.filter((n) => n === 'end'), `job ${id} ends once`).toHaveLength(1);
     };
-    for (const id of [W.ok, W.fail, W.timeout, W.cancelRunning, W.steps, W.signal, W.depOk, ...arrayTasks]) inOrder(id!, ['submit', 'start', 'end']);
-    inOrder(W.cancelPending!, ['submit', 'hold', 'end']);
-    inOrder(W.heldUser!, ['submit', 'hold', 'release', 'eligible', 'start', 'end']);
-    inOrder(W.holdRelease!, ['submit', 'hold', 'update', 'release', 'eligible', 'start', 'end']);
-    inOrder(W.depNever!, ['submit', 'dependency_never_satisfied', 'end']);
-    expect(names[W.cancelPending!]).not.toContain('start');
-    expect(names[W.depNever!]).not.toContain('start');
+    for (const id of [W.ok, W.fail, W.timeout, W.cancelRunning, W.steps, W.signal, W.depOk, ...arrayTasks]) inOrder(id, ['submit', 'start', 'end']);
+    inOrder(W.cancelPending, ['submit', 'hold', 'end']);
+    inOrder(W.heldUser, ['submit', 'hold', 'release', 'eligible', 'start', 'end']);
+    inOrder(W.holdRelease, ['submit', 'hold', 'update', 'release', 'eligible', 'start', 'end']);
+    inOrder(W.depNever, ['submit', 'dependency_never_satisfied', 'end']);
+    expect(names[W.cancelPending]).not.toContain('start');
+    expect(names[W.depNever]).not.toContain('start');
     const ev = (id: string, name: string) => events.find((e) => e.job_id === id && e.name === name)!;
-    expect(ev(W.heldUser!, 'hold').context).toMatchObject({ by: 'user' });
-    expect(ev(W.holdRelease!, 'hold').context).toMatchObject({ by: 'admin' });
-    expect(ev(W.holdRelease!, 'update').context).toMatchObject({ time_limit_s: 120 });
+    expect(ev(W.heldUser, 'hold').context).toMatchObject({ by: 'user' });
+    expect(ev(W.holdRelease, 'hold').context).toMatchObject({ by: 'admin' });
+    expect(ev(W.holdRelease, 'update').context).toMatchObject({ time_limit_s: 120 });
     for (const id of [...Object.values(W), ...arrayTasks]) expect(ev(id, 'end').context.source, `job ${id}: the end comes from sacct`).toBe('sacct');
 
     // ---- the fold equals sacct: state, result, exit code, submit/eligible/start/end times
@@ -216,18 +217,18 @@ describe('Slurm source on a real Slurm', () => {
     }
     // spelled out
     const r = (id: string) => folded.get(id)!;
-    expect(r(W.ok!)).toMatchObject({ state: 'completed', exit_code: 0, success: true, queue: 'debug', name: 'ok', user: 'root' });
-    expect(r(W.fail!)).toMatchObject({ state: 'failed', result: 'FAILED', exit_code: 3, waitstatus: 768 });
-    expect(r(W.timeout!)).toMatchObject({ state: 'timeout', result: 'TIMEOUT', time_limit_s: 60, exception_type: 'timeout' });
-    expect(r(W.cancelRunning!)).toMatchObject({ state: 'canceled', result: 'CANCELLED', exception_type: 'cancel' });
-    expect(r(W.cancelPending!)).toMatchObject({ state: 'canceled', t_start: null, exit_code: null });
-    expect(r(W.depNever!)).toMatchObject({ state: 'canceled', dependencies: [`afterok:${W.fail}`], t_start: null });
-    expect(r(W.depOk!)).toMatchObject({ state: 'completed', dependencies: [`afterok:${W.ok}`] });
-    expect(r(W.signal!)).toMatchObject({ state: 'failed', exit_code: 42 });
-    expect(r(W.steps!)).toMatchObject({ state: 'completed', exit_code: 0 });
-    expect(ev(W.steps!, 'end').context).toMatchObject({ derived_exit_code: 7 });
+    expect(r(W.ok)).toMatchObject({ state: 'completed', exit_code: 0, success: true, queue: 'debug', name: 'ok', user: 'root' });
+    expect(r(W.fail)).toMatchObject({ state: 'failed', result: 'FAILED', exit_code: 3, waitstatus: 768 });
+    expect(r(W.timeout)).toMatchObject({ state: 'timeout', result: 'TIMEOUT', time_limit_s: 60, exception_type: 'timeout' });
+    expect(r(W.cancelRunning)).toMatchObject({ state: 'canceled', result: 'CANCELLED', exception_type: 'cancel' });
+    expect(r(W.cancelPending)).toMatchObject({ state: 'canceled', t_start: null, exit_code: null });
+    expect(r(W.depNever)).toMatchObject({ state: 'canceled', dependencies: [`afterok:${W.fail}`], t_start: null });
+    expect(r(W.depOk)).toMatchObject({ state: 'completed', dependencies: [`afterok:${W.ok}`] });
+    expect(r(W.signal)).toMatchObject({ state: 'failed', exit_code: 42 });
+    expect(r(W.steps)).toMatchObject({ state: 'completed', exit_code: 0 });
+    expect(ev(W.steps, 'end').context).toMatchObject({ derived_exit_code: 7 });
     expect(arrayTasks.map((id) => r(id).exit_code).sort()).toEqual([0, 0, 5]);
-    expect(r(W.heldUser!)).toMatchObject({ state: 'completed', held: false });
+    expect(r(W.heldUser)).toMatchObject({ state: 'completed', held: false });
   }, 300_000);
 
   it('a fresh source rebuilds the same jobs from sacct alone when squeue no longer lists them', async ({ skip }) => {
@@ -270,7 +271,7 @@ describe('Slurm source on a real Slurm', () => {
     const ends = events.filter((e) => e.name === 'end');
     expect(ends.map((e) => e.job_id).sort()).toEqual([...ids].sort());
     expect(new Set(ends.map((e) => e.context.source))).toEqual(new Set(['jobcomp']));
-    compareWithSacct(foldSlurm(events), await sacctOf(ids), ids);
+    compareWithSacct(foldSlurm(events), await sacctOf(ids), ids, false);
   }, 60_000);
 });
 

@@ -50,8 +50,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd: REPO_ROOT });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
   return {
     child,

@@ -275,7 +275,7 @@ export class FakeFluxBroker {
     if (!s || s.events.length === 0) return [2, 'invalid job id'];
     let out = `{"id":${id}`;
     const done = new Set<string>();
-    for (const key of keys as string[]) {
+    for (const key of keys) {
       if (done.has(key)) continue;
       done.add(key);
       const value = key === 'eventlog' ? s.events.map((t) => t + '\n').join('') : key === 'jobspec' ? s.jobspec : key === 'R' ? s.R : undefined;

@@ -174,7 +174,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
   }
 
   async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-    return (await client.callTool({ name, arguments: args })) as CallToolResult;
+    return (await client.callTool({ name, arguments: args }));
   }
 
   function structured<T = Record<string, any>>(r: CallToolResult): T {
@@ -507,7 +507,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
     });
   });
 
-  describe('a second token of the requester, and forged or misplaced copies of a command (issue 12 items 6 and 8)', () => {
+  describe('a second token of the requester, and forged or misplaced copies of a command', () => {
     /** A bulk cancel of `user`'s pending jobs, sent and parked by the scribe until approved. */
     async function awaitingBulk(user: string): Promise<{ command: any; jobs: JobRowT[]; requester: Client }> {
       const jobs = (await pendingJobs()).filter((j) => j.user === user);
@@ -634,7 +634,7 @@ export function mcpActionsSuite(opts: ActionsSuiteOptions): void {
     });
   });
 
-  describe('bulk hold / release / urgency (act_on_jobs, issue 14): two calls each, own jobs under their own threshold', () => {
+  describe('bulk hold / release / urgency (act_on_jobs): two calls each, own jobs under their own threshold', () => {
     /** The plain user with the most pending jobs not held nor used by an earlier test, and those jobs. */
     async function ownerWithMostPending(): Promise<[string, JobRowT[]]> {
       const [first] = (await pendingByUser(touched)).map(([u, js]) => [u, js.filter((j) => !j.held)] as [string, JobRowT[]]);

@@ -123,23 +123,38 @@ export interface SacctExpectation {
   state: string;
   result: string;
   exit_code: number | null;
+  signal: number | null;
+  oom: boolean;
   t_submit: number | null;
   t_eligible: number | null;
   t_start: number | null;
   t_end: number | null;
 }
 
-/** The jobs row a sacct allocation line (by column name) implies; `unified` maps the state word. */
-export function expectationFromSacct(line: Record<string, string>, unified: (s: string) => string): SacctExpectation {
+/**
+ * The jobs row a sacct allocation line (by column name) implies; `unified` maps the state word.
+ * The process is the batch script: its .batch step's ExitCode "exit:signal" when given, else the
+ * job's (a job killed while running shows 0:0, its batch step 0:15). It exited (signal 0): that
+ * exit status, no signal; it was killed: no exit code, the signal; 125 is Slurm's OOM marker
+ * (SIG_OOM 253 & 0x7f), no signal. Nothing for a job that never ran, nor for one Slurm ended
+ * itself known by its job line alone (0:0 records nothing there).
+ */
+export function expectationFromSacct(line: Record<string, string>, unified: (s: string) => string, batch?: Record<string, string>): SacctExpectation {
   const word = (line.State ?? '').split(' ')[0] ?? '';
-  const m = /^(\d+):(\d+)$/.exec(line.ExitCode ?? '');
+  const pair = (s: string | undefined) => /^(\d+):(\d+)$/.exec(s ?? '');
+  const m = pair(batch?.ExitCode) ?? pair(line.ExitCode);
   // accounting sometimes records Start = End for a job cancelled before it ran: no nodes tells
   const start = line.NodeList === 'None assigned' ? null : parseSacctTime(line.Start);
-  const exit = m ? (Number(m[2]) ? 128 + Number(m[2]) : Number(m[1])) : null;
+  const sig = m ? Number(m[2]) : 0;
+  // a job Slurm ended itself (canceled, timed out) shows 0:0 at the job level: no status recorded
+  const unrecorded = !batch && m !== null && m[1] === '0' && sig === 0 && word !== 'COMPLETED' && word !== 'FAILED';
+  const ran = start !== null && m !== null && !unrecorded;
   return {
     state: unified(word),
     result: word,
-    exit_code: start === null ? null : exit,
+    exit_code: ran && sig === 0 ? Number(m[1]) : null,
+    signal: ran && sig !== 0 && sig !== 125 ? sig : null,
+    oom: word === 'OUT_OF_MEMORY' || pair(line.ExitCode)?.[2] === '125',
     t_submit: parseSacctTime(line.Submit),
     t_eligible: parseSacctTime(line.Eligible),
     t_start: start,
@@ -147,11 +162,18 @@ export function expectationFromSacct(line: Record<string, string>, unified: (s: 
   };
 }
 
+/**
+ * A row in sacct's terms. sacct prints an exit status of 128 or more less 128 (its print.c:
+ * `if (tmp_int >= 128) tmp_int -= 128`; a script that exits 139, or 143 after a SIGTERM, shows
+ * 11:0 or 15:0), while the row keeps squeue's raw status whole: compare as sacct prints it.
+ */
 export function rowExpectation(row: JobRow): SacctExpectation {
   return {
     state: row.state,
     result: row.result,
-    exit_code: row.exit_code,
+    exit_code: row.exit_code !== null && row.exit_code >= 128 ? row.exit_code - 128 : row.exit_code,
+    signal: row.signal,
+    oom: row.oom,
     t_submit: row.t_submit,
     t_eligible: row.t_eligible,
     t_start: row.t_start,

@@ -1,5 +1,5 @@
 /**
- * The approval and refusal rules (issue 12 items 6 and 8), pure: samePerson (schemas/commands),
+ * The approval and refusal rules, pure: samePerson (schemas/commands),
  * the scribe's approvalDecision and scribeRefusal / refusalId (scribe/commands.ts), and how the
  * projector's fold (projector/tables/actions.ts) treats a second token of the requester and the
  * scribe's refusal of a forged or misplaced copy of a genuine command.

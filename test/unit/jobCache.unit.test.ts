@@ -1,5 +1,5 @@
 /**
- * The projector's job-state cache across ownership changes (issue 11, item 8), pure: projector A
+ * The projector's job-state cache across ownership changes, pure: projector A
  * folds the first events of a job, B folds the next ones (alloc, start) and dies, A gets the
  * partition back. A must not fold the rest onto its cached state: the cache refuses it (a gap in
  * the partition's offsets), A folds onto the stored row, and the row equals the uninterrupted

@@ -13,7 +13,7 @@ import { evolveJob, type JobRow } from '../../projector/tables/jobs.js';
 import { fluxReturnCode } from '../../projector/tables/fluxJob.js';
 import { JournalSequencer, SEQ_SLOT, parseJournalLine } from '../../scribe/flux/journal.js';
 import { toEnvelope } from '../../scribe/envelope.js';
-import { phaseDurations } from '../../mcp/tools/jobTimeline.js';
+import { phaseDurations, summarize } from '../../mcp/tools/jobTimeline.js';
 import type { JobDetailRow } from '../../mcp/rows.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -120,7 +120,13 @@ function expectLikeFluxJobs(jobs: Map<string, JobRow>): void {
     expect(j.result, label).toBe(want.result);
     expect(j.state, label).toBe(want.result.toLowerCase());
     expect(j.success, label).toBe(want.success);
-    expect(j.exit_code, label).toBe(want.returncode);
+    // flux jobs' returncode mixes conventions (-signal, -128 canceled, 1 failed before running);
+    // the row keeps one rule (exit.ts), from the wait status flux jobs reports
+    expect(fluxReturnCode(j.waitstatus, j.result), label).toBe(want.returncode);
+    const ws = want.waitstatus;
+    const exitedWith = ws !== undefined && (ws & 0x7f) === 0 ? (ws >> 8) & 0xff : null;
+    const killedBy = ws !== undefined && (ws & 0x7f) !== 0 && (ws & 0x7f) !== 0x7f ? ws & 0x7f : null;
+    expect([j.exit_code, j.signal], label).toEqual([exitedWith, killedBy]);
     expect(j.waitstatus, label).toBe(want.waitstatus ?? null);
     expect(j.urgency, label).toBe(want.urgency);
     expect(j.priority, label).toBe(want.priority ?? null);
@@ -317,19 +323,19 @@ describe('Flux fold edge cases', () => {
     });
   });
 
-  it('a fatal exception while pending: CLEANUP without running, then FAILED with returncode 1', () => {
+  it('a fatal exception while pending: CLEANUP without running, then FAILED with no exit code (flux jobs: returncode 1)', () => {
     const r = rows(job([...PENDING, exception('alloc', 0, 'unsatisfiable'), ['clean']]));
     expect(r[4]).toMatchObject({ sched_state: 'CLEANUP', state: 'pending', t_start: null, t_end: 104, result: '' });
     expect(r[5]).toMatchObject({
-      ...{ sched_state: 'INACTIVE', state: 'failed', result: 'FAILED', success: false, exit_code: 1, waitstatus: null },
+      ...{ sched_state: 'INACTIVE', state: 'failed', result: 'FAILED', success: false, exit_code: null, signal: null, waitstatus: null },
       ...{ exception_type: 'alloc', exception_severity: 0, exception_note: 'unsatisfiable', wait_s: null, run_s: null },
     });
   });
 
-  it('cancel while held: held until canceled, then CANCELED with returncode -128', () => {
+  it('cancel while held: held until canceled, then CANCELED with no exit code (flux jobs: returncode -128)', () => {
     const r = rows(job([...HELD, exception('cancel'), ['clean']], { urgency: 0 }));
     expect(r.map((x) => x.held)).toEqual([true, true, true, true, false, false]);
-    expect(r.at(-1)).toMatchObject({ result: 'CANCELED', state: 'canceled', success: false, exit_code: -128, priority: 0 });
+    expect(r.at(-1)).toMatchObject({ result: 'CANCELED', state: 'canceled', success: false, exit_code: null, signal: null, priority: 0 });
   });
 
   it('hold and release: urgency 0 holds, urgency 16 releases', () => {
@@ -361,15 +367,41 @@ describe('Flux fold edge cases', () => {
     expect(j).toMatchObject({ t_end: 106, run_s: 2 });
   });
 
-  it('signals: a task killed by a signal exits the shell with 128+N; a killed shell gives -N', () => {
-    expect(last([...RUNNING, finish(137 << 8), ...END])).toMatchObject({ result: 'FAILED', exit_code: 137 });
-    expect(last([...RUNNING, finish(9), ...END])).toMatchObject({ result: 'FAILED', exit_code: -9, waitstatus: 9 });
+  it('signals: an exit status of 128+N stays an exit status; a process killed by N has no exit code but signal N', () => {
+    expect(last([...RUNNING, finish(137 << 8), ...END])).toMatchObject({ result: 'FAILED', exit_code: 137, signal: null, signal_name: '' });
+    expect(last([...RUNNING, finish(9), ...END])).toMatchObject({ result: 'FAILED', exit_code: null, signal: 9, signal_name: 'SIGKILL', waitstatus: 9 });
+    // a core dump sets 0x80: still SIGSEGV
+    expect(last([...RUNNING, finish(0x80 | 11), ...END])).toMatchObject({ exit_code: null, signal: 11, signal_name: 'SIGSEGV', oom: false });
+    // a stopped status (0x7f) says neither
+    expect(last([...RUNNING, finish((19 << 8) | 0x7f), ...END])).toMatchObject({ exit_code: null, signal: null });
+  });
+
+  it("job_timeline's summary says how the process ended: its exit status, or the signal that killed it", () => {
+    const us = (t: number | null) => (t === null ? null : String(Math.round(t * 1e6)));
+    const said = (j: JobRow) => {
+      const row = {
+        ...j,
+        job_id_s: j.job_id,
+        ...{ t_submit_us: us(j.t_submit)!, t_eligible_us: us(j.t_eligible), t_start_us: us(j.t_start) },
+        ...{ t_end_us: us(j.t_end), t_inactive_us: us(j.t_inactive), last_event_ts_us: us(j.last_event_ts)! },
+      } as unknown as JobDetailRow;
+      return summarize(row, phaseDurations(row, 0), '10');
+    };
+    expect(said(last([...RUNNING, finish(11), ...END]))).toMatch(/: failed, killed by SIGSEGV; /);
+    expect(said(last([...RUNNING, finish(3 << 8), ...END]))).toMatch(/: failed, exit 3; /);
+    expect(said(last([...RUNNING, exception('oom', 0, 'oom'), finish(9), ...END]))).toMatch(/: failed, killed by SIGKILL, out of memory \(exception: oom/);
+    expect(said(last([...PENDING, exception('cancel'), ['clean']]))).toMatch(/: canceled \(exception: cancel/);
+  });
+
+  it('oom: an exception of type oom says so, whatever the status', () => {
+    expect(last([...RUNNING, exception('oom', 0, 'Memory cgroup out of memory'), finish(9), ...END])).toMatchObject({ oom: true, signal: 9, result: 'FAILED' });
+    expect(last([...RUNNING, finish(0), ...END]).oom).toBe(false);
   });
 
   it('keeps the most severe exception, the first among equals', () => {
     const a = last([...RUNNING, exception('notice', 1, 'fyi'), exception('cancel', 0, 'stop'), finish(15), ...END]);
     expect(a).toMatchObject({ exception_type: 'cancel', exception_severity: 0, exception_note: 'stop', result: 'CANCELED' });
-    expect(a.exit_code).toBe(-15);
+    expect([a.exit_code, a.signal_name]).toEqual([null, 'SIGTERM']);
     const b = last([...RUNNING, exception('timeout'), exception('cancel'), finish(36352), ...END]);
     expect(b).toMatchObject({ exception_type: 'timeout', result: 'TIMEOUT' });
     const c = last([...RUNNING, exception('notice', 1, 'fyi'), finish(0), ...END]);
@@ -400,7 +432,7 @@ describe('Flux fold edge cases', () => {
 
   it('a late alloc after a fatal exception does not make the job run', () => {
     const j = last([...PENDING, exception('cancel'), ['alloc'], ['free'], ['clean']]);
-    expect(j).toMatchObject({ sched_state: 'INACTIVE', result: 'CANCELED', exit_code: -128, t_start: null, nodes: [] });
+    expect(j).toMatchObject({ sched_state: 'INACTIVE', result: 'CANCELED', exit_code: null, signal: null, t_start: null, nodes: [] });
   });
 
   it('dependencies: added once, removed', () => {

@@ -21,7 +21,7 @@ const SLURM = { ...OPTS, scheduler: 'slurm' as const };
 
 function runAll(opts: object, onFinal?: (j: SlurmSimJob) => void): { events: SourceEvent[]; sim: SlurmSimulator } {
   const sim = new SlurmSimulator(opts);
-  if (onFinal) sim.onFinal = (j) => onFinal(structuredClone(j) as SlurmSimJob);
+  if (onFinal) sim.onFinal = (j) => onFinal(structuredClone(j));
   const events: SourceEvent[] = [];
   while (!sim.finished) for (const e of sim.nextBatch(512)) events.push(e);
   return { events, sim };
@@ -58,13 +58,17 @@ describe('the Slurm flavour', () => {
       const row = rows.get(String(j.id));
       expect(row, `job ${j.id}`).toBeDefined();
       const ran = j.start > 0;
-      const exit = parseSacctExitCode(j.exit)!;
+      // the batch script's ExitCode (a job killed while running: 0:0, its batch step 0:15)
+      const exit = parseSacctExitCode(j.batchExit || j.exit)!;
+      const oomMarker = exit.signal === 125;
       expect(
         {
           state: row!.state,
           result: row!.result,
           sched_state: row!.sched_state,
           exit_code: row!.exit_code,
+          signal: row!.signal,
+          oom: row!.oom,
           t_submit: row!.t_submit,
           t_eligible: row!.t_eligible,
           t_start: row!.t_start,
@@ -78,7 +82,9 @@ describe('the Slurm flavour', () => {
         state: unifiedSlurmResult(j.state),
         result: j.state,
         sched_state: j.state,
-        exit_code: !ran ? null : exit.signal ? 128 + exit.signal : exit.exit_code,
+        exit_code: ran && exit.signal === 0 ? exit.exit_code : null,
+        signal: ran && exit.signal !== 0 && !oomMarker ? exit.signal : null,
+        oom: j.state === 'OUT_OF_MEMORY',
         t_submit: j.sub,
         t_eligible: j.elig || null,
         t_start: ran ? j.start : null,
@@ -115,9 +121,14 @@ describe('the Slurm flavour', () => {
       const doomed = j.acctReason === 'DependencyNeverSatisfied' || j.acctReason === 'PartitionNodeLimit';
       expect(s.state, `job ${j.id} (flux ${j.flux})`).toBe(doomed ? 'canceled' : f.state);
       if (doomed) expect(f.state).toBe('failed');
-      // exit codes as Flux saw them, but for OOM kills (sacct: 0:125)
-      if (j.state === 'FAILED') expect(s.exit_code, `job ${j.id}`).toBe(f.exit_code);
-      if (j.state === 'OUT_OF_MEMORY') expect([s.exit_code, f.exit_code]).toEqual([128 + 125, 128 + 9]);
+      // exit codes and signals as Flux saw them, but for OOM kills (sacct: 0:125, no signal), one rule for both
+      if (j.state === 'FAILED') expect([s.exit_code, s.signal, s.signal_name], `job ${j.id}`).toEqual([f.exit_code, f.signal, f.signal_name]);
+      if (j.state === 'OUT_OF_MEMORY') {
+        expect([s.exit_code, s.signal, s.oom], `job ${j.id}`).toEqual([null, null, true]);
+        // the workload's OOM deaths: SIGKILL, or a shell that exited 137 after one
+        expect([[null, 9], [137, null]]).toContainEqual([f.exit_code, f.signal]);
+      }
+      if (f.signal !== null) expect(f.exit_code).toBeNull();
       if (s.t_start !== null) expect(s.t_start).toBeLessThanOrEqual(Math.floor(f.t_start!) + 1);
       compared++;
     }

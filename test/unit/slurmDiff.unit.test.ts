@@ -69,7 +69,7 @@ function timeline(snapshots: Array<[string, number]>, opts: Parameters<typeof po
 
 function sacctExpectations() {
   const out = new Map<string, ReturnType<typeof expectationFromSacct>>();
-  for (const [id, j] of sacctAll) out.set(id, expectationFromSacct(j.job, unifiedSlurmResult));
+  for (const [id, j] of sacctAll) out.set(id, expectationFromSacct(j.job, unifiedSlurmResult, j.batch));
   return out;
 }
 
@@ -199,7 +199,7 @@ describe('diffing the captured workload', () => {
 
   it('the fold: the rest of the row', () => {
     const rows = foldSlurm(run.events);
-    expect(rows.get('1')).toMatchObject({ state: 'timeout', sched_state: 'TIMEOUT', result: 'TIMEOUT', success: false, exit_code: 0, waitstatus: 15, queue: 'debug', name: 'timeout', user: 'root', userid: 0, nodes: ['vm'], nnodes: 1, ncores: 1, ntasks: 1, time_limit_s: 60, wait_s: 1, run_s: 89, exception_type: 'timeout', exception_note: '' });
+    expect(rows.get('1')).toMatchObject({ state: 'timeout', sched_state: 'TIMEOUT', result: 'TIMEOUT', success: false, exit_code: null, signal: 15, signal_name: 'SIGTERM', oom: false, waitstatus: 15, queue: 'debug', name: 'timeout', user: 'root', userid: 0, nodes: ['vm'], nnodes: 1, ncores: 1, ntasks: 1, time_limit_s: 60, wait_s: 1, run_s: 89, exception_type: 'timeout', exception_note: '' });
     expect(rows.get('4')).toMatchObject({ state: 'failed', result: 'FAILED', exit_code: 3, waitstatus: 768, success: false });
     expect(rows.get('3')).toMatchObject({ state: 'completed', success: true, exit_code: 0, run_s: 0, wait_s: 2 });
     expect(rows.get('7')).toMatchObject({ dependencies: ['afterok:3'], state: 'completed' });
@@ -315,7 +315,8 @@ describe('what a poll missed, and what left squeue', () => {
     );
     const rows = foldSlurm(run.events);
     expect(rows.get('4')).toMatchObject({ state: 'failed', exit_code: 3 });
-    expect(rows.get('2')).toMatchObject({ state: 'canceled', exit_code: 143 });
+    // canceled while running: the batch script was killed by SIGTERM (squeue's raw exit_code 15)
+    expect(rows.get('2')).toMatchObject({ state: 'canceled', exit_code: null, signal: 15, signal_name: 'SIGTERM' });
     expect(rows.get('11')).toMatchObject({ state: 'canceled', exit_code: null, t_start: null });
     let state = poll(emptyTrackerState(), MIXED, T1, { accounting: 'off' }).state;
     state = poll(state, EMPTY, T1 + 10, { accounting: 'off' }).state;
@@ -351,7 +352,8 @@ describe('transitions the captured workload does not show', () => {
       ['10', 'update', 2, { time_limit_s: 1800, name: 'renamed' }],
     ]);
     const rows = foldSlurm([...poll(emptyTrackerState(), MIXED, T1).events, ...r.events]);
-    expect(rows.get('4')).toMatchObject({ priority: 100, urgency: -5 });
+    // Slurm has no urgency (Flux's 0 means held): null, and the nice value as it is
+    expect(rows.get('4')).toMatchObject({ priority: 100, urgency: null, nice: 5 });
     expect(rows.get('10')).toMatchObject({ time_limit_s: 1800, name: 'renamed' });
     expect(poll(r.state, text, T1 + 3).events).toEqual([]);
     expect(poll(r.state, text, T1 + 3, { priorityEvents: false }).events).toEqual([]);
@@ -405,7 +407,7 @@ describe('the fold: final states the workload does not show', () => {
   const end = (state: string, extra: Record<string, unknown> = {}) =>
     at('end', 2, 150, { state, reason: 'None', exit_code: 0, signal: 9, wait_status: 9, submit_time: 100, eligible_time: 101, start_time: 110, end_time: 150, nodes: 'node[01-03]', ...extra });
 
-  it('NODE_FAIL, OUT_OF_MEMORY, PREEMPTED fail; DEADLINE is a timeout; a signal gives 128+signal', () => {
+  it('NODE_FAIL, OUT_OF_MEMORY, PREEMPTED fail; DEADLINE is a timeout; a signal is a signal, not an exit code', () => {
     for (const [state, unified, type] of [
       ['NODE_FAIL', 'failed', 'node_fail'],
       ['OUT_OF_MEMORY', 'failed', 'oom'],
@@ -413,8 +415,39 @@ describe('the fold: final states the workload does not show', () => {
       ['DEADLINE', 'timeout', 'timeout'],
       ['BOOT_FAIL', 'failed', 'node_fail'],
     ] as const) {
-      expect(foldSlurm([submit, start, end(state)]).get('77'), state).toMatchObject({ state: unified, result: state, sched_state: state, exit_code: 137, exception_type: type, exception_severity: 0 });
+      expect(foldSlurm([submit, start, end(state)]).get('77'), state).toMatchObject({
+        ...{ state: unified, result: state, sched_state: state, exit_code: null, signal: 9, signal_name: 'SIGKILL' },
+        ...{ oom: state === 'OUT_OF_MEMORY', exception_type: type, exception_severity: 0 },
+      });
     }
+  });
+
+  it("exit codes: one rule (sacct ExitCode exit:signal, the batch script's raw status first); OOM is no signal", () => {
+    const fold = (extra: Record<string, unknown>, state = 'FAILED') => foldSlurm([submit, start, end(state, extra)]).get('77')!;
+    const pick = (r: ReturnType<typeof fold>) => [r.exit_code, r.signal, r.signal_name, r.oom];
+    // sacct 0:11 (squeue 11): a segfault, not 139
+    expect(pick(fold({ exit_code: 0, signal: 11, wait_status: 11 }))).toEqual([null, 11, 'SIGSEGV', false]);
+    // a core dump (0x80) changes nothing
+    expect(pick(fold({ exit_code: 0, signal: 11, wait_status: 0x80 | 11 }))).toEqual([null, 11, 'SIGSEGV', false]);
+    // a script whose program segfaulted exits 139 itself: an exit status
+    expect(pick(fold({ exit_code: 139, signal: 0, wait_status: 139 << 8 }))).toEqual([139, null, '', false]);
+    // no raw status (a record from accounting alone): the job's ExitCode pair
+    expect(pick(fold({ exit_code: 3, signal: 0, wait_status: null }))).toEqual([3, null, '', false]);
+    expect(pick(fold({ exit_code: 0, signal: 6, wait_status: null }))).toEqual([null, 6, 'SIGABRT', false]);
+    // a job Slurm ended itself, known by its job line alone (a completion log): 0:0 records nothing, it is no exit 0
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'TIMEOUT'))).toEqual([null, null, '', false]);
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'CANCELLED'))).toEqual([null, null, '', false]);
+    expect(pick(fold({ exit_code: 0, signal: 0, wait_status: null }, 'COMPLETED'))).toEqual([0, null, '', false]);
+    // OUT_OF_MEMORY, sacct 0:125 = SIG_OOM (253) as a status: out of memory, neither an exit nor a signal
+    expect(pick(fold({ exit_code: 0, signal: 125, wait_status: 253 }, 'OUT_OF_MEMORY'))).toEqual([null, null, '', true]);
+    expect(pick(fold({ exit_code: 0, signal: 125, wait_status: null }, 'OUT_OF_MEMORY'))).toEqual([null, null, '', true]);
+    // the marker says out of memory even under another state word
+    expect(fold({ exit_code: 0, signal: 125, wait_status: 253 }).oom).toBe(true);
+    // a job that never started has none, whatever accounting prints
+    expect(pick(foldSlurm([submit, end('CANCELLED', { exit_code: 0, signal: 0, wait_status: null, start_time: null })]).get('77')!)).toEqual([null, null, '', false]);
+    // a requeue clears them
+    const requeue = at('requeue', 3, 160, { restart_count: 1, state: 'PENDING', reason: 'None' });
+    expect(pick(foldSlurm([submit, start, end('OUT_OF_MEMORY', { signal: 125, wait_status: 253 }), requeue]).get('77')!)).toEqual([null, null, '', false]);
   });
 
   it('submit and start fill the row; later events below last_seq change nothing', () => {
@@ -423,7 +456,8 @@ describe('the fold: final states the workload does not show', () => {
       user: 'alice',
       userid: 1000,
       queue: 'gpu',
-      urgency: -10,
+      urgency: null,
+      nice: 10,
       ngpus: 2,
       nodes: ['node01', 'node02', 'node03'],
       nnodes: 3,

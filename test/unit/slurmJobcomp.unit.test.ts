@@ -85,7 +85,7 @@ describe('a source without accounting, reading the job completion log', () => {
     expect(ends.find((e) => e.job_id === '4')!.raw).toMatchObject({ jobcomp: { ExitCode: '3:0' } });
     const rows = foldSlurm(out.events);
     for (const [id, sacct] of SACCT) {
-      expect(rowExpectation(rows.get(id)!), `job ${id}`).toEqual(expectationFromSacct(sacct.job, unifiedSlurmResult));
+      expect(rowExpectation(rows.get(id)!), `job ${id}`).toEqual(expectationFromSacct(sacct.job, unifiedSlurmResult, sacct.batch));
     }
   });
 });

@@ -21,9 +21,9 @@ interface Call {
 function fakeFetch(answers: Record<string, [number, string]>) {
   const calls: Call[] = [];
   const f = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = String(input);
+    const url = input instanceof Request ? input.url : input.toString();
     const method = init?.method ?? 'GET';
-    calls.push({ method, url, headers: init?.headers as Record<string, string>, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    calls.push({ method, url, headers: init?.headers as Record<string, string>, body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined });
     const key = `${method} ${url.replace(/^http:\/\/restd\/slurm\/v0\.0\.38/, '')}`;
     const [status, body] = answers[key] ?? [404, 'Not Found'];
     return new Response(body, { status });

@@ -8,7 +8,7 @@
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import { ApprovalSchema, FINAL_COMMAND_STATUSES, samePerson, type Requester } from '../../../schemas/commands/index.js';
-import { ActionAnswerSchema, ActionOutputSchema, DecisionInputSchema, type ActionOutput } from '../../../schemas/tools/actions.js';
+import { ActionAnswerSchema, DecisionInputSchema, type ActionOutput } from '../../../schemas/tools/actions.js';
 import { requesterOf } from '../../commands.js';
 import { toolResult } from '../../results.js';
 import {

@@ -1,5 +1,5 @@
 /**
- * The action tools (issue 7): single-job actions, submit, the bulk actions, approvals, command
+ * The action tools: single-job actions, submit, the bulk actions, approvals, command
  * status and the actions list. `registerActionTools` resolves their settings from McpDeps.
  */
 import type { McpServer } from '@modelcontextprotocol/server';

@@ -9,7 +9,6 @@ import type { z } from 'zod';
 import type { Command, CommandArgs } from '../../../schemas/commands/index.js';
 import {
   ActionAnswerSchema,
-  ActionOutputSchema,
   CancelJobInputSchema,
   JobActionInputSchema,
   SetUrgencyInputSchema,

@@ -7,7 +7,6 @@
 import type { McpServer } from '@modelcontextprotocol/server';
 import {
   ActionAnswerSchema,
-  ActionOutputSchema,
   CommandIdInputSchema,
   ListActionsInputSchema,
   ListActionsOutputSchema,

@@ -255,5 +255,5 @@ export function decodeCommandRecord(
   if (!parsed.success) {
     return { ok: false, reason: `invalid ${kind}: ${formatIssues(parsed.error, 5)}`, json };
   }
-  return { ok: true, record: parsed.data as CommandRecord, json };
+  return { ok: true, record: parsed.data, json };
 }
