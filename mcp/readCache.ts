@@ -198,7 +198,7 @@ export class ReadCache {
     this.#inFlight.set(flightKey, p);
     const clear = () => this.#inFlight.delete(flightKey);
     p.then(clear, clear);
-    return p as Promise<readonly T[]>;
+    return p;
   }
 
   #store(key: string, e: Entry): void {

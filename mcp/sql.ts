@@ -113,7 +113,7 @@ export async function cachedRows<T>(
   const rows = cache.rows<T>(ReadCache.key(sql, used), tag, () => selectRows<T>(deps, sql, params), lagMs, refreshAfterMs);
   if (!signal) return rows;
   return new Promise<readonly T[]>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
     signal.addEventListener('abort', onAbort, { once: true });
     rows.then(
       (r) => {
