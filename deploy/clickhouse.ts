@@ -29,7 +29,37 @@ export interface OpenedClickHouse {
    * which already runs queries side by side. Cached per name, closed with the rest.
    */
   connect(name: string): ClickHouseClient;
+  /**
+   * `size` clients of their own (`name-0`, `name-1`, ...) behind one: each `query` goes to the
+   * one with the fewest queries in flight, so on embedded chDB `size` queries of that kind run
+   * side by side instead of in line (the MCP tools: `up` uses 2). A server: the one client.
+   */
+  connectPool(name: string, size: number): ClickHouseClient;
   close(): Promise<void>;
+}
+
+/** Spreads `query` over `members` (fewest in flight first); every other method is the first member's. */
+export function queryPool(members: readonly ClickHouseClient[]): ClickHouseClient {
+  if (members.length === 0) throw new Error('a query pool needs at least one client');
+  if (members.length === 1) return members[0]!;
+  const inFlight = members.map(() => 0);
+  const query = (async (params: Parameters<ClickHouseClient['query']>[0]) => {
+    let i = 0;
+    for (let j = 1; j < members.length; j++) if (inFlight[j]! < inFlight[i]!) i = j;
+    inFlight[i]!++;
+    try {
+      return await members[i]!.query(params);
+    } finally {
+      inFlight[i]!--;
+    }
+  }) as ClickHouseClient['query'];
+  return new Proxy(members[0]!, {
+    get(target, prop, receiver) {
+      if (prop === 'query') return query;
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedClickHouse> {
@@ -63,16 +93,18 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedCl
   }
   await migrate(client, target.database);
   const others = new Map<string, ClickHouseClient>();
+  const connect = (name: string): ClickHouseClient => {
+    if (!embeddedClient) return client;
+    let c = others.get(name);
+    if (!c) others.set(name, (c = embeddedClient()));
+    return c;
+  };
   return {
     client,
     database: target.database,
     embedded: !target.url,
-    connect(name) {
-      if (!embeddedClient) return client;
-      let c = others.get(name);
-      if (!c) others.set(name, (c = embeddedClient()));
-      return c;
-    },
+    connect,
+    connectPool: (name, size) => queryPool(Array.from({ length: embeddedClient ? size : 1 }, (_, i) => connect(`${name}-${i}`))),
     async close() {
       await Promise.all([...others.values()].map((c) => c.close()));
       await client.close();

@@ -10,6 +10,7 @@ import { Projector, projectorGroup } from '../projector/consume.js';
 import { runScribe } from '../scribe/scribe.js';
 import { startHttpServer, unauthenticatedWarning } from '../mcp/http.js';
 import { projectorLagOf } from '../mcp/tools/clusterStatus.js';
+import { jobTags, ReadCache, ReadModelPosition } from '../mcp/readCache.js';
 import type { Logger } from './logger.js';
 import { ConfigError } from '../schemas/errors.js';
 import { describeSource, mcpActionDeps, mcpHttpOptions, openStores, reportLag, scribeOptions, signingPolicy, upClusters } from './runtime.js';
@@ -30,6 +31,10 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   });
   const { client, database } = stores.ch;
   const projector = new Projector({ clickhouse: client, database, log: stores.log, topicPrefix: config.topicPrefix, signing });
+  // The projector runs here, so the MCP tools can cache per read-model position (mcp/readCache.ts).
+  const position = new ReadModelPosition();
+  projector.on('batch', (b) => position.advance(jobTags(b.jobRows)));
+  const readCache = new ReadCache(position);
   let published = 0;
   const failures: Error[] = [];
   const fail = (what: string) => (err: Error) => {
@@ -53,7 +58,7 @@ export async function runUp(config: Config, logger: Logger): Promise<number> {
   try {
     const logLag = projectorLagOf(stores.log, projectorGroup(config.topicPrefix), config.topicPrefix);
     http = await startHttpServer(
-      { clickhouse: stores.ch.connect('mcp'), sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') }, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
+      { clickhouse: stores.ch.connectPool('mcp', 2), lookupClickhouse: stores.ch.connect('mcp-lookups'), readCache, sqlClickhouse: { users: stores.ch.connect('sql-users'), admins: stores.ch.connect('sql-admins') }, database, logLag, jobDetails: config.mcpJobDetails, ...(config.mcpCapacity && { capacity: config.mcpCapacity }), ...mcpActionDeps(config, stores.log, signing) },
       httpOptions,
     );
   } catch (err) {

@@ -9,7 +9,8 @@ import { parseJobId } from '../schemas/ids.js';
 import { jobDetailsUserFilter } from './identity.js';
 import { ToolInputError } from './results.js';
 import { JOB_DETAIL_COLUMNS, describeJobId, type JobDetailRow } from './rows.js';
-import { selectRows, type QueryDeps } from './sql.js';
+import { jobTag } from './readCache.js';
+import { cachedRows, selectRows, type QueryDeps } from './sql.js';
 
 /** The restriction on job-detail queries for `deps.identity`: none (undefined), or one user's jobs. */
 export interface JobScope {
@@ -36,12 +37,14 @@ export function jobScope(deps: QueryDeps): JobScope | undefined {
 export interface JobLookup<T> {
   id: string;
   label: string;
-  rows: T[];
+  rows: readonly T[];
 }
 
 /**
  * The rows of `jobs` (FINAL, `columns` selected, ordered by cluster) for a job id, optionally on
  * one cluster and of one user. An id that does not parse is thrown as `refuse(message)`.
+ * `cached`: through the read cache (readCache.ts), kept until a batch touches the job id; the
+ * action tools look up without it.
  */
 export async function lookupJobRows<T>(
   deps: QueryDeps,
@@ -49,11 +52,15 @@ export async function lookupJobRows<T>(
   args: { job_id: string; cluster?: string | undefined; user?: string | undefined },
   signal?: AbortSignal,
   refuse: (message: string) => Error = (message) => new ToolInputError(message),
+  cached = false,
 ): Promise<JobLookup<T>> {
   const id = parseJobId(args.job_id);
   if (id === undefined) throw refuse(`job_id '${args.job_id}' is not a decimal or f58 Flux job id`);
-  const rows = await selectRows<T>(
-    deps,
+  const select = cached ? (d: QueryDeps, sql: string, p: Record<string, unknown>, s?: AbortSignal) => cachedRows<T>(d, sql, p, s, jobTag(id)) : selectRows<T>;
+  // A connection of its own when there is one: a point lookup never waits behind list queries.
+  const on = deps.lookupClickhouse ? { ...deps, clickhouse: deps.lookupClickhouse } : deps;
+  const rows = await select(
+    on,
     `SELECT ${columns}
      FROM {db:Identifier}.jobs FINAL
      WHERE job_id = {job_id:UInt64}${args.cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}${args.user !== undefined ? ' AND user = {scope_user:String}' : ''}
@@ -76,7 +83,7 @@ export async function findJob(
   signal?: AbortSignal,
 ): Promise<JobDetailRow> {
   const scope = jobScope(deps);
-  const { id, label, rows } = await lookupJobRows<JobDetailRow>(deps, JOB_DETAIL_COLUMNS, { job_id: args.job_id, user: scope?.user }, signal);
+  const { id, label, rows } = await lookupJobRows<JobDetailRow>(deps, JOB_DETAIL_COLUMNS, { job_id: args.job_id, user: scope?.user }, signal, undefined, true);
   const clusters = rows.map((r) => r.cluster);
   // Same words whether the job is missing or someone else's.
   const notYours = scope ? ` that you may read (it does not exist or is not yours: you see the details of ${scope.user}'s jobs only)` : '';

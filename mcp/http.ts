@@ -27,6 +27,7 @@ import { LOCAL_IDENTITY, type Identity } from './identity.js';
 import { McpMetrics } from './metrics.js';
 import { callsIn, LoginThrottle, RateLimiter, type LoginThrottleOptions, type RateLimitOptions } from './rateLimit.js';
 import { createJobscribeServer, queryDeps, type McpDeps } from './server.js';
+import { ServerPool } from './serverPool.js';
 
 export interface HttpServerOptions {
   /** Default 127.0.0.1. Anything but a loopback address needs `auth`. */
@@ -173,7 +174,9 @@ export async function startHttpServer(deps: McpDeps, options: HttpServerOptions)
     return false;
   };
   const logError = (err: Error) => process.stderr.write(`jobscribe mcp (http): ${err.message}\n`);
-  const mcp = createMcpHandler((ctx) => createJobscribeServer(servedDeps, identityOf(ctx.authInfo) ?? (withAuth ? NO_IDENTITY : LOCAL_IDENTITY)), {
+  // Closed servers are handed out again to the same identity (serverPool.ts): building one per request costs.
+  const servers = new ServerPool((identity) => createJobscribeServer(servedDeps, identity));
+  const mcp = createMcpHandler((ctx) => servers.take(identityOf(ctx.authInfo) ?? (withAuth ? NO_IDENTITY : LOCAL_IDENTITY)), {
     onerror: logError,
   });
   const serveMcp = toNodeHandler(mcp, { onerror: logError });

@@ -148,8 +148,7 @@ export const JOB_SUMMARY_COLUMNS = `
   toString(toUnixTimestamp64Micro(t_submit)) AS t_submit_us,
   toString(toUnixTimestamp64Micro(t_start)) AS t_start_us,
   toString(toUnixTimestamp64Micro(t_end)) AS t_end_us,
-  ${WAIT_US_EXPR} AS wait_us,
-  ${RUN_US_EXPR} AS run_us`;
+  wait_s, run_s`;
 
 export interface JobSummaryRow {
   cluster: string;
@@ -168,13 +167,30 @@ export interface JobSummaryRow {
   t_submit_us: string;
   t_start_us: string | null;
   t_end_us: string | null;
-  wait_us: Int64Text;
-  run_us: Int64Text;
+  wait_s: number | null;
+  run_s: number | null;
 }
 
-const secondsOrNull = (us: Int64Text) => (Number(us) < 0 ? null : Number(us) / 1e6);
+/** Seconds to the microsecond (as WAIT_US_EXPR / RUN_US_EXPR round them). */
+const toMicros = (s: number) => {
+  const us = Math.round(s * 1e6);
+  return us < 0 ? null : us / 1e6;
+};
 
-export function jobSummary(r: JobSummaryRow): JobSummary {
+/**
+ * Queue wait and run time in seconds as of `asofUs`, as WAIT_US_EXPR / RUN_US_EXPR compute them
+ * in SQL: the recorded value, else measured to `asofUs` while still in progress, else null.
+ * In JavaScript so that the summary rows do not depend on "now" (and can be cached).
+ */
+export function waitAndRun(r: Pick<JobSummaryRow, 'state' | 't_submit_us' | 't_start_us' | 'wait_s' | 'run_s'>, asofUs: number): { wait_s: number | null; run_s: number | null } {
+  const since = (us: string) => Math.max(0, secondsBetween(us, asofUs));
+  return {
+    wait_s: r.wait_s !== null ? toMicros(r.wait_s) : r.state === 'pending' ? since(r.t_submit_us) : null,
+    run_s: r.run_s !== null ? toMicros(r.run_s) : r.state === 'running' && r.t_start_us !== null ? since(r.t_start_us) : null,
+  };
+}
+
+export function jobSummary(r: JobSummaryRow, asofUs: number): JobSummary {
   return {
     cluster: r.cluster,
     scheduler: r.scheduler,
@@ -193,7 +209,6 @@ export function jobSummary(r: JobSummaryRow): JobSummary {
     t_submit: isoFromMicros(r.t_submit_us),
     t_start: isoFromMicros(r.t_start_us),
     t_end: isoFromMicros(r.t_end_us),
-    wait_s: secondsOrNull(r.wait_us),
-    run_s: secondsOrNull(r.run_us),
+    ...waitAndRun(r, asofUs),
   };
 }

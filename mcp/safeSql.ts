@@ -22,6 +22,7 @@
  * Leaves to others: running the query and the tool contract (mcp/tools/runSql.ts), the column
  * documentation (schemas/clickhouse/columns.ts).
  */
+import { availableParallelism } from 'node:os';
 import { settingsClause, sqlStringLiteral } from './sql.js';
 
 /** Longest SQL text accepted (characters). */
@@ -626,6 +627,12 @@ export interface RunSqlLimits {
   userConcurrency: number;
   /** run_sql queries one admin may have in flight at once. */
   adminConcurrency: number;
+  /**
+   * ClickHouse max_threads of one run_sql query: half the cores by default, so a heavy query
+   * leaves the rest to the purpose-built tools of every other identity (the embedded engine
+   * shares this process's cores).
+   */
+  maxThreads: number;
 }
 
 export const DEFAULT_RUN_SQL_LIMITS: RunSqlLimits = {
@@ -636,6 +643,7 @@ export const DEFAULT_RUN_SQL_LIMITS: RunSqlLimits = {
   userMaxExecutionTimeS: 10,
   userConcurrency: 1,
   adminConcurrency: 3,
+  maxThreads: Math.max(1, Math.floor(availableParallelism() / 2)),
 };
 
 /** Column names the wrapper adds (and the tool removes): running in-memory size and total rows. */
@@ -675,6 +683,7 @@ export function runSqlSettingsClause(limits: RunSqlLimits, rowFilters: RowFilter
     max_execution_time: Math.min(30, limits.maxExecutionTimeS),
     timeout_overflow_mode: 'throw',
     max_memory_usage: limits.maxMemoryBytes,
+    max_threads: limits.maxThreads,
     max_result_rows: limits.maxRows + 1,
     // chDB 3.4 did not enforce max_result_bytes on these results (measured); the running byte
     // count below is what bounds them. Kept as a backstop for ClickHouse servers.

@@ -1,7 +1,9 @@
 /**
  * The jobscribe MCP service: `createJobscribeServer(deps)` builds an McpServer with the read-only
  * job tools (get_job, search_jobs, job_timeline, queue_summary) over the `jobs` and `job_events`
- * tables. It does no I/O itself and is cheap, so transports may build one per request.
+ * tables. It does no I/O itself; building one takes ~0.4 ms of CPU (23 tools, resources, prompts),
+ * so the HTTP transport reuses closed ones per identity (serverPool.ts) rather than building one
+ * per request. Reads of the hot tools go through the read cache when deps has one (readCache.ts).
  * Also the resources (resources.ts), prompts (prompts.ts), completions and the logging capability.
  *
  * Owns: the tools' contracts (schemas/tools), their SQL (fixed text, values as query_params,
@@ -14,6 +16,7 @@ import { McpServer } from '@modelcontextprotocol/server';
 import { LOCAL_IDENTITY, type Identity, type JobDetailsPolicy } from './identity.js';
 import type { ToolMetricsSink } from './metrics.js';
 import { leanToolSchemas } from './leanSchema.js';
+import type { ReadCache } from './readCache.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
 import { registerWaitForJob } from './tools/waitForJob.js';
@@ -78,8 +81,20 @@ export interface McpDeps {
    * (deploy/: `OpenedClickHouse.connect`). Default: `clickhouse`.
    */
   sqlClickhouse?: { users: ClickHouseClient; admins: ClickHouseClient };
+  /**
+   * Where the point lookups (one job by id: get_job, job_timeline, job resources) run, apart from
+   * the list and aggregate queries, so they never wait in line behind those (deploy/up.ts:
+   * a chDB connection of their own). Default: `clickhouse`.
+   */
+  lookupClickhouse?: ClickHouseClient;
   /** run_sql queries in flight per identity (mcp/sqlBudget.ts). Default: one budget per process. */
   sqlBudget?: SqlBudget;
+  /**
+   * The hot read tools' query results per read-model position (mcp/readCache.ts), one per
+   * process, fed by the in-process projector (deploy/up.ts); without it (the projector in
+   * another process) every query runs.
+   */
+  readCache?: ReadCache;
 }
 
 /** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
@@ -121,6 +136,8 @@ export function queryDeps(deps: McpDeps, identity: Identity = LOCAL_IDENTITY): Q
     identity,
     jobDetails: deps.jobDetails ?? 'own',
     ...(deps.metrics && { metrics: deps.metrics }),
+    ...(deps.readCache && { cache: deps.readCache }),
+    ...(deps.lookupClickhouse && { lookupClickhouse: deps.lookupClickhouse }),
   };
 }
 

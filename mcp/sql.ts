@@ -12,6 +12,7 @@
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import type { Identity, JobDetailsPolicy } from './identity.js';
 import type { ToolMetricsSink } from './metrics.js';
+import { ReadCache } from './readCache.js';
 
 export interface QueryLimits {
   /** Largest number of rows one query may return (the tools ask for at most this + 1). */
@@ -60,6 +61,10 @@ export interface QueryDeps {
   jobDetails: JobDetailsPolicy;
   /** Where runTool reports each call's outcome and duration (mcp/metrics.ts); none when unset. */
   metrics?: ToolMetricsSink;
+  /** Where point lookups run (findJob.ts), apart from the other queries; default `clickhouse`. */
+  lookupClickhouse?: ClickHouseClient;
+  /** Results of the hot read queries, per read-model position (mcp/readCache.ts); none: every query runs. */
+  cache?: ReadCache;
 }
 
 /**
@@ -79,4 +84,46 @@ export async function selectRows<T>(
     abort_signal: signal,
   });
   return rs.json<T>();
+}
+
+/**
+ * `selectRows` through the read cache (when the deps have one): the same rows, frozen, shared
+ * with other callers of the same query at the same read-model position. `tag` (readCache.ts
+ * jobTag / userTag): every row the query reads carries it, so it stays cached until a batch
+ * touches it. `lagMs`, `refreshAfterMs`: the rows may miss batches younger than `lagMs`, and are
+ * queried again in the background past `refreshAfterMs` (readCache.ts LIST_LAG_MS).
+ * The query itself runs without the caller's signal (other callers may be waiting on it; every
+ * query is bounded by max_execution_time); the caller still stops waiting when it aborts.
+ */
+export async function cachedRows<T>(
+  deps: QueryDeps,
+  sql: string,
+  params: Record<string, unknown>,
+  signal?: AbortSignal,
+  tag?: string,
+  lagMs = 0,
+  refreshAfterMs = lagMs,
+): Promise<readonly T[]> {
+  const cache = deps.cache;
+  if (!cache) return selectRows<T>(deps, sql, params, signal);
+  signal?.throwIfAborted();
+  // The key holds every parameter the text uses (an unused one, like search_jobs' as-of time when
+  // no column needs it, must not make equal queries differ).
+  const used = Object.fromEntries(Object.entries({ db: deps.database, ...params }).filter(([name]) => sql.includes(`{${name}:`)));
+  const rows = cache.rows<T>(ReadCache.key(sql, used), tag, () => selectRows<T>(deps, sql, params), lagMs, refreshAfterMs);
+  if (!signal) return rows;
+  return new Promise<readonly T[]>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    rows.then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

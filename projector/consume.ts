@@ -59,6 +59,8 @@ export interface BatchProjected {
   events: number;
   deadLetters: number;
   jobs: number;
+  /** Id and user of each job row this batch wrote (readers' caches drop what they hold of them: mcp/readCache.ts). */
+  jobRows: { job_id: string; user: string }[];
   ms: number;
 }
 
@@ -129,6 +131,7 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
       events: jobEvents.length,
       deadLetters: decoded.deadLetters.length,
       jobs: jobs.size,
+      jobRows: [...jobs.values()].map((j) => ({ job_id: j.job_id, user: j.user })),
       ms: performance.now() - started,
     });
   }

@@ -1,6 +1,9 @@
 /**
  * `queue_summary`: the current queue from `jobs` (pending and running rows), per group and per
  * cluster, with the oldest pending job and a best-effort split of why jobs are pending.
+ * The counts are read through the read cache (readCache.ts: they change only when the projector
+ * writes; at most LIST_LAG_MS behind it); waits are measured to the call's own as_of, and who
+ * may be named is decided per call.
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import {
@@ -13,7 +16,8 @@ import {
 import { canReadJob } from '../identity.js';
 import { runTool, toolResult } from '../results.js';
 import { f58For, isoFromMicros, microsNow, secondsBetween } from '../rows.js';
-import { selectRows, type QueryDeps } from '../sql.js';
+import { LIST_LAG_MS, LIST_REFRESH_MS } from '../readCache.js';
+import { cachedRows, type QueryDeps } from '../sql.js';
 
 type Count = string | number;
 interface CountsRow {
@@ -98,8 +102,8 @@ export function registerQueueSummary(server: McpServer, deps: QueryDeps): void {
         const params = { max_rows: deps.limits.maxRows + 1, ...(args.cluster !== undefined && { cluster: args.cluster }) };
         const filtered = args.cluster !== undefined;
         const [groupRows, clusterRows] = await Promise.all([
-          selectRows<CountsRow>(deps, countsSql(GROUP_KEY[args.group_by], filtered), params, signal),
-          selectRows<CountsRow>(deps, countsSql("''", filtered), params, signal),
+          cachedRows<CountsRow>(deps, countsSql(GROUP_KEY[args.group_by], filtered), params, signal, undefined, LIST_LAG_MS, LIST_REFRESH_MS),
+          cachedRows<CountsRow>(deps, countsSql("''", filtered), params, signal, undefined, LIST_LAG_MS, LIST_REFRESH_MS),
         ]);
         const groups = groupRows.slice(0, deps.limits.maxRows);
         const clusters = [...clusterRows.slice(0, deps.limits.maxRows)].sort((a, b) => a.cluster.localeCompare(b.cluster));

@@ -4,6 +4,9 @@
  * and in-progress waits do not drift between pages) and a fingerprint of the filters and sort.
  * Rows inserted between pages never shift later pages: each page starts strictly after the key.
  * An identity restricted to its own jobs (findJob.ts `jobScope`) searches only those.
+ * Pages and counts go through the read cache (readCache.ts); waits and run times of jobs in
+ * progress are measured in JavaScript to the call's as_of (rows.ts waitAndRun), so cached rows
+ * never carry an old "now".
  */
 import { createHash } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/server';
@@ -19,7 +22,8 @@ import {
 import { jobScope, type JobScope } from '../findJob.js';
 import { runTool, toolResult, ToolInputError } from '../results.js';
 import { JOB_SUMMARY_COLUMNS, RUN_US_EXPR, WAIT_US_EXPR, isoFromMicros, jobSummary, microsNow, type JobSummaryRow } from '../rows.js';
-import { selectRows, type QueryDeps } from '../sql.js';
+import { LIST_LAG_MS, LIST_REFRESH_MS, userTag } from '../readCache.js';
+import { cachedRows, type QueryDeps } from '../sql.js';
 
 const SORT_KEYS: Record<SearchSort, { key: string; dir: 'ASC' | 'DESC' }> = {
   submit_desc: { key: 'toUnixTimestamp64Micro(t_submit)', dir: 'DESC' },
@@ -146,16 +150,22 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
         const fp = fingerprint(args);
         const cursor = args.cursor === undefined ? undefined : decodeCursor(args.cursor, fp);
         const asof = cursor?.a ?? microsNow(deps.now());
-        const { where, params } = filters(args, asof, jobScope(deps));
+        const scope = jobScope(deps);
+        const { where, params } = filters(args, asof, scope);
+        // Rows of one user's jobs only: cached until a batch touches that user's jobs (readCache.ts).
+        const onlyUser = scope?.user ?? args.user;
+        const tag = onlyUser === undefined ? undefined : userTag(onlyUser);
         const sort = SORT_KEYS[args.sort];
         const cmp = sort.dir === 'DESC' ? '<' : '>';
         const pageWhere = cursor
           ? [...where, `(sort_key, cluster, job_id) ${cmp} ({cursor_key:Int64}, {cursor_cluster:String}, {cursor_job:UInt64})`]
           : where;
         const whereSql = (w: string[]) => (w.length ? `WHERE ${w.join('\n  AND ')}` : '');
-        const page = selectRows<JobSummaryRow & { sort_key_s: string }>(
+        // The first page counts every match in the same query (a window over the filtered rows,
+        // computed before LIMIT): one engine query per call, not two.
+        const rows = await cachedRows<JobSummaryRow & { sort_key_s: string; total_n?: string | number }>(
           deps,
-          `SELECT ${JOB_SUMMARY_COLUMNS}, ${sort.key} AS sort_key, toString(sort_key) AS sort_key_s
+          `SELECT ${JOB_SUMMARY_COLUMNS}, ${sort.key} AS sort_key, toString(sort_key) AS sort_key_s${cursor ? '' : ', count() OVER () AS total_n'}
            FROM {db:Identifier}.jobs FINAL
            ${whereSql(pageWhere)}
            ORDER BY sort_key ${sort.dir}, cluster ${sort.dir}, job_id ${sort.dir}
@@ -166,22 +176,21 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
             ...(cursor && { cursor_key: cursor.k, cursor_cluster: cursor.c, cursor_job: cursor.j }),
           },
           signal,
+          tag,
+          LIST_LAG_MS,
+          LIST_REFRESH_MS,
         );
-        const total = cursor
-          ? undefined
-          : selectRows<{ n: string | number }>(deps, `SELECT count() AS n FROM {db:Identifier}.jobs FINAL ${whereSql(where)}`, params, signal);
-        const [rows, totalRows] = await Promise.all([page, total]);
         const shown = rows.slice(0, args.limit);
         const last = shown.at(-1);
         const out: SearchJobsOutput = {
-          jobs: shown.map(jobSummary),
+          jobs: shown.map((r) => jobSummary(r, asof)),
           next_cursor:
             rows.length > args.limit && last
               ? encodeCursor({ v: 1, f: fp, a: asof, k: last.sort_key_s, c: last.cluster, j: last.job_id_s })
               : null,
           as_of: isoFromMicros(asof),
         };
-        if (totalRows) out.total_matching = Number(totalRows[0]?.n ?? 0);
+        if (!cursor) out.total_matching = Number(rows[0]?.total_n ?? 0);
         return toolResult(out);
       }),
   );

@@ -6,6 +6,9 @@
  *   - MCP: every read-only tool's latency p50/p95 over an in-memory client on a read model of
  *     1M jobs / 10M events (BENCH_MCP_CLUSTERS × BENCH_MCP_JOBS; BENCH_MCP=0 skips; mcp.ts), and
  *     the tool-definition size in tokens
+ *   - MCP over HTTP under load: 50 concurrent official-SDK clients, a fixed count of get_job /
+ *     search_jobs / queue_summary calls with the simulator running, and identity B's get_job
+ *     delay under identity A's heavy run_sql (mcpLoad.ts; BENCH_MCP_LOAD=0 skips, BENCH_ONLY=mcpload alone)
  *   - with JOBSCRIBE_BENCH_KAFKA=brokers: scribe → Kafka, Kafka → ClickHouse, event-to-queryable p50/p99
  * Size with BENCH_EVENTS (default 200000).
  */
@@ -22,6 +25,7 @@ import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
 import { benchKafka } from './kafka.js';
 import { benchMcp } from './mcp.js';
+import { benchMcpLoad } from './mcpLoad.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
@@ -32,6 +36,7 @@ function pct(xs: number[], p: number): number {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'mcp') return benchMcp();
+  if (process.env.BENCH_ONLY === 'mcpload') return benchMcpLoad();
   const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-'));
   const ch = await openClickHouse({ dataDir, database: 'bench' });
   const log = createEmbeddedLog(ch.client, 'bench', { maxBatchRecords: 10_000 });
@@ -74,6 +79,9 @@ async function main(): Promise<void> {
   // 3. MCP tools on a large read model (1M jobs / 10M events by default).
   if (process.env.BENCH_MCP !== '0') await benchMcp();
   else console.log('mcp: skipped (BENCH_MCP=0)');
+  // 3b. MCP over HTTP under load: 50 concurrent SDK clients, a fixed count of calls (mcpLoad.ts).
+  if (process.env.BENCH_MCP_LOAD !== '0') await benchMcpLoad();
+  else console.log('mcp load: skipped (BENCH_MCP_LOAD=0)');
 
   // 4. The Kafka path, when a broker is given (e.g. JOBSCRIBE_BENCH_KAFKA=127.0.0.1:19092 after
   //    `bash deploy/kafka/kafka.sh start`).

@@ -64,3 +64,19 @@ describe('embedded ClickHouse isolates every query', () => {
     expect(await answer(ch.client, 'SELECT count() AS n FROM isolation_test.t')).toBe('{"n":2}\n');
   });
 });
+
+describe('a query pool of embedded connections (connectPool)', () => {
+  it('runs queries of one kind side by side, where one connection runs them in line', async () => {
+    const slow = 'SELECT sleep(0.3) AS s';
+    const timed = async (c: ClickHouseClient) => {
+      const t0 = performance.now();
+      await Promise.all([answer(c, slow), answer(c, slow)]);
+      return performance.now() - t0;
+    };
+    expect(await timed(ch.connect('pool-test-single'))).toBeGreaterThanOrEqual(580);
+    const pool = ch.connectPool('pool-test', 2);
+    expect(await timed(pool)).toBeLessThan(580);
+    // every other method is one member's: the pool is a client like any other
+    expect(await answer(pool, 'SELECT 1 AS one')).toBe('{"one":1}\n');
+  });
+});

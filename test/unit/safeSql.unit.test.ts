@@ -4,6 +4,7 @@
  * ';', comments) accepted and rewritten to the configured database. The same bank runs through
  * the MCP tool and the execution layer in test/int/mcpSql.int.test.ts.
  */
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
   capResult,
@@ -123,6 +124,12 @@ describe('legitimate queries', () => {
     const wrapped = executionSql(sql, DEFAULT_RUN_SQL_LIMITS);
     expect(wrapped.split('SETTINGS').length).toBe(2);
     expect(wrapped).toMatch(/SETTINGS readonly = 1, allow_ddl = 0, .*max_execution_time = 30/);
+  });
+
+  it('runs on half the cores, so a heavy query leaves the rest to the other tools', () => {
+    const half = Math.max(1, Math.floor(availableParallelism() / 2));
+    expect(DEFAULT_RUN_SQL_LIMITS.maxThreads).toBe(half);
+    expect(executionSql('SELECT 1', DEFAULT_RUN_SQL_LIMITS)).toContain(`max_threads = ${half},`);
   });
 });
 
