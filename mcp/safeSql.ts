@@ -462,10 +462,10 @@ function validate(sql: string, policy: SafeSqlPolicy): { sql: string; tables: st
       const nameLower = name.toLowerCase();
       if (FORBIDDEN_NAMES.has(nameLower)) refuse(`${shown(t)}: system tables and other databases are not available; ${tablesHint}`);
       if (RESERVED_PREFIXES.some((p) => nameLower.startsWith(p))) refuse(`${shown(t)}: names starting with ${RESERVED_PREFIXES.join(' or ')} are reserved`);
-      if (t.kind === 'quoted' && (/settings/i.test(name) || !/^[A-Za-z0-9_ .,:%()+<>=!\-]{1,128}$/.test(name) || name.includes('--'))) {
+      if (t.kind === 'quoted' && (/settings/i.test(name) || !/^[A-Za-z0-9_ .,:%()+<>=!-]{1,128}$/.test(name) || name.includes('--'))) {
         refuse(`quoted name ${shown(t)} at position ${t.pos}: quoted names may hold letters, digits, spaces and _ .,:%()+<>=!- (up to 128)`);
       }
-      if (t.kind === 'word' && CLAUSE_WORDS[nameLower] && !(nameLower === 'format' && isOp(next, '('))) refuse(CLAUSE_WORDS[nameLower]!);
+      if (t.kind === 'word' && CLAUSE_WORDS[nameLower] && !(nameLower === 'format' && isOp(next, '('))) refuse(CLAUSE_WORDS[nameLower]);
       if (t.kind === 'word' && nameLower !== 'settings' && nameLower.includes('settings')) {
         refuse(`${name}: names containing "settings" are not allowed (the executed text may not contain that word outside strings)`);
       }
