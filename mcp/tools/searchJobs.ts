@@ -53,6 +53,8 @@ function fingerprint(args: SearchJobsInput): string {
     args.submitted_after ?? null,
     args.submitted_before ?? null,
     args.sort,
+    // filters added later go last, so cursors of searches without them keep their fingerprint
+    ...(['node', 'held', 'exit_code', 'signal', 'min_wait_s', 'max_wait_s', 'min_limit_used', 'max_limit_used'] as const).flatMap((k) => (args[k] === undefined ? [] : [[k, args[k]]])),
   ]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }
@@ -120,6 +122,36 @@ function filters(args: SearchJobsInput, asof: number, scope: JobScope | undefine
       `submitted_after (${isoFromMicros(after)}) is not before submitted_before (${isoFromMicros(before)}); nothing can match, widen the range`,
     );
   }
+  if (args.node !== undefined) {
+    where.push('has(nodes, {node:String})');
+    params.node = args.node;
+  }
+  if (args.held !== undefined) {
+    where.push('held = {held:Bool}');
+    params.held = args.held;
+  }
+  if (args.exit_code !== undefined) {
+    where.push('exit_code = {exit_code:Int32}');
+    params.exit_code = args.exit_code;
+  }
+  if (args.signal !== undefined) {
+    where.push('signal_name = {signal:String}');
+    params.signal = args.signal.toUpperCase().startsWith('SIG') ? args.signal.toUpperCase() : `SIG${args.signal.toUpperCase()}`;
+  }
+  for (const [arg, cmp] of [['min_wait_s', '>='], ['max_wait_s', '<=']] as const) {
+    if (args[arg] === undefined) continue;
+    where.push(`${WAIT_US_EXPR} >= 0 AND ${WAIT_US_EXPR} ${cmp} {${arg}:Int64}`);
+    params[arg] = Math.round(args[arg] * 1e6);
+  }
+  if (args.min_wait_s !== undefined && args.max_wait_s !== undefined && args.min_wait_s > args.max_wait_s) {
+    throw new ToolInputError(`min_wait_s (${args.min_wait_s}) is above max_wait_s (${args.max_wait_s}); nothing can match`);
+  }
+  // Fraction of the time limit used: jobs with a limit and a run time (running ones so far).
+  for (const [arg, cmp] of [['min_limit_used', '>='], ['max_limit_used', '<=']] as const) {
+    if (args[arg] === undefined) continue;
+    where.push(`time_limit_s > 0 AND ${RUN_US_EXPR} >= 0 AND ${RUN_US_EXPR} / 1e6 / assumeNotNull(time_limit_s) ${cmp} {${arg}:Float64}`);
+    params[arg] = args[arg];
+  }
   if (after !== undefined) {
     where.push('toUnixTimestamp64Micro(t_submit) >= {after:Int64}');
     params.after = after;
@@ -137,7 +169,8 @@ export function registerSearchJobs(server: McpServer, deps: QueryDeps): void {
     {
       title: 'Search jobs',
       description:
-        'Find jobs by cluster, user, queue, state(s), name substring and submit-time range (ISO-8601 or relative like "-24h"), ' +
+        'Find jobs by cluster, user, queue, state(s), name substring, submit-time range (ISO-8601 or relative like "-24h"), ' +
+        'node, held, exit code, signal, queue wait, or fraction of the time limit used, ' +
         'sorted by submit time, queue wait or run time. Returns compact summaries, a next_cursor for the next page ' +
         '(pass it back with the same arguments), and on the first page the total number of matches.',
       inputSchema: SearchJobsInputSchema,

@@ -439,6 +439,11 @@ describe('failure_analysis', () => {
     const noExit = out.by.exit_code.find((v: any) => v.value === null);
     expect(noExit?.jobs).toBe(failed.filter((j) => j.exitCode === null).length);
     expect(out.by.signal.find((v: any) => v.value === 'SIGSEGV')?.jobs ?? 0).toBe(failed.filter((j) => j.signal === 'SIGSEGV').length);
+    // search_jobs finds the same killed jobs by signal (with or without the SIG prefix)
+    const killedBy = jobs.map((j) => j.signal).filter((x): x is string => !!x);
+    expect(killedBy.length).toBeGreaterThan(0);
+    const sig = killedBy[0]!;
+    for (const signal of [sig, sig.slice(3).toLowerCase()]) expect((await ok('search_jobs', { signal, limit: 1 })).total_matching).toBe(killedBy.filter((x) => x === sig).length);
     for (const dim of Object.keys(DIMS)) {
       const expected = expectedBy(failed, dim, 50);
       expect(out.by[dim].map((v: any) => [v.value, v.jobs]), dim).toEqual(expected.map((e) => [e.value, e.jobs]));

@@ -399,6 +399,35 @@ describe('get_job', () => {
 });
 
 describe('search_jobs', () => {
+  it('filters by node, held, exit code, queue wait and the fraction of the time limit used', async () => {
+    const ids = async (args: Record<string, unknown>) =>
+      (await ok<{ jobs: any[]; total_matching: number }>('search_jobs', { limit: 200, ...args })).jobs.map((j: any) => `${j.cluster}/${j.job_id}`).sort();
+    const want = (f: (j: Job) => boolean) => current().filter(f).map(key).sort();
+    const nowS = NOW_MS / 1000;
+    const secs = (iso: string) => Date.parse(iso) / 1000;
+    // the queue wait (a pending job's so far) and run time (a running job's so far), from the rows as inserted
+    const wait = (j: Job) => (j.wait_s ?? (j.state === 'pending' ? nowS - secs(j.t_submit) : null));
+    const run = (j: Job) => (j.run_s ?? (j.state === 'running' && j.t_start ? nowS - secs(j.t_start) : null));
+    const limitUsed = (j: Job) => (run(j) === null ? null : run(j)! / 3600); // every fixture job has a 3600 s limit
+
+    expect(await ids({ node: 'tioga1' })).toEqual(want((j) => (j.nodes ?? []).includes('tioga1')));
+    expect(await ids({ node: 'tioga1' })).not.toEqual([]);
+    expect(await ids({ held: true })).toEqual(want((j) => j.held === true));
+    expect(await ids({ held: true })).toContain('tioga/555');
+    expect(await ids({ exit_code: 1 })).toEqual(want((j) => j.exit_code === 1));
+    expect(await ids({ exit_code: 1 })).not.toEqual([]);
+    expect(await ids({ min_wait_s: 600 })).toEqual(want((j) => (wait(j) ?? -1) >= 600));
+    expect(await ids({ max_wait_s: 5, cluster: 'quartz' })).toEqual(want((j) => j.cluster === 'quartz' && wait(j) !== null && wait(j)! <= 5));
+    const high = await ids({ min_limit_used: 0.9 });
+    expect(high).toEqual(want((j) => (limitUsed(j) ?? -1) >= 0.9));
+    expect(high).toContain('quartz/4245');
+    const low = await ids({ max_limit_used: 0.1 });
+    expect(low).toEqual(want((j) => limitUsed(j) !== null && limitUsed(j)! <= 0.1));
+    expect(low.length).toBeGreaterThan(0);
+    expect(await fails('search_jobs', { min_wait_s: 10, max_wait_s: 5 })).toContain('min_wait_s (10) is above max_wait_s (5)');
+    expect(await fails('search_jobs', { held: 'yes' })).toContain('held: must be true or false');
+  });
+
   it('sorts newest first by default and reports the total on the first page', async () => {
     const page: any = await ok('search_jobs', { cluster: 'tioga', limit: 3 });
     const expected = current().filter((j) => j.cluster === 'tioga').sort(byKeyDesc((j) => micros(j.t_submit)));
