@@ -122,6 +122,30 @@ export function nodeUsageSql(where: string[]): string {
      LIMIT {max_rows:UInt32}`;
 }
 
+/** Core- and GPU-microseconds per (cluster, user or queue) over the window, the `top` biggest per cluster. */
+export function topUsageSql(where: string[], by: 'user' | 'queue'): string {
+  return `SELECT g_cluster, g_key, sum(ov_us * ncores) AS core_us, sum(ov_us * ngpus) AS gpu_us
+     FROM (
+       SELECT cluster AS g_cluster, toString(${by}) AS g_key, ncores, ngpus,
+              toFloat64(${overlapSql('{since_us:Int64}', '{until_us:Int64}')}) AS ov_us
+       FROM (
+         SELECT cluster, ${by}, ncores, ngpus, ${RUN_INTERVAL_SQL}
+         FROM {db:Identifier}.jobs FINAL
+         WHERE ${[RAN_IN_WINDOW_SQL, ...where].join(' AND ')}
+       )
+     )
+     GROUP BY g_cluster, g_key
+     ORDER BY g_cluster, core_us DESC, g_key
+     LIMIT {top:UInt32} BY g_cluster
+     LIMIT {max_rows:UInt32}`;
+}
+interface TopSqlRow {
+  g_cluster: string;
+  g_key: string;
+  core_us: number;
+  gpu_us: number;
+}
+
 export function observedCapacitySql(clusterFilter: boolean): string {
   return `SELECT cluster AS g_cluster,
        uniqExactArray(nodes) AS n_nodes,
@@ -182,10 +206,10 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
     'utilization',
     {
       description:
-        'Core- and node-hours run in [since, until) (running jobs: to now) per cluster and bucket (as throughput), as ' +
-        'a fraction of capacity (*_util); GPU-hours per cluster. Node-hours: time each node had at least one job (a ' +
-        'shared node counts once). Capacity: configured, else observed (nodes seen × most cores per node). ' +
-        'user/queue narrow usage only.',
+        'Core- and node-hours in [since, until) (running jobs: to now) per cluster and bucket, as fraction of ' +
+        'capacity (*_util); GPU-hours. Node-hours: time a node had at least one job. Capacity: configured, else ' +
+        'observed (nodes seen × most cores per node). user/queue narrow usage. top_by user|queue: the biggest ' +
+        'per cluster.',
       inputSchema: UtilizationInputSchema,
       outputSchema: UtilizationOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -198,7 +222,7 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
         const { where, params } = jobFilters(args);
         const maxRows = deps.limits.maxRows + 1;
         const usageParams = { ...params, ...windowParams(w), ...bucketParams(plan), max_rows: maxRows };
-        const [usageRows, nodeRows, observedRows] = await Promise.all([
+        const [usageRows, nodeRows, observedRows, topRows] = await Promise.all([
           selectRows<UsageSqlRow>(deps, usageSql(where), usageParams, signal),
           selectRows<NodeUsageSqlRow>(deps, nodeUsageSql(where), usageParams, signal),
           selectRows<ObservedRow>(
@@ -207,6 +231,7 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
             { ...(args.cluster !== undefined && { f_cluster: args.cluster }), max_rows: maxRows },
             signal,
           ),
+          args.top_by ? selectRows<TopSqlRow>(deps, topUsageSql(where, args.top_by), { ...usageParams, top: args.top }, signal) : Promise.resolve([]),
         ]);
         // a bucket with a job on named nodes has a usage row too: node rows are never more
         const busy = new Map(nodeRows.map((r) => [`${r.g_cluster}\u0000${Number(r.g_bucket)}`, r.node_us]));
@@ -234,8 +259,16 @@ export function registerUtilization(server: McpServer, deps: QueryDeps, capacity
           ...windowOut(w),
           bucket: plan.bucket,
           clusters: clusters.map((c) => clusterUsage(c, caps.get(c)!, rowsOf.get(c) ?? [], plan, w)),
-          truncated: truncated || observedRows.length > deps.limits.maxRows,
+          truncated: truncated || observedRows.length > deps.limits.maxRows || topRows.length > deps.limits.maxRows,
         };
+        if (args.top_by) {
+          const coreOf = new Map(out.clusters.map((c) => [c.cluster, c.core_hours]));
+          out.top = topRows.slice(0, deps.limits.maxRows).map((r) => {
+            const core = round(r.core_us / 3.6e9, 3);
+            const total = coreOf.get(r.g_cluster) ?? 0;
+            return [r.g_cluster, r.g_key, core, round(r.gpu_us / 3.6e9, 3), total > 0 ? round(core / total, 4) : 0];
+          });
+        }
         return toolResult(out);
       }),
   );

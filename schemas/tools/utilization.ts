@@ -7,6 +7,8 @@ import { BUCKETS, BucketSchema, TimeOutSchema, WindowOutShape, filterShape } fro
 export const UtilizationInputSchema = z.strictObject({
   ...filterShape('-24h'),
   bucket: BucketSchema.optional(),
+  top_by: z.enum(['user', 'queue'], { error: 'must be user or queue' }).optional(),
+  top: z.number().int().min(1).max(100).default(10),
 });
 export type UtilizationInput = z.infer<typeof UtilizationInputSchema>;
 
@@ -40,6 +42,10 @@ export const UtilizationOutputSchema = z.object({
       buckets: z.array(UsageRowSchema).describe('[start, core_hours, node_hours, core_util, node_util]'),
     }),
   ),
+  top: z
+    .array(z.array(z.union([z.string(), z.number()])))
+    .optional()
+    .describe('[cluster, user|queue, core_hours, gpu_hours, core share]'),
   truncated: z.boolean(),
 });
 export type UtilizationOutput = z.infer<typeof UtilizationOutputSchema>;

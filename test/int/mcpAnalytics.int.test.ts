@@ -516,6 +516,26 @@ describe('utilization', () => {
     return { nodes, cores: nodes * perNode('ncores'), gpus: gpuNodes * perNode('ngpus') || null };
   }
 
+  it('ranks users and queues by core-hours per cluster (top_by), from run overlaps computed here', async () => {
+    const { since, until } = ALL();
+    for (const by of ['user', 'queue'] as const) {
+      const out = await ok('utilization', { since, until, top_by: by, top: 3 });
+      for (const c of ['alpha', 'beta']) {
+        const ran = jobs.filter((j) => j.cluster === c && j.start !== undefined);
+        const coreS = new Map<string, number>();
+        for (const j of ran) coreS.set(j[by], (coreS.get(j[by]) ?? 0) + overlap(j.start!, j.end ?? NOW, EPOCH - HOUR, NOW) * j.ncores);
+        const expected = [...coreS].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 3);
+        const got = out.top.filter((t: any) => t[0] === c);
+        expect(got.map((t: any) => t[1]), `${c} by ${by}`).toEqual(expected.map(([k]) => k));
+        got.forEach((t: any, i: number) => near(t[2], expected[i]![1] / 3600, 0.0011, `${c} ${t[1]}`));
+        const total = out.clusters.find((x: any) => x.cluster === c).core_hours;
+        for (const t of got) near(t[4], t[2] / total, 0.0002, `${c} ${t[1]} share`);
+      }
+    }
+    expect((await ok('utilization', { since, until })).top).toBeUndefined();
+    expect(await fails('utilization', { top_by: 'node' })).toContain('top_by: must be user or queue');
+  });
+
   it('core-, node- and GPU-hours per hour bucket from run overlaps (running jobs to now), against capacity', async () => {
     const { since, until } = ALL();
     const out = await ok('utilization', { since, until });
