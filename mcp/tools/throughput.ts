@@ -21,6 +21,7 @@ import {
   jobFilters,
   planBuckets,
   resolveWindow,
+  round,
   windowOut,
   windowParams,
 } from '../analytics.js';
@@ -64,6 +65,31 @@ export function throughputSql(where: string[]): string {
      LIMIT {max_rows:UInt32}`;
 }
 
+const BUCKET_LO = 'greatest({origin_us:Int64} + g_bucket * {width_us:Int64}, {since_us:Int64})';
+const BUCKET_HI = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, {until_us:Int64})';
+
+/**
+ * Job-microseconds spent waiting per (cluster, bucket): each job's wait [t_submit, t_start, or
+ * its end if it never started, or now) overlapped with each bucket it spans. Divided by a bucket's
+ * length, the mean number of jobs waiting in it (the backlog).
+ */
+export function backlogSql(where: string[]): string {
+  return `SELECT g_cluster, g_bucket,
+       toFloat64(sum(greatest(toInt64(0), least(p_end, ${BUCKET_HI}) - greatest(p_start, ${BUCKET_LO})))) AS pending_us
+     FROM (
+       SELECT cluster AS g_cluster, toUnixTimestamp64Micro(t_submit) AS p_start,
+              ifNull(toUnixTimestamp64Micro(coalesce(t_start, t_end, t_inactive)), greatest({asof_us:Int64}, p_start)) AS p_end
+       FROM {db:Identifier}.jobs FINAL
+       WHERE ${['p_start < {until_us:Int64}', 'p_end > {since_us:Int64}', 'p_end > p_start', ...where].join(' AND ')}
+     )
+     ARRAY JOIN range(
+       intDiv(greatest(p_start, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
+       intDiv(least(p_end, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+     GROUP BY g_cluster, g_bucket
+     ORDER BY g_cluster, g_bucket
+     LIMIT {max_rows:UInt32}`;
+}
+
 const ZERO: ThroughputCounts = { submitted: 0, started: 0, completed: 0, failed: 0, canceled: 0, timeout: 0 };
 
 const counts = (r: Row): ThroughputCounts => ({
@@ -102,7 +128,8 @@ export function registerThroughput(server: McpServer, deps: QueryDeps): void {
     {
       description:
         'Jobs submitted, started and ended (completed, failed, canceled, timeout) in [since, until), per cluster and ' +
-        'UTC time bucket (default: hour up to 3 days, day up to 90, else week; at most 200; edges clipped to the window).',
+        'UTC time bucket (default: hour up to 3 days, day up to 90, else week; at most 200; edges clipped to the window). ' +
+        'backlog: also the mean jobs waiting per bucket and the peak.',
       inputSchema: ThroughputInputSchema,
       outputSchema: ThroughputOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -112,12 +139,12 @@ export function registerThroughput(server: McpServer, deps: QueryDeps): void {
         const w = resolveWindow(args, deps.now());
         const plan = planBuckets(w, args.bucket);
         const { where, params } = jobFilters(args);
-        const rows = await selectRows<Row>(
-          deps,
-          throughputSql(where),
-          { ...params, ...windowParams(w), ...bucketParams(plan), max_rows: deps.limits.maxRows + 1 },
-          ctx.mcpReq.signal,
-        );
+        const all = { ...params, ...windowParams(w), ...bucketParams(plan), max_rows: deps.limits.maxRows + 1 };
+        const [rows, pendingRows] = await Promise.all([
+          selectRows<Row>(deps, throughputSql(where), all, ctx.mcpReq.signal),
+          args.backlog ? selectRows<{ g_cluster: string; g_bucket: Count; pending_us: number }>(deps, backlogSql(where), all, ctx.mcpReq.signal) : Promise.resolve([]),
+        ]);
+        const pending = new Map(pendingRows.map((r) => [`${r.g_cluster}\u0000${Number(r.g_bucket)}`, r.pending_us]));
         const truncated = rows.length > deps.limits.maxRows;
         // Rows come ordered by cluster: when cut, the last cluster may be incomplete, so it goes.
         const cut = truncated ? rows[deps.limits.maxRows - 1]?.g_cluster : undefined;
@@ -133,11 +160,19 @@ export function registerThroughput(server: McpServer, deps: QueryDeps): void {
           bucket: plan.bucket,
           clusters: [...perCluster].map(([cluster, m]) => {
             const counted = bucketIndexes(plan).map((i) => [bucketStartUs(i, plan.widthUs), m.get(i) ?? ZERO] as const);
-            return {
+            const c = {
               cluster,
               totals: counted.reduce<ThroughputCounts>((t, [, c]) => add(t, c), ZERO),
               buckets: counted.map(([start, c]) => row(start, c)),
             };
+            if (!args.backlog) return c;
+            const backlog = bucketIndexes(plan).map((i) => {
+              const start = bucketStartUs(i, plan.widthUs);
+              const span = Math.min(start + plan.widthUs, w.until) - Math.max(start, w.since);
+              return span > 0 ? round((pending.get(`${cluster}\u0000${i}`) ?? 0) / span, 2) : 0;
+            });
+            const peak = backlog.reduce((best, v, i) => (v > backlog[best]! ? i : best), 0);
+            return { ...c, backlog, peak_backlog: [isoFromMicros(bucketStartUs(bucketIndexes(plan)[peak]!, plan.widthUs)), backlog[peak] ?? 0] };
           }),
           truncated,
         };

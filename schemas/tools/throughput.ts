@@ -7,6 +7,7 @@ import { BUCKETS, BucketSchema, TimeOutSchema, WindowOutShape, filterShape } fro
 export const ThroughputInputSchema = z.strictObject({
   ...filterShape('-24h'),
   bucket: BucketSchema.optional(),
+  backlog: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export type ThroughputInput = z.infer<typeof ThroughputInputSchema>;
 
@@ -35,6 +36,8 @@ export const ThroughputOutputSchema = z.object({
       cluster: z.string(),
       totals: ThroughputCountsSchema,
       buckets: z.array(ThroughputRowSchema).describe('[start, submitted, started, completed, failed, canceled, timeout]'),
+      backlog: z.array(z.number()).optional().describe('per bucket: mean jobs waiting'),
+      peak_backlog: ThroughputRowSchema.optional().describe('[start, mean jobs waiting] of the fullest bucket'),
     }),
   ),
   truncated: z.boolean(),

@@ -337,6 +337,29 @@ describe('wait_time_stats', () => {
 });
 
 describe('throughput', () => {
+  it('backlog: the mean number of jobs waiting in each bucket and the fullest bucket, from waits computed here', async () => {
+    const { since, until } = ALL();
+    const out = await ok('throughput', { since, until, backlog: true });
+    const starts = bucketStarts(EPOCH - HOUR, NOW, HOUR);
+    for (const c of out.clusters) {
+      const mine = jobs.filter((j) => j.cluster === c.cluster);
+      // a job waits from submit to start, or to its end if it never started, or to now
+      const expected = starts.map((b) => {
+        const lo = Math.max(b, EPOCH - HOUR);
+        const hi = Math.min(b + HOUR, NOW);
+        return mine.reduce((s, j) => s + overlap(j.submit, j.start ?? j.end ?? NOW, lo, hi), 0) / (hi - lo);
+      });
+      expect(c.backlog).toHaveLength(starts.length);
+      c.backlog.forEach((v: number, i: number) => near(v, expected[i]!, 0.006, `${c.cluster} backlog ${iso(starts[i]!)}`));
+      const peak = expected.indexOf(Math.max(...expected));
+      expect(Math.max(...expected)).toBeGreaterThan(0);
+      expect(c.peak_backlog[0]).toBe(iso(starts[peak]!));
+      near(c.peak_backlog[1], expected[peak]!, 0.006, `${c.cluster} peak`);
+    }
+    const plain = await ok('throughput', { since, until });
+    expect(plain.clusters[0].backlog).toBeUndefined();
+  });
+
   it('counts submitted, started and ended (per final state) in every hour bucket, empty ones as zeros', async () => {
     const { since, until } = ALL();
     const out = await ok('throughput', { since, until });
