@@ -7,6 +7,7 @@
  *     1M jobs / 10M events (BENCH_MCP_CLUSTERS × BENCH_MCP_JOBS; BENCH_MCP=0 skips; mcp.ts), and
  *     the tool-definition size in tokens
  *   - with JOBSCRIBE_BENCH_KAFKA=brokers: scribe → Kafka, Kafka → ClickHouse, event-to-queryable p50/p99
+ *   - BENCH_ONLY=kafkaclients: only the Kafka clients side by side (kafkaClients.ts)
  * Size with BENCH_EVENTS (default 200000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
 import { benchKafka } from './kafka.js';
+import { benchKafkaClients } from './kafkaClients.js';
 import { benchMcp } from './mcp.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -32,6 +34,7 @@ function pct(xs: number[], p: number): number {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'mcp') return benchMcp();
+  if (process.env.BENCH_ONLY === 'kafkaclients') return benchKafkaClients();
   const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-'));
   const ch = await openClickHouse({ dataDir, database: 'bench' });
   const log = createEmbeddedLog(ch.client, 'bench', { maxBatchRecords: 10_000 });
