@@ -28,7 +28,7 @@
  * Brokers: JOBSCRIBE_BENCH_KAFKA, default 127.0.0.1:19092. Topics (`kc-...`) stay on the broker.
  */
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -116,7 +116,8 @@ function benchPackage(name: string): { entry: string; version: string } | undefi
   const req = createRequire(join(clientsDir(), 'noop.js'));
   try {
     const entry = req.resolve(name);
-    const version = (req(`${name}/package.json`) as { version: string }).version;
+    // Not req(`${name}/package.json`): a package's `exports` may not list it.
+    const version = (JSON.parse(readFileSync(join(clientsDir(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     return { entry, version };
   } catch {
     return undefined;
@@ -142,12 +143,12 @@ export function installClients(): void {
   };
   const base = ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund'];
   console.log(`installing the candidate clients into ${dir}`);
-  npm([...base, CANDIDATES.platformatic, CANDIDATES.confluent], {}) ||
-    (npm([...base, CANDIDATES.platformatic]) && npm([...base, '--ignore-scripts', CANDIDATES.platformatic, CANDIDATES.confluent]));
-  if (!benchPackage('@confluentinc/kafka-javascript') || !existsSync(join(dir, 'node_modules/@confluentinc/kafka-javascript/build/Release'))) {
-    const env = { CKJS_LINKING: 'dynamic', npm_config_build_from_source: 'true' };
-    for (let pass = 1; pass <= 2; pass++) if (npm(['rebuild', '--prefix', dir, '--foreground-scripts', '@confluentinc/kafka-javascript'], env)) break;
-  }
+  // Both in one command (a later --no-save install would prune the other), scripts off: the
+  // native build follows, with the options it needs here.
+  if (!npm([...base, '--ignore-scripts', CANDIDATES.platformatic, CANDIDATES.confluent])) return;
+  const native = join(dir, 'node_modules/@confluentinc/kafka-javascript/build/Release/confluent-kafka-javascript.node');
+  const env = { CKJS_LINKING: 'dynamic' };
+  for (let pass = 1; pass <= 2 && !existsSync(native); pass++) npm(['rebuild', '--prefix', dir, '--foreground-scripts', '@confluentinc/kafka-javascript'], env);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,8 +329,10 @@ async function runOne(client: ClientName, brokers: string[], n: number): Promise
   const topic = `kc-${client}-${tag}`;
   try {
     await driver.createTopic(topic);
-    // Connect and learn the topic's leaders outside the timing.
-    await driver.send(`kc-${client}-${tag}-warmup`, messages.slice(0, 1));
+    // Connect the producer outside the timing (on a topic of its own: not every client creates
+    // topics on a send, and the measured one must hold exactly N).
+    await driver.createTopic(`${topic}-warmup`);
+    await driver.send(`${topic}-warmup`, messages.slice(0, 1));
     let t0 = performance.now();
     for (let i = 0; i < messages.length; i += SEND_BATCH) await driver.send(topic, messages.slice(i, i + SEND_BATCH));
     const produceS = (performance.now() - t0) / 1000;
@@ -395,9 +398,17 @@ function spawnChild(exec: string, client: ClientName): Promise<ClientRun | { ski
     const c = spawn(exec, [fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_KAFKA_CHILD: client }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
+    const limitS = Number(process.env.BENCH_CHILD_TIMEOUT ?? 300);
+    const timer = setTimeout(() => {
+      err += `\nno result within ${limitS} s (BENCH_CHILD_TIMEOUT), killed`;
+      c.kill('SIGKILL');
+    }, limitS * 1000);
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    c.on('close', (code) => resolveRun(parseChild(out, err, code)));
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolveRun(parseChild(out, err, code));
+    });
   });
 }
 
