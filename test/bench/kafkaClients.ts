@@ -130,8 +130,9 @@ function benchPackage(name: string): { entry: string; version: string } | undefi
  * from outside the npm registry; where that fails it builds librdkafka from source and, by
  * default, downloads zlib, OpenSSL, zstd and curl sources as well. CKJS_LINKING=dynamic makes it
  * link the system's libssl and zlib instead (libssl-dev, zlib1g-dev; zstd, lz4, SASL/GSSAPI and
- * OAuth/OIDC over curl are then left out). Its make runs configure and the compile in parallel
- * and the first pass fails for want of config.h; the second pass builds (we run it twice).
+ * OAuth/OIDC over curl are then left out). Its make can start compiling before configure wrote
+ * config.h ("No rule to make target ../deps/librdkafka/config.h"), so a failed pass is run once
+ * more. About 6 minutes of compiling on two busy cores.
  */
 export function installClients(): void {
   const dir = clientsDir();
@@ -277,7 +278,10 @@ async function confluentDriver(brokers: string[]): Promise<Driver> {
       await admin.disconnect();
     },
     send: async (topic, messages) => {
-      await producer.send({ topic, messages });
+      // Shallow copies: its send replaces each message's `headers` with librdkafka's form, in the
+      // caller's object, and the same message sent again then fails ("Header value must be a
+      // string or buffer").
+      await producer.send({ topic, messages: messages.map((m) => ({ ...m })) });
     },
     consumeAll: async (topic, group, onRecord, done) => {
       consumer = kafka.consumer({ kafkaJS: { groupId: group, fromBeginning: true } });
