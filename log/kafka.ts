@@ -1,7 +1,9 @@
 /**
  * The Kafka event log: `EventLog` (eventLog.ts) on Apache Kafka through kafkajs. This is the ONLY
  * module that imports kafkajs; everything Kafka-client-specific (error classes, log levels,
- * offsets as strings, group protocol quirks) stays in here, so the client can be swapped later.
+ * offsets as strings, group protocol quirks, the broker probe of test prerequisites) stays in
+ * here, so the client can be swapped later (README "Kafka client" says when;
+ * test/unit/kafkaClientBoundary.unit.test.ts keeps other files from importing a client).
  *
  * What it owns, per `createKafkaLog` call: one Kafka client, one lazily connected admin, one
  * lazily connected idempotent producer (recreated after any failed send), and one kafkajs

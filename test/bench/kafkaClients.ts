@@ -335,8 +335,19 @@ async function runOne(client: ClientName, brokers: string[], n: number): Promise
     await driver.createTopic(topic);
     // Connect the producer outside the timing (on a topic of its own: not every client creates
     // topics on a send, and the measured one must hold exactly N).
+    // A topic just created may be unknown to the broker's metadata for a moment (kafkajs gives up
+    // with UNKNOWN_TOPIC_OR_PARTITION): retry the warm-up, which also covers the measured topic,
+    // created before it.
     await driver.createTopic(`${topic}-warmup`);
-    await driver.send(`${topic}-warmup`, messages.slice(0, 1));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await driver.send(`${topic}-warmup`, messages.slice(0, 1));
+        break;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     let t0 = performance.now();
     for (let i = 0; i < messages.length; i += SEND_BATCH) await driver.send(topic, messages.slice(i, i + SEND_BATCH));
     const produceS = (performance.now() - t0) / 1000;
