@@ -284,7 +284,9 @@ async function confluentDriver(brokers: string[]): Promise<Driver> {
       await producer.send({ topic, messages: messages.map((m) => ({ ...m })) });
     },
     consumeAll: async (topic, group, onRecord, done) => {
-      consumer = kafka.consumer({ kafkaJS: { groupId: group, fromBeginning: true } });
+      // Its eachBatch hands over 32 messages by default ('js.consumer.max.batch.size'), which
+      // halves the rate; 5000 is what log/kafka.ts uses (maxBatchRecords).
+      consumer = kafka.consumer({ kafkaJS: { groupId: group, fromBeginning: true }, 'js.consumer.max.batch.size': 5000 });
       await consumer.connect();
       await consumer.subscribe({ topics: [topic] });
       await new Promise<void>((resolveDone, reject) => {
