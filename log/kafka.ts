@@ -1,7 +1,9 @@
 /**
  * The Kafka event log: `EventLog` (eventLog.ts) on Apache Kafka through kafkajs. This is the ONLY
  * module that imports kafkajs; everything Kafka-client-specific (error classes, log levels,
- * offsets as strings, group protocol quirks) stays in here, so the client can be swapped later.
+ * offsets as strings, group protocol quirks, the broker probe of test prerequisites) stays in
+ * here, so the client can be swapped later (README "Kafka client" says when;
+ * test/unit/kafkaClientBoundary.unit.test.ts keeps other files from importing a client).
  *
  * What it owns, per `createKafkaLog` call: one Kafka client, one lazily connected admin, one
  * lazily connected idempotent producer (recreated after any failed send), and one kafkajs
@@ -1067,4 +1069,38 @@ function mapLogEntry(entry: LogEntry): { level: KafkaLogLevel; text: string } {
 
 function defaultLogger(level: KafkaLogLevel, message: string): void {
   if (level === 'warn' || level === 'error') process.stderr.write(`jobscribe kafka: ${message}\n`);
+}
+
+/**
+ * Whether Kafka answers at `brokers` (connect and list topics, no retries, within `timeoutMs`):
+ * undefined when it does, else what went wrong. For start-up checks and test prerequisites, so
+ * nothing outside this module needs the client library.
+ */
+export async function probeKafka(brokers: string[], timeoutMs = 5000): Promise<string | undefined> {
+  const admin = new Kafka({
+    clientId: 'jobscribe-probe',
+    brokers,
+    connectionTimeout: Math.min(1000, timeoutMs),
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await admin.listTopics();
+      })(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return undefined;
+  } catch (err) {
+    return `broker ${brokers.join(',')} does not answer: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
 }

@@ -10,6 +10,7 @@
  *     search_jobs / queue_summary calls with the simulator running, and identity B's get_job
  *     delay under identity A's heavy run_sql (mcpLoad.ts; BENCH_MCP_LOAD=0 skips, BENCH_ONLY=mcpload alone)
  *   - with JOBSCRIBE_BENCH_KAFKA=brokers: scribe → Kafka, Kafka → ClickHouse, event-to-queryable p50/p99
+ *   - BENCH_ONLY=kafkaclients: only the Kafka clients side by side (kafkaClients.ts)
  * Size with BENCH_EVENTS (default 200000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
 import { benchKafka } from './kafka.js';
+import { benchKafkaClients } from './kafkaClients.js';
 import { benchMcp } from './mcp.js';
 import { benchMcpLoad } from './mcpLoad.js';
 
@@ -37,6 +39,7 @@ function pct(xs: number[], p: number): number {
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'mcp') return benchMcp();
   if (process.env.BENCH_ONLY === 'mcpload') return benchMcpLoad();
+  if (process.env.BENCH_ONLY === 'kafkaclients') return benchKafkaClients();
   const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-'));
   const ch = await openClickHouse({ dataDir, database: 'bench' });
   const log = createEmbeddedLog(ch.client, 'bench', { maxBatchRecords: 10_000 });

@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { probeKafka } from '../../log/kafka.js';
 import { prerequisite } from './prereq.js';
 
 export const DEFAULT_TEST_KAFKA = '127.0.0.1:19092';
@@ -44,33 +44,8 @@ export function kafkaSh(action: 'start' | 'stop' | 'status', timeoutMs = 180_000
 }
 
 /** undefined when the broker answers (admin connect + listTopics), else what went wrong. */
-export async function kafkaProblem(brokers = kafkaBrokers(), timeoutMs = 5000): Promise<string | undefined> {
-  const admin = new Kafka({
-    clientId: 'jobscribe-test-probe',
-    brokers,
-    connectionTimeout: 1000,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      (async () => {
-        await admin.connect();
-        await admin.listTopics();
-      })(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-    return undefined;
-  } catch (err) {
-    return `broker ${brokers.join(',')} does not answer: ${(err as Error).message}`;
-  } finally {
-    clearTimeout(timer);
-    await admin.disconnect().catch(() => undefined);
-  }
+export function kafkaProblem(brokers = kafkaBrokers(), timeoutMs = 5000): Promise<string | undefined> {
+  return probeKafka(brokers, timeoutMs);
 }
 
 let startAttempted = false;
