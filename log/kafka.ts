@@ -335,7 +335,7 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
           await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** (attempt - 1))));
           continue;
         }
-        if (glitch) throw new LogError(`kafka log: ${what} failed (${where}): kafkajs lost its metadata while reconnecting (${(err as Error).message})`, { retriable: true, cause: err });
+        if (glitch) throw new LogError(`kafka log: ${what} failed (${where}): kafkajs lost its metadata while reconnecting (${(err).message})`, { retriable: true, cause: err });
         if (isRetriable(err) && !errorChain(err).some((e) => typeof e.type === 'string') && adminP === p) {
           adminP = undefined;
           void p.then((a) => a.disconnect()).catch(() => undefined);
@@ -822,7 +822,8 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
       closing.signal.removeEventListener('abort', onAbort);
       if (session) await stopSession(session);
     }
-    if (fatal !== undefined) throw fatal;
+    // what eachBatch (or the session) threw, rethrown as it was
+    if (fatal !== undefined) throw fatal as Error;
   }
 
   // ---------------------------------------------------------------- lag, positions
@@ -1056,7 +1057,8 @@ function saslOptions(s: KafkaSaslOptions): SASLOptions {
 function mapLogEntry(entry: LogEntry): { level: KafkaLogLevel; text: string } {
   const { message, error } = entry.log as { message: string; error?: unknown };
   const ns = entry.namespace ? ` [${entry.namespace}]` : '';
-  const why = error !== undefined && !message.includes(String(error)) ? `: ${String(error)}` : '';
+  const said = error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error);
+  const why = error !== undefined && !message.includes(said) ? `: ${said}` : '';
   const text = `kafkajs${ns} ${message}${why}`;
   switch (entry.level) {
     case logLevel.ERROR:
