@@ -30,7 +30,7 @@ export function registerJobTimeline(server: McpServer, deps: QueryDeps): void {
     {
       title: 'Job timeline',
       description:
-        "One job's events in order (name, time, seconds since the previous event, scheduler context), the seconds it " +
+        "One job's events in order (name, time, seconds since the previous event, scheduler context: only what is new), the seconds it " +
         'spent pending, eligible-waiting, running and cleaning up, and a one-line summary. Use it to explain why a ' +
         'job waited, failed or ran long.',
       inputSchema: JobTimelineInputSchema,
@@ -53,6 +53,7 @@ export function registerJobTimeline(server: McpServer, deps: QueryDeps): void {
           signal,
         );
         const shown = rows.slice(0, deps.limits.maxRows);
+        const contexts = freshContexts(shown.map((e) => parseContext(e.context)));
         const events = shown.map((e, i): TimelineEvent => {
           const prev = shown[i - 1];
           return {
@@ -61,7 +62,7 @@ export function registerJobTimeline(server: McpServer, deps: QueryDeps): void {
             time: isoFromMicros(e.ts_us),
             time_source: e.ts_source === 'poll' ? 'poll' : 'scheduler',
             since_prev_s: prev ? secondsBetween(prev.ts_us, e.ts_us) : null,
-            context: parseContext(e.context),
+            context: contexts[i]!,
           };
         });
         const durations = phaseDurations(job, asof);
@@ -79,6 +80,24 @@ export function registerJobTimeline(server: McpServer, deps: QueryDeps): void {
         return toolResult(out);
       }),
   );
+}
+
+/**
+ * Each event's context without what an earlier event already said: a key whose value equals the
+ * one last shown for it is left out (a Slurm job's events repeat its whole description).
+ */
+export function freshContexts(contexts: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const shown = new Map<string, string>();
+  return contexts.map((c) => {
+    const fresh: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(c)) {
+      const text = JSON.stringify(v);
+      if (shown.get(k) === text) continue;
+      shown.set(k, text);
+      fresh[k] = v;
+    }
+    return fresh;
+  });
 }
 
 function parseContext(text: string): Record<string, unknown> {
