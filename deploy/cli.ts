@@ -19,7 +19,7 @@ import { JobscribeError, ConfigError } from '../schemas/errors.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { runUp } from './up.js';
-import { runMcpCommand, runProjectCommand, runReplayCommand, runScribeCommand, runStatusCommand } from './commands.js';
+import { runMcpCommand, runProjectCommand, runReplayCommand, runScribeCommand, runStatusCommand } from './subcommands.js';
 import { VERSION } from './runtime.js';
 import { schemaScript } from './schema.js';
 

@@ -6,7 +6,7 @@
  * Owns: the metric names of those two processes, how their health is judged (a process that has
  * been retrying the same failing step for longer than `unhealthyAfterS` answers 503 with the
  * error, so a probe or an alert sees a scribe that cannot publish or a projector that cannot
- * write), and the tiny HTTP server. Leaves to others: when to count (deploy/commands.ts wires the
+ * write), and the tiny HTTP server. Leaves to others: when to count (deploy/subcommands.ts wires the
  * scribe's and projector's hooks to these functions).
  */
 import { createServer, type Server } from 'node:http';

@@ -22,7 +22,7 @@ import { openClickHouse, type OpenedClickHouse } from './clickhouse.js';
 import type { Logger } from './logger.js';
 import { loadTokensFile } from '../mcp/auth.js';
 import { checkHttpOptions, type HttpServerOptions } from '../mcp/http.js';
-import { createLogCommandSender, keyringTokenKeys } from '../mcp/commands.js';
+import { createLogCommandSender, keyringTokenKeys } from '../mcp/commandSender.js';
 import type { McpDeps } from '../mcp/server.js';
 
 export const VERSION = '0.1.0';
@@ -187,7 +187,7 @@ export function scribeOptions(config: Config, log: EventLog, signing: SignatureP
     signal,
   };
   if (signing.keyring) opts.keyring = signing.keyring;
-  // The scribe executes its cluster's commands (scribe/commands.ts) when its source can act.
+  // The scribe executes its cluster's commands (scribe/commandLoop.ts) when its source can act.
   if (source.act) {
     opts.commands = {
       ledgerPath: join(config.dataDir, 'scribe', `${config.cluster}.commands.jsonl`),

@@ -1,15 +1,18 @@
 /**
- * The jobscribe MCP service: `createJobscribeServer(deps)` builds an McpServer with the read-only
- * job tools (get_job, search_jobs, job_timeline, queue_summary) over the `jobs` and `job_events`
- * tables. It does no I/O itself; building one takes ~0.4 ms of CPU (23 tools, resources, prompts),
- * so the HTTP transport reuses closed ones per identity (serverPool.ts) rather than building one
- * per request. Reads of the hot tools go through the read cache when deps has one (readCache.ts).
- * Also the resources (resources.ts), prompts (prompts.ts), completions and the logging capability.
+ * The jobscribe MCP service: `createJobscribeServer(deps, identity)` builds an McpServer for one
+ * identity with every tool (tools/: one file each — the job tools get_job, search_jobs,
+ * job_timeline, wait_for_job and queue_summary; the analytics tools; cluster_status,
+ * describe_schema and run_sql; the action tools in tools/actions/), the resources
+ * (resources.ts), prompts (prompts.ts), completions and the logging capability. An identity is
+ * listed only the tools it can use (approve_command only to approvers). It does no I/O itself;
+ * building one takes ~0.4 ms of CPU, so the HTTP transport reuses closed ones per identity
+ * (serverPool.ts) rather than building one per request. Reads of the hot tools go through the
+ * read cache when deps has one (readCache.ts).
  *
  * Owns: the tools' contracts (schemas/tools), their SQL (fixed text, values as query_params,
  * read-only settings and time/row limits on every query) and the agent-facing error texts.
- * Leaves to others: transports (stdio.ts, http.ts wrap this factory), authentication (auth.ts:
- * http.ts builds one server per request for its identity), opening ClickHouse (deploy/).
+ * Leaves to others: transports (stdio.ts, http.ts wrap this factory), authentication (auth.ts),
+ * opening ClickHouse (deploy/).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { McpServer } from '@modelcontextprotocol/server';
@@ -26,7 +29,7 @@ import { registerResources } from './resources.js';
 import { registerJobTimeline } from './tools/jobTimeline.js';
 import { registerQueueSummary } from './tools/queueSummary.js';
 import { registerSearchJobs } from './tools/searchJobs.js';
-import type { CommandSender, TokenKeys } from './commands.js';
+import type { CommandSender, TokenKeys } from './commandSender.js';
 import { registerActionTools, type AuditEntry } from './tools/actions/index.js';
 import { registerFailureAnalysis } from './tools/failureAnalysis.js';
 import { registerThroughput } from './tools/throughput.js';
@@ -63,9 +66,9 @@ export interface McpDeps {
   logLag?: () => Promise<LogPartitionLag[]>;
   /** Size of each cluster, for `utilization`; clusters missing here get capacity inferred from jobs. */
   capacity?: CapacityConfig;
-  /** Where the action tools send commands (mcp/commands.ts); without it they answer that this service cannot act. */
+  /** Where the action tools send commands (mcp/commandSender.ts); without it they answer that this service cannot act. */
   commands?: CommandSender;
-  /** Keys of cancel_jobs' confirmation tokens (mcp/commands.ts); default per process. Give every instance behind one address the same (keyringTokenKeys). */
+  /** Keys of cancel_jobs' confirmation tokens (mcp/commandSender.ts); default per process. Give every instance behind one address the same (keyringTokenKeys). */
   confirmKeys?: TokenKeys;
   /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
   approvalThreshold?: number;

@@ -6,7 +6,7 @@
  * keep their (cluster, job_id, seq) identity and collapse in the read model. Publishing retries
  * with back-off while the log is unreachable: the scribe keeps running and loses nothing.
  *
- * With `commands`, it also runs the cluster's command loop (commands.ts) beside the events.
+ * With `commands`, it also runs the cluster's command loop (commandLoop.ts) beside the events.
  * With a keyring, every envelope is signed (log/signing.ts) so the projector can tell it is ours.
  *
  * Not here: which source or log is used (deploy/).
@@ -17,7 +17,7 @@ import { CheckpointError, type CheckpointStore } from './checkpoint.js';
 import { toEnvelope, toLogMessage, type EnvelopeOrigin } from './envelope.js';
 import type { SchedulerSource, SourceEvent } from './source.js';
 import { maybeSign, requireKey, type Keyring } from '../log/signing.js';
-import { CommandLedger, runCommandLoop } from './commands.js';
+import { CommandLedger, runCommandLoop } from './commandLoop.js';
 import type { CommandResult, Refusal } from '../schemas/commands/index.js';
 
 export interface ScribeOptions {

@@ -21,7 +21,7 @@
  *   user is the scribe's user    the CLI as it is
  *   the scribe is root           runuser -u USER -- CLI
  *   else (e.g. SlurmUser)        submit refused; other actions with the scribe's authority, after
- *                                the command loop's owner check (scribe/commands.ts)
+ *                                the command loop's owner check (scribe/commandLoop.ts)
  *
  * A submit, and every command run as another user, gets a bare environment (PATH, SLURM_CONF,
  * locale): sbatch exports its environment into the job, and the scribe's (SLURM_JWT, passwords)
@@ -33,7 +33,7 @@ import { userInfo } from 'node:os';
 import { z } from 'zod';
 import type { ActionName, ActionRequest, ActionResult, OwnerResult } from '../source.js';
 import { parseSqueueJson } from '../../schemas/slurm/squeue.js';
-import type { CommandRunner } from './commands.js';
+import type { CommandRunner } from './cliRunner.js';
 
 /** The Slurm source's actions: the common ones plus a time-limit update. */
 export type SlurmActionName = ActionName | 'time_limit';

@@ -4,4 +4,4 @@
  */
 export { createSlurmSource, type SlurmSource, type SlurmSourceOptions } from './source.js';
 export { runuserAs, type SlurmActionName, type SlurmActionRequest } from './actions.js';
-export { spawnRunner, SlurmError, type CommandRunner, type CommandResult, type CommandOptions } from './commands.js';
+export { spawnRunner, SlurmError, type CommandRunner, type CliResult, type CommandOptions } from './cliRunner.js';

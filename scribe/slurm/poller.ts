@@ -14,7 +14,7 @@
  */
 import { SACCT_FINAL_STATE_CODES } from '../../schemas/slurm/events.js';
 import { parseSacctParsable, parseSqueueJson, type SacctJob } from '../../schemas/slurm/squeue.js';
-import { runQuery, SlurmError, type CommandRunner } from './commands.js';
+import { runQuery, SlurmError, type CommandRunner } from './cliRunner.js';
 import { applyPoll, jobsNeedingAccounting, type DiffOptions, type PollInput, type TrackerState } from './diff.js';
 import type { SourceEvent } from '../source.js';
 import type { JobcompTail } from './jobcomp.js';

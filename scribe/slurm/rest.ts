@@ -23,7 +23,7 @@
  */
 import type { ActionResult } from '../source.js';
 import { SCHEDULER_USER_RE, classifySlurmError, type SlurmActionRequest } from './actions.js';
-import { SlurmError } from './commands.js';
+import { SlurmError } from './cliRunner.js';
 
 export interface SlurmRestOptions {
   /** e.g. http://127.0.0.1:6820 */

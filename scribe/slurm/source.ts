@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionResult, OwnerResult, SchedulerSource, SourceEvent, SourceRunOptions } from '../source.js';
 import { executeSlurmAction, processUser, slurmJobOwner, slurmOwnersOf, type ScribeUser, type SlurmActionRequest } from './actions.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
-import { runQuery, spawnRunner, type CommandRunner } from './commands.js';
+import { runQuery, spawnRunner, type CommandRunner } from './cliRunner.js';
 import { DEFAULT_DIFF_OPTIONS, emptyTrackerState, type TrackerState } from './diff.js';
 import { JobcompTail } from './jobcomp.js';
 import { SlurmPoller } from './poller.js';

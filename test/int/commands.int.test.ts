@@ -24,7 +24,7 @@ import { commandsTopic, eventsTopic, type EventLog } from '../../log/eventLog.js
 import { createKeyring, signRecord, type Keyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
 import { commandRecordMessage, type Approval, type Command, type CommandResult, type Refusal } from '../../schemas/commands/index.js';
-import { CommandLedger, commandsGroup, runCommandLoop } from '../../scribe/commands.js';
+import { CommandLedger, commandsGroup, runCommandLoop } from '../../scribe/commandLoop.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { runScribe } from '../../scribe/scribe.js';
 import { Simulator } from '../../scribe/sim/index.js';

@@ -26,7 +26,7 @@ import { Client, type CallToolResult } from '@modelcontextprotocol/client';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { commandsTopic, type EventLog } from '../../log/eventLog.js';
 import { createKeyring, signRecord } from '../../log/signing.js';
-import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
+import { createLogCommandSender, type CommandSender } from '../../mcp/commandSender.js';
 import type { Identity } from '../../mcp/identity.js';
 import type { McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSlurmSource } from '../../scribe/slurm/source.js';
 import { type SlurmActionRequest } from '../../scribe/slurm/actions.js';
-import { runQuery, spawnRunner, type CommandRunner } from '../../scribe/slurm/commands.js';
+import { runQuery, spawnRunner, type CommandRunner } from '../../scribe/slurm/cliRunner.js';
 import { sacctLookupArgv } from '../../scribe/slurm/poller.js';
 import { parseSacctParsable, parseSacctTime, type SacctJob } from '../../schemas/slurm/squeue.js';
 import { unifiedSlurmResult } from '../../schemas/slurm/events.js';

@@ -23,10 +23,10 @@ import { commandsTopic, eventsTopic, type EventLog, type LogRecord } from '../..
 import { loadKeyring, maybeSign, type Keyring } from '../../log/signing.js';
 import { Projector } from '../../projector/consume.js';
 import { runScribe } from '../../scribe/scribe.js';
-import { CommandLedger, runCommandLoop } from '../../scribe/commands.js';
+import { CommandLedger, runCommandLoop } from '../../scribe/commandLoop.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { createSimSource, Simulator, type SimOptionsInput } from '../../scribe/sim/index.js';
-import { createLogCommandSender, type CommandSender } from '../../mcp/commands.js';
+import { createLogCommandSender, type CommandSender } from '../../mcp/commandSender.js';
 import type { Identity } from '../../mcp/identity.js';
 import type { McpDeps } from '../../mcp/server.js';
 import type { AuditEntry } from '../../mcp/tools/actions/index.js';

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnRunner, type CommandResult, type CommandRunner } from '../../scribe/slurm/commands.js';
+import { spawnRunner, type CliResult, type CommandRunner } from '../../scribe/slurm/cliRunner.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { toEnvelope } from '../../scribe/envelope.js';
 import { evolveSlurmJob } from '../../projector/tables/slurmJob.js';
@@ -33,7 +33,7 @@ export class FixtureSlurm {
 
   readonly run: CommandRunner = async (argv) => {
     this.calls.push([...argv]);
-    const ok = (stdout: string): CommandResult => ({ code: 0, stdout, stderr: '', timedOut: false });
+    const ok = (stdout: string): CliResult => ({ code: 0, stdout, stderr: '', timedOut: false });
     if (argv[0] === 'squeue') return ok(this.squeue);
     if (argv[0] === 'sacct') {
       if (this.sacctError !== undefined) return { code: 1, stdout: '', stderr: this.sacctError, timedOut: false };

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { evolveAction, projectActions, actionKey, type ActionRow } from '../../projector/tables/actions.js';
 import type { Approval, Command, CommandRecord, CommandResult, Refusal } from '../../schemas/commands/index.js';
-import { summarize } from '../../scribe/commands.js';
+import { summarize } from '../../scribe/commandLoop.js';
 
 const ID = '7d3a3c2e-5b1f-4c55-9a53-2d6f1b0c9e11';
 const cmd: Command = {
@@ -174,7 +174,7 @@ describe('actions fold', () => {
   });
 });
 
-describe("the command's status and reason from its jobs' results (scribe/commands.ts summarize)", () => {
+describe("the command's status and reason from its jobs' results (scribe/commandLoop.ts summarize)", () => {
   it('a failed submit (no job id) reads as the error alone; a job names its id', () => {
     const error = 'submit: rejected as invalid (flux: invalid job flags)';
     expect(summarize([{ job_id: '', ok: false, code: 'invalid', error }])).toEqual({ status: 'failed', reason: error });

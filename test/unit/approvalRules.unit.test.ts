@@ -1,15 +1,15 @@
 /**
  * The approval and refusal rules, pure: samePerson (schemas/commands),
- * the scribe's approvalDecision and scribeRefusal / refusalId (scribe/commands.ts), and how the
+ * the scribe's approvalDecision and scribeRefusal / refusalId (scribe/commandLoop.ts), and how the
  * projector's fold (projector/tables/actions.ts) treats a second token of the requester and the
  * scribe's refusal of a forged or misplaced copy of a genuine command.
  */
 import { describe, expect, it } from 'vitest';
 import { evolveAction, projectActions, actionKey, type ActionRow } from '../../projector/tables/actions.js';
 import { RefusalSchema, samePerson, type Approval, type Command, type CommandRecord, type CommandResult } from '../../schemas/commands/index.js';
-import { approvalDecision, refusalId, scribeRefusal } from '../../scribe/commands.js';
+import { approvalDecision, refusalId, scribeRefusal } from '../../scribe/commandLoop.js';
 import { decisionRefusal } from '../../mcp/tools/actions/approvals.js';
-import type { ActionRow as McpActionRow } from '../../mcp/tools/actions/common.js';
+import type { StoredAction as McpActionRow } from '../../mcp/tools/actions/common.js';
 
 const ID = '7d3a3c2e-5b1f-4c55-9a53-2d6f1b0c9e11';
 const SCRIBE = { id: 'alpha@host', version: '0.1.0' };

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkConfirmationToken, confirmationToken, processTokenKeys } from '../../mcp/commands.js';
+import { checkConfirmationToken, confirmationToken, processTokenKeys } from '../../mcp/commandSender.js';
 import { bulkApproval, bulkFilter } from '../../mcp/tools/actions/bulkActions.js';
 import { DEFAULT_APPROVAL_THRESHOLD, DEFAULT_OWN_APPROVAL_THRESHOLD } from '../../mcp/tools/actions/index.js';
 import { CommandSchema } from '../../schemas/commands/index.js';

@@ -1,5 +1,5 @@
 /**
- * scribe/commands.ts CommandLedger: the scribe's write-ahead record of commands. Last line per
+ * scribe/commandLoop.ts CommandLedger: the scribe's write-ahead record of commands. Last line per
  * command wins across reopenings; the file is compacted while running (not only at restart), and
  * finished commands past their retention are dropped, so a long-running scribe's ledger stays
  * proportional to recent commands.
@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDirs } from '../support/tempDirs.js';
-import { CommandLedger, type LedgerEntry } from '../../scribe/commands.js';
+import { CommandLedger, type LedgerEntry } from '../../scribe/commandLoop.js';
 
 const tempDir = tempDirs('jobscribe-ledger-');
 function ledgerPath(): string {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkConfirmationToken, confirmationToken, keyringTokenKeys, processTokenKeys, type BulkPlan } from '../../mcp/commands.js';
+import { checkConfirmationToken, confirmationToken, keyringTokenKeys, processTokenKeys, type BulkPlan } from '../../mcp/commandSender.js';
 import { createKeyring } from '../../log/signing.js';
 import { authorizeJobAction, onBehalfOf, submitUser } from '../../mcp/tools/actions/common.js';
 

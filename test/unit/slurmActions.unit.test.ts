@@ -14,7 +14,7 @@ import {
   type ScribeUser,
   type SlurmActionRequest,
 } from '../../scribe/slurm/actions.js';
-import { bareEnvironment, type CommandResult, type CommandRunner } from '../../scribe/slurm/commands.js';
+import { bareEnvironment, type CliResult, type CommandRunner } from '../../scribe/slurm/cliRunner.js';
 
 /** The scribe these tests run as, unless a test says otherwise: not root. */
 const SCRIBE: ScribeUser = { uid: 1234, name: 'scribe' };
@@ -53,7 +53,7 @@ const CAPTURED: Record<string, { code: number; stderr: string }> = {
 
 type Call = { argv: readonly string[]; input?: string; bareEnv?: boolean };
 
-function answering(result: Partial<CommandResult>): { run: CommandRunner; calls: Call[] } {
+function answering(result: Partial<CliResult>): { run: CommandRunner; calls: Call[] } {
   const calls: Call[] = [];
   return {
     calls,
@@ -64,7 +64,7 @@ function answering(result: Partial<CommandResult>): { run: CommandRunner; calls:
   };
 }
 
-const act = (req: SlurmActionRequest, result: Partial<CommandResult> = {}, scribeUser: ScribeUser = SCRIBE) => {
+const act = (req: SlurmActionRequest, result: Partial<CliResult> = {}, scribeUser: ScribeUser = SCRIBE) => {
   const fake = answering(result);
   return executeSlurmAction(req, { run: fake.run, timeoutMs: 1000, submitTimeoutMs: 1000, scribeUser }).then((r) => ({ r, calls: fake.calls }));
 };

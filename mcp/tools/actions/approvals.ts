@@ -4,12 +4,12 @@
  * identity subject nor their scheduler user, so a second token of the same user does not
  * count); a reject, an approver or the requester (withdrawing). The decision is an `approval` record (signed like commands) on the
  * command's cluster's commands topic; the scribe executes or ends the command and the tool
- * answers what came of it. The scribe checks all of this again (scribe/commands.ts).
+ * answers what came of it. The scribe checks all of this again (scribe/commandLoop.ts).
  */
 import type { McpServer } from '@modelcontextprotocol/server';
 import { ApprovalSchema, FINAL_COMMAND_STATUSES, samePerson, type Requester } from '../../../schemas/commands/index.js';
 import { ActionAnswerSchema, DecisionInputSchema, type ActionOutput } from '../../../schemas/tools/actions.js';
-import { requesterOf } from '../../commands.js';
+import { requesterOf } from '../../commandSender.js';
 import { toolResult } from '../../results.js';
 import {
   ActionRefusal,
@@ -21,18 +21,18 @@ import {
   runAction,
   waitForAction,
   type ActionDeps,
-  type ActionRow,
+  type StoredAction,
 } from './common.js';
 
 type DecisionKind = 'approve' | 'reject';
 
 /** The requester of a command as its `actions` row records it. */
-function requesterOfRow(row: Pick<ActionRow, 'requested_by' | 'requested_user'>): Pick<Requester, 'subject' | 'user'> {
+function requesterOfRow(row: Pick<StoredAction, 'requested_by' | 'requested_user'>): Pick<Requester, 'subject' | 'user'> {
   return { subject: row.requested_by, ...(row.requested_user !== '' && { user: row.requested_user }) };
 }
 
 /** Why `deps.identity` may not take this decision on `row` (undefined: it may). Pure. */
-export function decisionRefusal(deps: Pick<ActionDeps, 'identity'>, decision: DecisionKind, row: ActionRow, nowMs: number): string | undefined {
+export function decisionRefusal(deps: Pick<ActionDeps, 'identity'>, decision: DecisionKind, row: StoredAction, nowMs: number): string | undefined {
   const id = deps.identity;
   // Its result (events topic) can be folded before the command itself (commands topic).
   if (row.requested_by === '') return `command ${row.command_id} is not fully recorded yet; try again in a few seconds`;

@@ -3,7 +3,7 @@
  * matching job of one cluster) and `cancel_jobs` (the same with action cancel, kept for the
  * agents that know it), in two calls. The first (no `confirm`) is a dry run: how many jobs, the
  * first few, and a confirmation token bound to the caller, the action (and urgency), the exact
- * filters and the resolved job id set (mcp/commands.ts). The second, with the token, re-resolves
+ * filters and the resolved job id set (mcp/commandSender.ts). The second, with the token, re-resolves
  * the set and sends one command for it only if the set is unchanged. More jobs than the approval
  * threshold make it a command awaiting approval: `ownApprovalThreshold` when the caller's own
  * scheduler user owns every job, else `approvalThreshold` (bulkApproval).
@@ -24,7 +24,7 @@ import {
   type ActOnJobsInput,
   type CancelJobsOutput,
 } from '../../../schemas/tools/actions.js';
-import { checkConfirmationToken, confirmationToken, type BulkPlan } from '../../commands.js';
+import { checkConfirmationToken, confirmationToken, type BulkPlan } from '../../commandSender.js';
 import type { Identity } from '../../identity.js';
 import { toolResult } from '../../results.js';
 import { selectRows } from '../../sql.js';

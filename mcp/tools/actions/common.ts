@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { CommandSchema, FINAL_COMMAND_STATUSES, ROLE_ADMIN, ROLE_APPROVER, RefusalSchema, type Command, type CommandArgs } from '../../../schemas/commands/index.js';
 import { OUTCOME_STATUSES, type ActionOutcome } from '../../../schemas/tools/actions.js';
-import { requesterOf, type CommandSender, type TokenKeys } from '../../commands.js';
+import { requesterOf, type CommandSender, type TokenKeys } from '../../commandSender.js';
 import { lookupJobRows, onSeveralClusters } from '../../findJob.js';
 import { hasRole, type Identity } from '../../identity.js';
 import { logStoreFailure, runTool, ToolInputError } from '../../results.js';
@@ -273,7 +273,7 @@ export function buildCommand(
   });
 }
 
-export interface ActionRow {
+export interface StoredAction {
   cluster: string;
   command_id: string;
   action: string;
@@ -305,8 +305,8 @@ export const ACTION_COLUMNS = `
  * command copied there was answered with by an older scribe): such a row never hides the
  * genuine command.
  */
-export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal, cluster?: string): Promise<ActionRow | undefined> {
-  const rows = await selectRows<ActionRow>(
+export async function loadActionRow(deps: ActionDeps, commandId: string, signal?: AbortSignal, cluster?: string): Promise<StoredAction | undefined> {
+  const rows = await selectRows<StoredAction>(
     deps,
     `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL
       WHERE command_id = {id:String}${cluster !== undefined ? ' AND cluster = {cluster:String}' : ''}
@@ -340,7 +340,7 @@ function nextStep(status: ActionOutcome['status'], cluster: string): string | un
   }
 }
 
-export function outcomeFromRow(row: ActionRow): ActionOutcome {
+export function outcomeFromRow(row: StoredAction): ActionOutcome {
   const status: ActionOutcome['status'] =
     (OUTCOME_STATUSES as readonly string[]).includes(row.status) ? (row.status as ActionOutcome['status']) : 'pending';
   const results = parseResults(row.results);
@@ -403,9 +403,9 @@ export async function waitForAction(
   until: readonly string[],
   signal?: AbortSignal,
   cluster?: string,
-): Promise<ActionRow | undefined> {
+): Promise<StoredAction | undefined> {
   const deadline = performance.now() + deps.actionTimeoutMs;
-  let last: ActionRow | undefined;
+  let last: StoredAction | undefined;
   let reported = false;
   for (;;) {
     try {

@@ -16,7 +16,7 @@ import {
 import type { Identity } from '../../identity.js';
 import { runTool, toolResult, ToolInputError } from '../../results.js';
 import { selectRows } from '../../sql.js';
-import { ACTION_COLUMNS, isAdmin, isApprover, loadActionRow, outcomeFromRow, type ActionDeps, type ActionRow } from './common.js';
+import { ACTION_COLUMNS, isAdmin, isApprover, loadActionRow, outcomeFromRow, type ActionDeps, type StoredAction } from './common.js';
 
 function seesAll(identity: Identity): boolean {
   return isAdmin(identity) || isApprover(identity);
@@ -80,7 +80,7 @@ export function registerActionStatus(server: McpServer, deps: ActionDeps): void 
           where.push('requested_by = {rb:String}');
           params.rb = requestedBy;
         }
-        const rows = await selectRows<ActionRow>(
+        const rows = await selectRows<StoredAction>(
           deps,
           `SELECT ${ACTION_COLUMNS} FROM {db:Identifier}.actions FINAL
            ${where.length ? `WHERE ${where.join(' AND ')}` : ''}

@@ -17,7 +17,7 @@
  * receiver checks the signature on the JSON object as received, before parsing it here (parsing
  * may drop or default fields). Times are seconds since the epoch.
  *
- * Not here: signing (log/signing.ts), executing (scribe/commands.ts), folding into `actions`
+ * Not here: signing (log/signing.ts), executing (scribe/commandLoop.ts), folding into `actions`
  * (projector/tables/actions.ts), authorizing (mcp/).
  */
 import { z } from 'zod';

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { JobscribeError } from '../../schemas/errors.js';
 
-export interface CommandResult {
+export interface CliResult {
   /** Exit status; null when the process was killed (timeout, abort). */
   code: number | null;
   stdout: string;
@@ -41,7 +41,7 @@ export function bareEnvironment(env: Record<string, string | undefined>): Record
   return out;
 }
 
-export type CommandRunner = (argv: readonly string[], opts?: CommandOptions) => Promise<CommandResult>;
+export type CommandRunner = (argv: readonly string[], opts?: CommandOptions) => Promise<CliResult>;
 
 /** An error at the Slurm edge: a CLI that could not run, timed out, or printed something unreadable. */
 export class SlurmError extends JobscribeError {
