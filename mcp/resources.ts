@@ -25,7 +25,7 @@ import { logStoreFailure, ToolInputError } from './results.js';
 import { jobDetail } from './rows.js';
 import type { RunSqlLimits } from './safeSql.js';
 import { schemaDocFor } from './tools/describeSchema.js';
-import type { LogPartitionLag } from './server.js';
+import type { LogPartitionLag } from './tools/clusterStatus.js';
 import { selectRows, type QueryDeps } from './sql.js';
 import { clusterStatus, knownClusters } from './tools/clusterStatus.js';
 

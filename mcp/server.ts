@@ -23,14 +23,13 @@ import type { ReadCache } from './readCache.js';
 import type { QueryDeps } from './sql.js';
 import { registerGetJob } from './tools/getJob.js';
 import { registerWaitForJob } from './tools/waitForJob.js';
-import { registerClusterStatus } from './tools/clusterStatus.js';
+import { registerClusterStatus, type LogPartitionLag } from './tools/clusterStatus.js';
 import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
 import { registerJobTimeline } from './tools/jobTimeline.js';
 import { registerQueueSummary } from './tools/queueSummary.js';
 import { registerSearchJobs } from './tools/searchJobs.js';
-import type { CommandSender, TokenKeys } from './commandSender.js';
-import { registerActionTools, type AuditEntry } from './tools/actions/index.js';
+import { registerActionTools, type ActionSettings } from './tools/actions/index.js';
 import { registerFailureAnalysis } from './tools/failureAnalysis.js';
 import { registerThroughput } from './tools/throughput.js';
 import { registerUserSummary } from './tools/userSummary.js';
@@ -41,7 +40,7 @@ import { PROCESS_SQL_BUDGET, type SqlBudget } from './sqlBudget.js';
 import { registerDescribeSchema } from './tools/describeSchema.js';
 import { registerRunSql, runSqlLimits } from './tools/runSql.js';
 
-export interface McpDeps {
+export interface McpDeps extends ActionSettings {
   clickhouse: ClickHouseClient;
   /** Database holding `jobs` and `job_events`. */
   database: string;
@@ -66,18 +65,6 @@ export interface McpDeps {
   logLag?: () => Promise<LogPartitionLag[]>;
   /** Size of each cluster, for `utilization`; clusters missing here get capacity inferred from jobs. */
   capacity?: CapacityConfig;
-  /** Where the action tools send commands (mcp/commandSender.ts); without it they answer that this service cannot act. */
-  commands?: CommandSender;
-  /** Keys of cancel_jobs' confirmation tokens (mcp/commandSender.ts); default per process. Give every instance behind one address the same (keyringTokenKeys). */
-  confirmKeys?: TokenKeys;
-  /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
-  approvalThreshold?: number;
-  /** Bulk actions on more of the caller's own jobs (its scheduler user owns each) than this need one. Default 200. */
-  ownApprovalThreshold?: number;
-  /** How long an action tool waits for the scribe's result before answering `pending`. Default 10 000 ms. */
-  actionTimeoutMs?: number;
-  /** Receives every action decision, sent or refused (mcp/tools/actions). Default: a JSON line on stderr. */
-  audit?: (entry: AuditEntry) => void;
   /**
    * Where run_sql runs, apart from the purpose-built tools (`clickhouse`) so they never wait
    * behind an agent's query: non-admins' queries on `users`, admins' on `admins`
@@ -100,15 +87,6 @@ export interface McpDeps {
   readCache?: ReadCache;
 }
 
-/** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
-export interface LogPartitionLag {
-  topic: string;
-  partition: number;
-  /** Records published and not yet projected. */
-  lag: number;
-  committed?: string | null;
-  high_watermark?: string;
-}
 
 export const SERVER_INFO = { name: 'jobscribe', version: '0.1.0' } as const;
 

@@ -19,8 +19,17 @@ import {
 } from '../../schemas/tools/clusterStatus.js';
 import { ToolInputError, runTool, toolResult } from '../results.js';
 import { isoFromMicros, microsNow, secondsBetween } from '../rows.js';
-import type { LogPartitionLag } from '../server.js';
 import { selectRows, type QueryDeps } from '../sql.js';
+
+/** One event-log partition's projector position (log/eventLog.ts PartitionLag, JSON-friendly). */
+export interface LogPartitionLag {
+  topic: string;
+  partition: number;
+  /** Records published and not yet projected. */
+  lag: number;
+  committed?: string | null;
+  high_watermark?: string;
+}
 
 type Count = string | number;
 

@@ -10,7 +10,7 @@
  * returncode, for the comparison with `flux jobs`.
  */
 import type { Envelope } from '../../schemas/envelope/index.js';
-import { newJobRow, type JobRow, type JobStateName } from './jobs.js';
+import { newJobRow, type JobRow, type JobStateName } from './jobRow.js';
 import { expandHostlist, idset } from './hostlist.js';
 import { fromWaitStatus } from './exit.js';
 

@@ -23,7 +23,7 @@
 import type { Envelope } from '../../schemas/envelope/index.js';
 import { parseSlurmEvent, unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import { expandHostlist } from './hostlist.js';
-import { newJobRow, type JobRow } from './jobs.js';
+import { newJobRow, type JobRow } from './jobRow.js';
 import { NO_END, fromExitSignalPair, fromWaitStatus, isSlurmOomStatus, SLURM_SIG_OOM_TERMSIG } from './exit.js';
 
 type Obj = Record<string, unknown>;

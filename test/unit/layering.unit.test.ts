@@ -1,8 +1,9 @@
 /**
  * The project's layering, held by a test: each top-level component imports only from the
  * components below it (schemas ← log ← scribe, projector ← mcp ← deploy; scribe and projector
- * never import each other), and every test file belongs to one tier (unit, int, e2e) so that no
- * misnamed file is silently left out of `npm test`.
+ * never import each other), no file imports itself back through others (type-only imports
+ * included), and every test file belongs to one tier (unit, int, e2e) so that no misnamed file
+ * is silently left out of `npm test`.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -43,6 +44,41 @@ describe('layering', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('no import cycles between files, type-only ones included', () => {
+    const graph = new Map(files.map((f) => [f, importsOf(f).map((t) => t.replace(/\.js$/, '.ts')).filter((t) => files.includes(t))]));
+    // Tarjan's strongly connected components: any with more than one file is a cycle.
+    const index = new Map<string, number>();
+    const low = new Map<string, number>();
+    const stack: string[] = [];
+    const onStack = new Set<string>();
+    const cycles: string[][] = [];
+    let next = 0;
+    const visit = (v: string): void => {
+      index.set(v, next);
+      low.set(v, next++);
+      stack.push(v);
+      onStack.add(v);
+      for (const w of graph.get(v) ?? []) {
+        if (!index.has(w)) {
+          visit(w);
+          low.set(v, Math.min(low.get(v)!, low.get(w)!));
+        } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+      if (low.get(v) === index.get(v)) {
+        const scc: string[] = [];
+        for (let w = stack.pop()!; ; w = stack.pop()!) {
+          onStack.delete(w);
+          scc.push(w);
+          if (w === v) break;
+        }
+        if (scc.length > 1) cycles.push(scc.sort());
+      }
+    };
+    for (const f of graph.keys()) if (!index.has(f)) visit(f);
+    expect(graph.size).toBeGreaterThan(100);
+    expect(cycles).toEqual([]);
   });
 
   it('every test file is in one tier: *.unit, *.int or *.e2e', () => {

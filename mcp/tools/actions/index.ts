@@ -3,17 +3,33 @@
  * status and the actions list. `registerActionTools` resolves their settings from McpDeps.
  */
 import type { McpServer } from '@modelcontextprotocol/server';
-import type { McpDeps } from '../../server.js';
+import type { CommandSender, TokenKeys } from '../../commandSender.js';
 import type { QueryDeps } from '../../sql.js';
 import { registerApprovals } from './approvals.js';
 import { registerBulkActions } from './bulkActions.js';
-import { DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_APPROVAL_THRESHOLD, DEFAULT_OWN_APPROVAL_THRESHOLD, defaultAudit, type ActionDeps } from './common.js';
+import { DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_APPROVAL_THRESHOLD, DEFAULT_OWN_APPROVAL_THRESHOLD, defaultAudit, type ActionDeps, type AuditEntry } from './common.js';
 import { registerJobActions } from './jobActions.js';
 import { registerActionStatus } from './status.js';
 
 export { DEFAULT_ACTION_TIMEOUT_MS, DEFAULT_APPROVAL_THRESHOLD, DEFAULT_OWN_APPROVAL_THRESHOLD, type AuditEntry } from './common.js';
 
-export function actionDeps(q: QueryDeps, deps: McpDeps): ActionDeps {
+/** The action tools' settings (part of McpDeps). */
+export interface ActionSettings {
+  /** Where the action tools send commands (mcp/commandSender.ts); without it they answer that this service cannot act. */
+  commands?: CommandSender;
+  /** Keys of cancel_jobs' confirmation tokens (mcp/commandSender.ts); default per process. Give every instance behind one address the same (keyringTokenKeys). */
+  confirmKeys?: TokenKeys;
+  /** Bulk actions on more jobs than this need a second identity's approval. Default 10. */
+  approvalThreshold?: number;
+  /** Bulk actions on more of the caller's own jobs (its scheduler user owns each) than this need one. Default 200. */
+  ownApprovalThreshold?: number;
+  /** How long an action tool waits for the scribe's result before answering `pending`. Default 10 000 ms. */
+  actionTimeoutMs?: number;
+  /** Receives every action decision, sent or refused (this folder). Default: a JSON line on stderr. */
+  audit?: (entry: AuditEntry) => void;
+}
+
+export function actionDeps(q: QueryDeps, deps: ActionSettings): ActionDeps {
   const approvalThreshold = deps.approvalThreshold ?? DEFAULT_APPROVAL_THRESHOLD;
   const ownApprovalThreshold = deps.ownApprovalThreshold ?? DEFAULT_OWN_APPROVAL_THRESHOLD;
   const actionTimeoutMs = deps.actionTimeoutMs ?? DEFAULT_ACTION_TIMEOUT_MS;
@@ -33,7 +49,7 @@ export function actionDeps(q: QueryDeps, deps: McpDeps): ActionDeps {
   };
 }
 
-export function registerActionTools(server: McpServer, q: QueryDeps, deps: McpDeps): void {
+export function registerActionTools(server: McpServer, q: QueryDeps, deps: ActionSettings): void {
   const a = actionDeps(q, deps);
   registerJobActions(server, a);
   registerBulkActions(server, a);
