@@ -4,7 +4,7 @@
  * so nothing depends on the client's number or date output formats. Output aliases never reuse
  * a column name: ClickHouse would substitute the alias into WHERE clauses.
  */
-import type { JobRow } from '../projector/tables/jobs.js';
+import type { JobRow } from '../schemas/clickhouse/jobRow.js';
 import { toF58 } from '../schemas/ids.js';
 import type { JobDetail } from '../schemas/tools/getJob.js';
 import type { JobSummary } from '../schemas/tools/searchJobs.js';
