@@ -154,3 +154,7 @@ export const ENDED_STATES_SQL = `state IN ('completed', 'failed', 'canceled', 't
 export const END_US_SQL = `toUnixTimestamp64Micro(coalesce(t_end, t_inactive))`;
 export const ENDED_IN_WINDOW_SQL = `${ENDED_STATES_SQL} AND coalesce(t_end, t_inactive) IS NOT NULL
        AND ${END_US_SQL} >= {since_us:Int64} AND ${END_US_SQL} < {until_us:Int64}`;
+
+/** SQL: the start and end (µs) of bucket `g_bucket`, clipped to the window. */
+export const BUCKET_LO_SQL = 'greatest({origin_us:Int64} + g_bucket * {width_us:Int64}, {since_us:Int64})';
+export const BUCKET_HI_SQL = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, {until_us:Int64})';

@@ -24,6 +24,8 @@ import {
   round,
   windowOut,
   windowParams,
+  BUCKET_HI_SQL,
+  BUCKET_LO_SQL,
 } from '../analytics.js';
 import { runTool, toolResult } from '../results.js';
 import { isoFromMicros } from '../rows.js';
@@ -65,8 +67,6 @@ export function throughputSql(where: string[]): string {
      LIMIT {max_rows:UInt32}`;
 }
 
-const BUCKET_LO = 'greatest({origin_us:Int64} + g_bucket * {width_us:Int64}, {since_us:Int64})';
-const BUCKET_HI = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, {until_us:Int64})';
 
 /**
  * Job-microseconds spent waiting per (cluster, bucket): each job's wait [t_submit, t_start, or
@@ -75,7 +75,7 @@ const BUCKET_HI = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, 
  */
 export function backlogSql(where: string[]): string {
   return `SELECT g_cluster, g_bucket,
-       toFloat64(sum(greatest(toInt64(0), least(p_end, ${BUCKET_HI}) - greatest(p_start, ${BUCKET_LO})))) AS pending_us
+       toFloat64(sum(greatest(toInt64(0), least(p_end, ${BUCKET_HI_SQL}) - greatest(p_start, ${BUCKET_LO_SQL})))) AS pending_us
      FROM (
        SELECT cluster AS g_cluster, toUnixTimestamp64Micro(t_submit) AS p_start,
               ifNull(toUnixTimestamp64Micro(coalesce(t_start, t_end, t_inactive)), greatest({asof_us:Int64}, p_start)) AS p_end

@@ -37,6 +37,8 @@ import {
   windowParams,
   type BucketPlan,
   type Window,
+  BUCKET_HI_SQL,
+  BUCKET_LO_SQL,
 } from '../analytics.js';
 import { runTool, toolResult } from '../results.js';
 import { isoFromMicros } from '../rows.js';
@@ -71,14 +73,12 @@ interface ObservedRow {
   gpus_per_node: Count;
 }
 
-const BUCKET_LO = 'greatest({origin_us:Int64} + g_bucket * {width_us:Int64}, {since_us:Int64})';
-const BUCKET_HI = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, {until_us:Int64})';
 
 export function usageSql(where: string[]): string {
   return `SELECT g_cluster, g_bucket,
        sum(ov_us * ncores) AS core_us, sumIf(ov_us * nnodes, no_nodes) AS node_us, sum(ov_us * ngpus) AS gpu_us
      FROM (
-       SELECT g_cluster, g_bucket, ncores, nnodes, ngpus, no_nodes, toFloat64(${overlapSql(BUCKET_LO, BUCKET_HI)}) AS ov_us
+       SELECT g_cluster, g_bucket, ncores, nnodes, ngpus, no_nodes, toFloat64(${overlapSql(BUCKET_LO_SQL, BUCKET_HI_SQL)}) AS ov_us
        FROM (
          SELECT cluster AS g_cluster, ncores, nnodes, ngpus, empty(nodes) AS no_nodes, ${RUN_INTERVAL_SQL}
          FROM {db:Identifier}.jobs FINAL
@@ -103,7 +103,7 @@ export function nodeUsageSql(where: string[]): string {
        SELECT g_cluster, g_bucket, g_node, intervalLengthSum(lo_us, hi_us) AS busy_us
        FROM (
          SELECT g_cluster, g_bucket, g_node,
-                greatest(run_start_us, ${BUCKET_LO}) AS lo_us, least(run_end_us, ${BUCKET_HI}) AS hi_us
+                greatest(run_start_us, ${BUCKET_LO_SQL}) AS lo_us, least(run_end_us, ${BUCKET_HI_SQL}) AS hi_us
          FROM (
            SELECT cluster AS g_cluster, nodes, ${RUN_INTERVAL_SQL}
            FROM {db:Identifier}.jobs FINAL

@@ -7,6 +7,7 @@
  *
  * The rule of when to stop is pure (`waitOutcome`); the loop is the only I/O.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { McpServer } from '@modelcontextprotocol/server';
 import { JOB_STATES, type JobState } from '../../schemas/tools/common.js';
 import { WaitedJobSchema, WaitForJobInputSchema, WaitForJobOutputSchema, type WaitForJobInput, type WaitForJobOutput } from '../../schemas/tools/waitForJob.js';
@@ -52,7 +53,8 @@ export function registerWaitForJob(server: McpServer, deps: QueryDeps & { pollMs
         const seen: string[] = [first];
         let outcome = waitOutcome(args.until_state, first, row.state);
         while (!outcome.reached && !outcome.hopeless && !signal.aborted && Date.now() - started < args.timeout_s * 1000) {
-          await sleep(Math.min(deps.pollMs ?? POLL_MS, args.timeout_s * 1000 - (Date.now() - started)), signal);
+          // an abort (the client gave up) ends the wait: the loop sees signal.aborted
+          await sleep(Math.max(0, Math.min(deps.pollMs ?? POLL_MS, args.timeout_s * 1000 - (Date.now() - started))), undefined, { signal }).catch(() => undefined);
           if (signal.aborted) break;
           row = await findJob(deps, args, signal);
           if (row.state !== seen.at(-1)) {
@@ -76,17 +78,4 @@ export function registerWaitForJob(server: McpServer, deps: QueryDeps & { pollMs
         return toolResult(out);
       }),
   );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
