@@ -22,6 +22,7 @@ import { createKafkaLog } from '../../log/kafka.js';
 import { Projector, type BatchProjected } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
+import { kafkaEngineRate } from './kafkaEngine.js';
 import type { SourceEvent } from '../../scribe/source.js';
 
 const LATENCY_ROUNDS = 300;
@@ -80,6 +81,14 @@ export async function benchKafka(brokers: string): Promise<void> {
       `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
         `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`,
     );
+
+    // 2b. The reference: ClickHouse's Kafka engine in the same chDB, on the same topic.
+    const ref = await kafkaEngineRate(ch.client, brokers, eventsTopic(prefix, cluster), events.length, { group: `${prefix}-kafka-engine` });
+    const ours = bulk.totals.events / projS;
+    console.log(
+      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic)`,
+    );
+    console.log(`projector / kafka engine  ${(ours / ref.eventsPerS).toFixed(2)}`);
 
     // 3. Event-to-queryable latency with the projector running live.
     const latPrefix = `${prefix}-lat`;
