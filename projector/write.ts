@@ -7,6 +7,7 @@
  * repaired row is never dropped as a copy of one the live projector wrote earlier.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
@@ -40,24 +41,34 @@ export async function insertRows(
   scope = '',
 ): Promise<void> {
   if (rows.length === 0) return;
-  const digest = rowsDigest(rows);
+  // Encoded once: the digest is of the very bytes sent. (`insert` with an array would stringify
+  // every row again, and takes JSON formats only as objects; `exec` sends a body as it is.)
+  const { body, digest } = encodeRows(rows);
   try {
-    await client.insert({
-      table,
-      values: rows as object[],
-      format: 'JSONEachRow',
+    const result = await client.exec({
+      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+      values: Readable.from([body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table, scope ? `${scope}:${digest}` : digest) },
     });
+    for await (const _ of result.stream) void _; // an insert answers nothing; drain it to free the connection
   } catch (err) {
     throw new StoreError(`insert into ${table} failed: ${(err as Error).message}`, { retriable: true, cause: err });
   }
 }
 
+/**
+ * The rows as a JSONEachRow body (one JSON object per line) and the sha256 (hex, 32 chars) of
+ * that body: identical for a retried batch, and the same digest `rowsDigest` gives.
+ */
+export function encodeRows(rows: readonly object[]): { body: string; digest: string } {
+  let body = '';
+  for (const r of rows) body += `${JSON.stringify(r)}\n`;
+  return { body, digest: createHash('sha256').update(body).digest('hex').slice(0, 32) };
+}
+
 /** sha256 (hex, 32 chars) of the rows as they are sent: identical for a retried batch. */
 export function rowsDigest(rows: readonly object[]): string {
-  const h = createHash('sha256');
-  for (const r of rows) h.update(JSON.stringify(r)).update('\n');
-  return h.digest('hex').slice(0, 32);
+  return encodeRows(rows).digest;
 }
 
 const dt = (s: number | null) => (s === null ? null : secondsToDateTime64(s));
