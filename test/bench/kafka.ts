@@ -28,6 +28,11 @@ import type { SourceEvent } from '../../scribe/source.js';
 const LATENCY_ROUNDS = 300;
 const LATENCY_BATCH = 5;
 
+/** "rss N MiB, peak M MiB": the process's RSS now and its maximum so far. */
+export function rss(): string {
+  return `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB, peak ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`;
+}
+
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -68,7 +73,7 @@ export async function benchKafka(brokers: string): Promise<void> {
 
     // 1. scribe → Kafka, one publish at a time (a scribe awaits each before the next).
     const s256 = await publishAll(log, eventsTopic(prefix, cluster), cluster, events, 256);
-    console.log(`scribe → kafka            ${Math.round(events.length / s256).toLocaleString()} events/s (batches of 256, acks=all, gzip)`);
+    console.log(`scribe → kafka            ${Math.round(events.length / s256).toLocaleString()} events/s (batches of 256, acks=all, gzip; ${rss()})`);
     const s5000 = await publishAll(log, eventsTopic(`${prefix}-big`, cluster), cluster, events, 5000);
     console.log(`scribe → kafka            ${Math.round(events.length / s5000).toLocaleString()} events/s (batches of 5000)`);
 
@@ -79,14 +84,14 @@ export async function benchKafka(brokers: string): Promise<void> {
     const projS = (performance.now() - t0) / 1000;
     console.log(
       `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
-        `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`,
+        `${rss()})`,
     );
 
     // 2b. The reference: ClickHouse's Kafka engine in the same chDB, on the same topic.
     const ref = await kafkaEngineRate(ch.client, brokers, eventsTopic(prefix, cluster), events.length, { group: `${prefix}-kafka-engine` });
     const ours = bulk.totals.events / projS;
     console.log(
-      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic)`,
+      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; ${rss()})`,
     );
     console.log(`projector / kafka engine  ${(ours / ref.eventsPerS).toFixed(2)}`);
 
