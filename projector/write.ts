@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
+import { secondsToMicros } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
 import { dedupToken, type Batch } from '../log/eventLog.js';
 import type { Envelope } from '../schemas/envelope/index.js';
@@ -71,17 +71,18 @@ export function rowsDigest(rows: readonly object[]): string {
   return encodeRows(rows).digest;
 }
 
-const dt = (s: number | null) => (s === null ? null : secondsToDateTime64(s));
+const dt = (s: number | null) => (s === null ? null : secondsToMicros(s));
 
+/** A job row as inserted: its DateTime64(6) times as integer microseconds. */
 export function jobInsertRow(r: JobRow): Record<string, unknown> {
   return {
     ...r,
-    t_submit: secondsToDateTime64(r.t_submit),
+    t_submit: secondsToMicros(r.t_submit),
     t_eligible: dt(r.t_eligible),
     t_start: dt(r.t_start),
     t_end: dt(r.t_end),
     t_inactive: dt(r.t_inactive),
-    last_event_ts: secondsToDateTime64(r.last_event_ts),
+    last_event_ts: secondsToMicros(r.last_event_ts),
   };
 }
 
