@@ -22,7 +22,7 @@ import { createKafkaLog } from '../../log/kafka.js';
 import { Projector, type BatchProjected } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
-import { kafkaEngineRate } from './kafkaEngine.js';
+import { kafkaEngineRateInChild } from './kafkaEngine.js';
 import type { SourceEvent } from '../../scribe/source.js';
 
 const LATENCY_ROUNDS = 300;
@@ -88,10 +88,10 @@ export async function benchKafka(brokers: string): Promise<void> {
     );
 
     // 2b. The reference: ClickHouse's Kafka engine in the same chDB, on the same topic.
-    const ref = await kafkaEngineRate(ch.client, brokers, eventsTopic(prefix, cluster), events.length, { group: `${prefix}-kafka-engine` });
+    const ref = await kafkaEngineRateInChild(brokers, eventsTopic(prefix, cluster), events.length, `${prefix}-kafka-engine`);
     const ours = bulk.totals.events / projS;
     console.log(
-      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; ${rss()})`,
+      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; its process: peak rss ${ref.rssMiB} MiB)`,
     );
     console.log(`projector / kafka engine  ${(ours / ref.eventsPerS).toFixed(2)}`);
 

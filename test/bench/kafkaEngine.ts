@@ -10,8 +10,41 @@
  *
  * The rate runs from creating the view (the engine starts consuming then) until the target table
  * holds `expected` rows (polled every 50 ms). Tables live in their own database and are dropped.
+ *
+ * `kafkaEngineRateInChild` runs it in a child process with a chDB of its own: in a process that
+ * closed a chDB before (the embedded bench does), creating a Kafka table fails with "Shutdown was
+ * called".
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { openClickHouse } from '../../deploy/clickhouse.js';
+
+export function kafkaEngineRateInChild(brokers: string, topic: string, expected: number, group: string): Promise<{ eventsPerS: number; rows: number; rssMiB: number }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fileURLToPath(import.meta.url), brokers, topic, String(expected), group], { timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`kafka engine reference failed: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as { eventsPerS: number; rows: number; rssMiB: number });
+    });
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [brokers, topic, expected, group] = process.argv.slice(2) as [string, string, string, string];
+  const dataDir = mkdtempSync(join(tmpdir(), 'jobscribe-bench-kafka-engine-'));
+  const ch = await openClickHouse({ dataDir, database: 'kref_host' });
+  try {
+    const r = await kafkaEngineRate(ch.client, brokers, topic, Number(expected), { group });
+    console.log(JSON.stringify({ ...r, rssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+  } finally {
+    await ch.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 
 export async function kafkaEngineRate(
   client: ClickHouseClient,
