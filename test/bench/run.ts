@@ -3,7 +3,8 @@
  *   - Flux journal decode rate (captured wire bytes → events)
  *   - simulator → embedded log publish rate (events/s)
  *   - embedded log → projector → ClickHouse rate (events/s), and `replay --rebuild` of the same log
- *   - RSS after each phase and the process's peak RSS (one process runs every phase)
+ *   - RSS after each phase and the process's peak RSS (one process runs every phase), and the RSS
+ *     of `jobscribe up` under a fast simulator over time (upRss.ts; BENCH_UP=0 skips)
  *   - MCP: every read-only tool's latency p50/p95 over an in-memory client on a read model of
  *     1M jobs / 10M events (BENCH_MCP_CLUSTERS × BENCH_MCP_JOBS; BENCH_MCP=0 skips; mcp.ts), and
  *     the tool-definition size in tokens
@@ -24,6 +25,7 @@ import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
 import { benchKafka, rss } from './kafka.js';
 import { benchMcp } from './mcp.js';
+import { benchUpRss } from './upRss.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
@@ -74,6 +76,10 @@ async function main(): Promise<void> {
 
   await ch.close();
   rmSync(dataDir, { recursive: true, force: true });
+
+  // `jobscribe up` (the built CLI) under a fast simulator: its RSS over time and the load it carried.
+  if (process.env.BENCH_UP !== '0') await benchUpRss();
+  else console.log('up rss: skipped (BENCH_UP=0)');
 
   // 3. MCP tools on a large read model (1M jobs / 10M events by default).
   if (process.env.BENCH_MCP !== '0') await benchMcp();
