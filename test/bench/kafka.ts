@@ -28,6 +28,15 @@ import type { SourceEvent } from '../../scribe/source.js';
 const LATENCY_ROUNDS = 300;
 const LATENCY_BATCH = 5;
 
+/**
+ * CPU seconds this process used since `since` (process.cpuUsage, all threads: chDB's too): on a
+ * shared machine "events per CPU-second" moves far less than events per wall second.
+ */
+export function cpuSince(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
 /** "rss N MiB, peak M MiB": the process's RSS now and its maximum so far. */
 export function rss(): string {
   return `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB, peak ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`;
@@ -80,10 +89,11 @@ export async function benchKafka(brokers: string): Promise<void> {
     // 2. Kafka → projector → ClickHouse, from the earliest offset to the end.
     const bulk = new Projector({ clickhouse: ch.client, database: 'kbench', log, topicPrefix: prefix, group: `${prefix}-projector` });
     let t0 = performance.now();
+    const c0 = process.cpuUsage();
     await bulk.run(stop.signal, { from: 'earliest' }, true);
     const projS = (performance.now() - t0) / 1000;
     console.log(
-      `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
+      `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s, ${Math.round(bulk.totals.events / cpuSince(c0)).toLocaleString()} per CPU-s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
         `${rss()})`,
     );
 

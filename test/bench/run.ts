@@ -23,7 +23,7 @@ import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
-import { benchKafka, rss } from './kafka.js';
+import { benchKafka, cpuSince, rss } from './kafka.js';
 import { benchMcp } from './mcp.js';
 import { benchUpRss } from './upRss.js';
 
@@ -64,15 +64,19 @@ async function main(): Promise<void> {
   // 2. Project everything.
   const projector = new Projector({ clickhouse: ch.client, database: 'bench', log, topicPrefix: 'jobscribe' });
   t0 = performance.now();
+  let c0 = process.cpuUsage();
   await projector.run(new AbortController().signal, { from: 'earliest' }, true);
   const projS = (performance.now() - t0) / 1000;
-  console.log(`embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s (${projector.totals.batches} batches, ${rss()})`);
+  console.log(
+    `embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s, ${Math.round(projector.totals.events / cpuSince(c0)).toLocaleString()} per CPU-s (${projector.totals.batches} batches, ${rss()})`,
+  );
 
   // 3. Rebuild: the whole log into fresh tables (what `replay --rebuild --no-swap` does).
   t0 = performance.now();
+  c0 = process.cpuUsage();
   const rebuilt = await replay({ clickhouse: ch.client, database: 'bench', log, topicPrefix: 'jobscribe', start: { from: 'earliest' }, rebuild: true, swap: false, signal: new AbortController().signal });
   const rebS = (performance.now() - t0) / 1000;
-  console.log(`replay --rebuild          ${Math.round(rebuilt.events / rebS).toLocaleString()} events/s (${rebuilt.events} events, ${rss()})`);
+  console.log(`replay --rebuild          ${Math.round(rebuilt.events / rebS).toLocaleString()} events/s, ${Math.round(rebuilt.events / cpuSince(c0)).toLocaleString()} per CPU-s (${rebuilt.events} events, ${rss()})`);
 
   await ch.close();
   rmSync(dataDir, { recursive: true, force: true });
