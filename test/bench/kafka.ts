@@ -101,7 +101,8 @@ export async function benchKafka(brokers: string): Promise<void> {
     const ref = await kafkaEngineRateInChild(brokers, eventsTopic(prefix, cluster), events.length, `${prefix}-kafka-engine`);
     const ours = bulk.totals.events / projS;
     console.log(
-      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; its process: peak rss ${ref.rssMiB} MiB)`,
+      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; ` +
+        `${ref.steadyPerS === undefined ? '' : `${Math.round(ref.steadyPerS).toLocaleString()} events/s after its first rows; `}its process: peak rss ${ref.rssMiB} MiB)`,
     );
     console.log(`projector / kafka engine  ${(ours / ref.eventsPerS).toFixed(2)}`);
 
