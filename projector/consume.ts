@@ -113,10 +113,16 @@ export class Projector extends EventEmitter<{ batch: [BatchProjected]; error: [E
     const actions = await this.foldActions(decoded.commands);
 
     const scope = this.opts.rederive ? this.group : '';
-    await insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch, scope);
-    await insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch, scope);
-    await insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch, scope);
-    await insertRows(clickhouse, this.tables.actions, actions, batch, scope);
+    // The tables are independent: their inserts run at once (chDB runs them outside the JS
+    // thread), and the batch is done when all resolved. A failed one fails the batch, whose retry
+    // re-sends all of them under the same tokens: what already landed is dropped as a duplicate.
+    const written = await Promise.allSettled([
+      insertRows(clickhouse, this.tables.jobEvents, jobEvents, batch, scope),
+      insertRows(clickhouse, this.tables.deadLetters, decoded.deadLetters, batch, scope),
+      insertRows(clickhouse, this.tables.jobs, [...jobs.values()].map(jobInsertRow), batch, scope),
+      insertRows(clickhouse, this.tables.actions, actions, batch, scope),
+    ]);
+    for (const w of written) if (w.status === 'rejected') throw w.reason;
 
     this.cache.endBatch(batch, run, jobs);
     this.totals.events += jobEvents.length;

@@ -44,8 +44,9 @@ export function decodeBatch(batch: Batch, signing: SignaturePolicy = NO_SIGNATUR
       out.deadLetters.push(deadLetterRow(record, `${isCommandRecord ? 'record' : 'envelope'} ${bounds}`));
       continue;
     }
-    // Parsed once: the signature is checked on the JSON as received, the decoders read the same object.
-    const json = checking ? parseOrUndefined(record.value) : undefined;
+    // Parsed once, after the bounds: the signature is checked on the JSON as received, the
+    // decoders read the same object (and do not bound the text again).
+    const json = parseOrUndefined(record.value);
     const reason = checking ? signatureProblem(json, signing, topicCluster) : undefined;
     if (reason !== undefined) {
       out.deadLetters.push(deadLetterRow(record, reason));

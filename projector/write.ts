@@ -7,8 +7,9 @@
  * repaired row is never dropped as a copy of one the live projector wrote earlier.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { secondsToDateTime64 } from '../schemas/clickhouse/time.js';
+import { secondsToMicros } from '../schemas/clickhouse/time.js';
 import { StoreError } from '../schemas/errors.js';
 import { dedupToken, type Batch } from '../log/eventLog.js';
 import type { Envelope } from '../schemas/envelope/index.js';
@@ -40,37 +41,48 @@ export async function insertRows(
   scope = '',
 ): Promise<void> {
   if (rows.length === 0) return;
-  const digest = rowsDigest(rows);
+  // Encoded once: the digest is of the very bytes sent. (`insert` with an array would stringify
+  // every row again, and takes JSON formats only as objects; `exec` sends a body as it is.)
+  const { body, digest } = encodeRows(rows);
   try {
-    await client.insert({
-      table,
-      values: rows as object[],
-      format: 'JSONEachRow',
+    const result = await client.exec({
+      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+      values: Readable.from([body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: dedupToken(batch, table, scope ? `${scope}:${digest}` : digest) },
     });
+    for await (const _ of result.stream) void _; // an insert answers nothing; drain it to free the connection
   } catch (err) {
     throw new StoreError(`insert into ${table} failed: ${(err as Error).message}`, { retriable: true, cause: err });
   }
 }
 
-/** sha256 (hex, 32 chars) of the rows as they are sent: identical for a retried batch. */
-export function rowsDigest(rows: readonly object[]): string {
-  const h = createHash('sha256');
-  for (const r of rows) h.update(JSON.stringify(r)).update('\n');
-  return h.digest('hex').slice(0, 32);
+/**
+ * The rows as a JSONEachRow body (one JSON object per line) and the sha256 (hex, 32 chars) of
+ * that body: identical for a retried batch, and the same digest `rowsDigest` gives.
+ */
+export function encodeRows(rows: readonly object[]): { body: string; digest: string } {
+  let body = '';
+  for (const r of rows) body += `${JSON.stringify(r)}\n`;
+  return { body, digest: createHash('sha256').update(body).digest('hex').slice(0, 32) };
 }
 
-const dt = (s: number | null) => (s === null ? null : secondsToDateTime64(s));
+/** sha256 (hex, 32 chars) of the rows as they are sent: identical for a retried batch. */
+export function rowsDigest(rows: readonly object[]): string {
+  return encodeRows(rows).digest;
+}
 
+const dt = (s: number | null) => (s === null ? null : secondsToMicros(s));
+
+/** A job row as inserted: its DateTime64(6) times as integer microseconds. */
 export function jobInsertRow(r: JobRow): Record<string, unknown> {
   return {
     ...r,
-    t_submit: secondsToDateTime64(r.t_submit),
+    t_submit: secondsToMicros(r.t_submit),
     t_eligible: dt(r.t_eligible),
     t_start: dt(r.t_start),
     t_end: dt(r.t_end),
     t_inactive: dt(r.t_inactive),
-    last_event_ts: secondsToDateTime64(r.last_event_ts),
+    last_event_ts: secondsToMicros(r.last_event_ts),
   };
 }
 

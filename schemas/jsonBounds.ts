@@ -22,7 +22,8 @@ export function jsonBoundsProblem(text: string, bounds: JsonBounds = {}): string
   const maxBytes = bounds.maxBytes ?? MAX_RECORD_BYTES;
   const maxDepth = bounds.maxDepth ?? MAX_JSON_DEPTH;
   // UTF-8 takes at least one byte per UTF-16 unit: a text this long is too large whatever it holds.
-  if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
+  // ...and at most three: a text of at most maxBytes / 3 units needs no byte count.
+  if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text, 'utf8') > maxBytes)) {
     return `too large: ${Buffer.byteLength(text, 'utf8')} bytes (at most ${maxBytes})`;
   }
   let depth = 0;

@@ -3,7 +3,6 @@
  * its log position, so nothing is dropped silently. Pure.
  */
 import type { LogRecord } from '../../log/eventLog.js';
-import { millisToDateTime64 } from '../../schemas/clickhouse/time.js';
 import { MAX_RECORD_BYTES } from '../../schemas/jsonBounds.js';
 
 /** A payload over the record size bound is kept to its first characters (the whole record stays in the log at its offset). */
@@ -13,7 +12,8 @@ export interface DeadLetterRow {
   log_topic: string;
   log_partition: number;
   log_offset: string;
-  log_ts: string;
+  /** DateTime64(3) as integer milliseconds. */
+  log_ts: number;
   key: string;
   reason: string;
   payload: string;
@@ -24,7 +24,7 @@ export function deadLetterRow(record: LogRecord, reason: string): DeadLetterRow 
     log_topic: record.topic,
     log_partition: record.partition,
     log_offset: record.offset.toString(),
-    log_ts: millisToDateTime64(record.timestamp),
+    log_ts: Math.floor(record.timestamp),
     key: record.key,
     reason,
     payload: record.value.length > MAX_RECORD_BYTES ? record.value.slice(0, KEPT_PAYLOAD_CHARS) : record.value,

@@ -22,10 +22,25 @@ import { createKafkaLog } from '../../log/kafka.js';
 import { Projector, type BatchProjected } from '../../projector/consume.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
+import { kafkaEngineRateInChild } from './kafkaEngine.js';
 import type { SourceEvent } from '../../scribe/source.js';
 
 const LATENCY_ROUNDS = 300;
 const LATENCY_BATCH = 5;
+
+/**
+ * CPU seconds this process used since `since` (process.cpuUsage, all threads: chDB's too): on a
+ * shared machine "events per CPU-second" moves far less than events per wall second.
+ */
+export function cpuSince(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
+/** "rss N MiB, peak M MiB": the process's RSS now and its maximum so far. */
+export function rss(): string {
+  return `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB, peak ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`;
+}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -67,19 +82,29 @@ export async function benchKafka(brokers: string): Promise<void> {
 
     // 1. scribe → Kafka, one publish at a time (a scribe awaits each before the next).
     const s256 = await publishAll(log, eventsTopic(prefix, cluster), cluster, events, 256);
-    console.log(`scribe → kafka            ${Math.round(events.length / s256).toLocaleString()} events/s (batches of 256, acks=all, gzip)`);
+    console.log(`scribe → kafka            ${Math.round(events.length / s256).toLocaleString()} events/s (batches of 256, acks=all, gzip; ${rss()})`);
     const s5000 = await publishAll(log, eventsTopic(`${prefix}-big`, cluster), cluster, events, 5000);
     console.log(`scribe → kafka            ${Math.round(events.length / s5000).toLocaleString()} events/s (batches of 5000)`);
 
     // 2. Kafka → projector → ClickHouse, from the earliest offset to the end.
     const bulk = new Projector({ clickhouse: ch.client, database: 'kbench', log, topicPrefix: prefix, group: `${prefix}-projector` });
     let t0 = performance.now();
+    const c0 = process.cpuUsage();
     await bulk.run(stop.signal, { from: 'earliest' }, true);
     const projS = (performance.now() - t0) / 1000;
     console.log(
-      `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
-        `rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`,
+      `kafka → projector → chDB  ${Math.round(bulk.totals.events / projS).toLocaleString()} events/s, ${Math.round(bulk.totals.events / cpuSince(c0)).toLocaleString()} per CPU-s (${bulk.totals.events} events, ${bulk.totals.batches} batches, ` +
+        `${rss()})`,
     );
+
+    // 2b. The reference: ClickHouse's Kafka engine in the same chDB, on the same topic.
+    const ref = await kafkaEngineRateInChild(brokers, eventsTopic(prefix, cluster), events.length, `${prefix}-kafka-engine`);
+    const ours = bulk.totals.events / projS;
+    console.log(
+      `kafka engine (reference)  ${Math.round(ref.eventsPerS).toLocaleString()} events/s (${ref.rows} rows, JSONAsString + JSONExtract* view, same topic; ` +
+        `${ref.steadyPerS === undefined ? '' : `${Math.round(ref.steadyPerS).toLocaleString()} events/s after its first rows; `}its process: peak rss ${ref.rssMiB} MiB)`,
+    );
+    console.log(`projector / kafka engine  ${(ours / ref.eventsPerS).toFixed(2)}`);
 
     // 3. Event-to-queryable latency with the projector running live.
     const latPrefix = `${prefix}-lat`;

@@ -2,7 +2,9 @@
  * `npm run bench`: figures, not pass/fail. On the embedded default (chDB in a temp dir):
  *   - Flux journal decode rate (captured wire bytes → events)
  *   - simulator → embedded log publish rate (events/s)
- *   - embedded log → projector → ClickHouse rate (events/s)
+ *   - embedded log → projector → ClickHouse rate (events/s), and `replay --rebuild` of the same log
+ *   - RSS after each phase and the process's peak RSS (one process runs every phase), and the RSS
+ *     of `jobscribe up` under a fast simulator over time (upRss.ts; BENCH_UP=0 skips)
  *   - MCP: every read-only tool's latency p50/p95 over an in-memory client on a read model of
  *     1M jobs / 10M events (BENCH_MCP_CLUSTERS × BENCH_MCP_JOBS; BENCH_MCP=0 skips; mcp.ts), and
  *     the tool-definition size in tokens
@@ -20,21 +22,19 @@ import { openClickHouse } from '../../deploy/clickhouse.js';
 import { createEmbeddedLog } from '../../log/embedded.js';
 import { eventsTopic } from '../../log/eventLog.js';
 import { Projector } from '../../projector/consume.js';
+import { replay } from '../../projector/rebuild.js';
 import { toEnvelope, toLogMessage } from '../../scribe/envelope.js';
 import { simulate } from '../../scribe/sim/index.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import { benchJournalDecode } from './fluxDecode.js';
-import { benchKafka } from './kafka.js';
+import { benchKafka, cpuSince, rss } from './kafka.js';
 import { benchKafkaClients } from './kafkaClients.js';
 import { benchMcp } from './mcp.js';
 import { benchMcpLoad } from './mcpLoad.js';
+import { benchUpRss } from './upRss.js';
 
 const target = Number(process.env.BENCH_EVENTS ?? 200_000);
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'mcp') return benchMcp();
@@ -72,12 +72,26 @@ async function main(): Promise<void> {
   // 2. Project everything.
   const projector = new Projector({ clickhouse: ch.client, database: 'bench', log, topicPrefix: 'jobscribe' });
   t0 = performance.now();
+  let c0 = process.cpuUsage();
   await projector.run(new AbortController().signal, { from: 'earliest' }, true);
   const projS = (performance.now() - t0) / 1000;
-  console.log(`embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s (${projector.totals.batches} batches, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)`);
+  console.log(
+    `embedded log → projector  ${Math.round(projector.totals.events / projS).toLocaleString()} events/s, ${Math.round(projector.totals.events / cpuSince(c0)).toLocaleString()} per CPU-s (${projector.totals.batches} batches, ${rss()})`,
+  );
+
+  // 3. Rebuild: the whole log into fresh tables (what `replay --rebuild --no-swap` does).
+  t0 = performance.now();
+  c0 = process.cpuUsage();
+  const rebuilt = await replay({ clickhouse: ch.client, database: 'bench', log, topicPrefix: 'jobscribe', start: { from: 'earliest' }, rebuild: true, swap: false, signal: new AbortController().signal });
+  const rebS = (performance.now() - t0) / 1000;
+  console.log(`replay --rebuild          ${Math.round(rebuilt.events / rebS).toLocaleString()} events/s, ${Math.round(rebuilt.events / cpuSince(c0)).toLocaleString()} per CPU-s (${rebuilt.events} events, ${rss()})`);
 
   await ch.close();
   rmSync(dataDir, { recursive: true, force: true });
+
+  // `jobscribe up` (the built CLI) under a fast simulator: its RSS over time and the load it carried.
+  if (process.env.BENCH_UP !== '0') await benchUpRss();
+  else console.log('up rss: skipped (BENCH_UP=0)');
 
   // 3. MCP tools on a large read model (1M jobs / 10M events by default).
   if (process.env.BENCH_MCP !== '0') await benchMcp();

@@ -85,7 +85,8 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Running & { waitFor
 /**
  * A preload for the projector process (NODE_OPTIONS=--import): after the `pauseAt`-th insert into
  * job_events it writes a marker line and never returns, so the process is killed at a known
- * point inside a batch: its job_events rows written, its jobs rows not, its offsets not committed.
+ * point inside a batch: its job_events rows written (the other tables, inserted beside them, maybe
+ * too), its offsets not committed.
  * Test-only fault injection; the jobscribe code of the process is the built CLI, unchanged.
  */
 function writePauseHook(dir: string, pauseAt: number): string {
@@ -99,16 +100,20 @@ const { createClient } = require('@clickhouse/client');
 const probe = createClient({ url: 'http://127.0.0.1:9' });
 const proto = Object.getPrototypeOf(probe);
 await probe.close();
-const insert = proto.insert;
 let n = 0;
-proto.insert = async function (params) {
-  const result = await insert.call(this, params);
-  if (/\\.job_events$/.test(params.table) && ++n === ${pauseAt}) {
-    process.stderr.write('PAUSED MID-BATCH ' + params.clickhouse_settings.insert_deduplication_token + '\\n');
-    await new Promise(() => undefined);
-  }
-  return result;
-};
+// The projector inserts with exec (a pre-encoded body, "INSERT INTO t FORMAT ..."); insert kept too.
+const tableOf = (params) => params.table ?? /^INSERT INTO (\\S+) FORMAT /.exec(params.query ?? '')?.[1] ?? '';
+for (const method of ['insert', 'exec']) {
+  const original = proto[method];
+  proto[method] = async function (params) {
+    const result = await original.call(this, params);
+    if (/\\.job_events$/.test(tableOf(params)) && ++n === ${pauseAt}) {
+      process.stderr.write('PAUSED MID-BATCH ' + params.clickhouse_settings.insert_deduplication_token + '\\n');
+      await new Promise(() => undefined);
+    }
+    return result;
+  };
+}
 `,
   );
   return file;

@@ -84,7 +84,7 @@ class Killed extends Error {
 interface Member {
   name: string;
   batches: BatchProjected[];
-  /** Dies inside its next batch: after the job_events insert, before the jobs insert and the commit. */
+  /** Dies inside its next batch: its jobs insert fails (the job_events one runs beside it), before the commit. */
   killMidBatch(): void;
   stop(): Promise<void>;
   done: Promise<unknown>;
@@ -96,13 +96,14 @@ function member(name: string): Member {
   let kill = false;
   const client = new Proxy(ch.client, {
     get(target, prop, receiver) {
-      if (prop === 'insert') {
-        return (args: { table: string }) => {
-          if (kill && args.table.endsWith('.jobs')) {
+      // The projector inserts with exec ("INSERT INTO t FORMAT ..." and a pre-encoded body).
+      if (prop === 'exec') {
+        return (args: { query: string }) => {
+          if (kill && / INTO \S+\.jobs FORMAT /.test(args.query)) {
             ac.abort();
             return Promise.reject(new Killed(`${name} killed mid-batch`));
           }
-          return target.insert(args as Parameters<ClickHouseClient['insert']>[0]);
+          return target.exec(args as Parameters<ClickHouseClient['exec']>[0]);
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;

@@ -270,3 +270,45 @@ describe('projector on chDB: records past the decode bounds', () => {
     expect(lag[0]!.lag).toBe(0n);
   });
 });
+
+describe('projector on chDB: a table insert of a batch fails', () => {
+  const db = () => ch.database;
+  const delta = { ...origin, cluster: 'delta' };
+  const deltaTopic = eventsTopic(PREFIX, 'delta');
+
+  it('fails the batch (nothing committed), and its retry lands every table once: what landed is dropped as a duplicate', async () => {
+    const events = [...simulate({ ...SIM, cluster: 'delta', maxJobs: 10 })];
+    await log.publish(deltaTopic, events.map((e) => toLogMessage(toEnvelope(delta, e, 1_800_000_000))));
+    const ac = new AbortController();
+    let batch: Batch | undefined;
+    await log.consume({ group: 'insert-fails', topics: [deltaTopic], start: { from: 'earliest' }, signal: ac.signal, eachBatch: async (b) => void ((batch = b), ac.abort()) });
+    // The jobs insert is refused once; the other tables' inserts of the batch run beside it.
+    let refuse = true;
+    const client = new Proxy(ch.client, {
+      get(target, prop, receiver) {
+        if (prop === 'exec') {
+          return async (params: Parameters<typeof target.exec>[0]) => {
+            if (refuse && params.query.includes(`${db()}.jobs FORMAT`)) {
+              refuse = false;
+              throw new Error('injected: jobs insert refused');
+            }
+            return target.exec(params);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const projector = new Projector({ clickhouse: client, database: db(), log, topicPrefix: PREFIX });
+    await expect(projector.handleBatch(batch!)).rejects.toThrow(/insert into .*\.jobs failed: injected: jobs insert refused/);
+    const n = batch!.records.length;
+    expect(await count(`SELECT count() AS n FROM ${db()}.job_events WHERE cluster = 'delta'`)).toBe(n);
+    expect(await count(`SELECT count() AS n FROM ${db()}.jobs WHERE cluster = 'delta'`)).toBe(0);
+
+    await projector.handleBatch(batch!); // the retry
+    expect(await count(`SELECT count() AS n FROM ${db()}.job_events WHERE cluster = 'delta'`)).toBe(n); // physical rows: not twice
+    const jobs = await count(`SELECT count() AS n FROM ${db()}.jobs FINAL WHERE cluster = 'delta'`);
+    expect(jobs).toBe(new Set(batch!.records.map((r) => r.key)).size);
+    expect(await count(`SELECT count() AS n FROM ${db()}.jobs WHERE cluster = 'delta'`)).toBe(jobs);
+  });
+});
