@@ -93,7 +93,9 @@ export function dateTime64ToSeconds(text: string): number {
   return (whole * 1e6 + Number(frac.padEnd(6, '0').slice(0, 6))) / 1e6;
 }
 
-const secs = (v: unknown) => (v === null || v === undefined ? null : dateTime64ToSeconds(String(v)));
+/** A value read back from ClickHouse as text (strings as they are, numbers printed, anything else empty). */
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '');
+const secs = (v: unknown) => (v === null || v === undefined ? null : dateTime64ToSeconds(text(v)));
 
 export function jobFromSelectRow(x: Record<string, unknown>): JobRow {
   return {
@@ -106,7 +108,7 @@ export function jobFromSelectRow(x: Record<string, unknown>): JobRow {
     nnodes: Number(x.nnodes),
     exit_code: x.exit_code === null ? null : Number(x.exit_code),
     signal: x.signal === null || x.signal === undefined ? null : Number(x.signal),
-    signal_name: String(x.signal_name ?? ''),
+    signal_name: text(x.signal_name),
     oom: Boolean(x.oom),
     waitstatus: x.waitstatus === null ? null : Number(x.waitstatus),
     exception_severity: x.exception_severity === null ? null : Number(x.exception_severity),
@@ -173,7 +175,7 @@ export async function loadJobEvents(client: ClickHouseClient, table: string, job
       format: 'JSONEachRow',
     });
     for (const x of await rs.json<Record<string, unknown>>()) {
-      const user = String(x.user ?? '');
+      const user = text(x.user);
       out.push({
         v: 1,
         cluster: String(x.cluster),

@@ -88,7 +88,7 @@ export async function benchKafka(brokers: string): Promise<void> {
 
     // 2. Kafka → projector → ClickHouse, from the earliest offset to the end.
     const bulk = new Projector({ clickhouse: ch.client, database: 'kbench', log, topicPrefix: prefix, group: `${prefix}-projector` });
-    let t0 = performance.now();
+    const t0 = performance.now();
     const c0 = process.cpuUsage();
     await bulk.run(stop.signal, { from: 'earliest' }, true);
     const projS = (performance.now() - t0) / 1000;
@@ -148,7 +148,7 @@ export async function benchKafka(brokers: string): Promise<void> {
       await log.publish(latTopic, batch.map((e) => toLogMessage(toEnvelope(origin, e, Date.now() / 1000))));
       if (measuring) acks.push(performance.now() - roundStart);
       await reached;
-      if (liveError) throw liveError;
+      if (liveError) throw liveError as Error;
       const seen = await visible();
       if (seen < published) throw new Error(`latency round ${round}: ${seen} of ${published} events queryable after the projector reported them`);
       await new Promise((r) => setTimeout(r, Math.random() * 20));

@@ -157,7 +157,6 @@ export function installClients(): void {
 // ---------------------------------------------------------------------------------------------
 // Drivers
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the candidates are untyped here: they are not dependencies */
 type Any = any;
 
 async function eventlogDriver(brokers: string[]): Promise<Driver> {
@@ -308,7 +307,7 @@ async function confluentDriver(brokers: string[]): Promise<Driver> {
     },
   };
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
+ 
 
 class Skip extends Error {}
 

@@ -89,7 +89,7 @@ export async function kafkaEngineRate(
               _topic AS log_topic, _partition AS log_partition, _offset AS log_offset
             FROM ${db}.queue`,
   });
-  let rows = 0;
+  let rows: number;
   let first: { at: number; rows: number } | undefined;
   try {
     for (;;) {

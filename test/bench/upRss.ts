@@ -46,7 +46,7 @@ export async function benchUpRss(): Promise<void> {
     child.kill('SIGINT');
     await exited;
     const status = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [CLI, 'status', '--json', '--data-dir', dataDir], { timeout: 120_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+      execFile(process.execPath, [CLI, 'status', '--json', '--data-dir', dataDir], { timeout: 120_000 }, (err, out) => (err ? reject(new Error(`jobscribe status failed: ${err.message}`, { cause: err })) : resolve(out))),
     );
     const events = Number((JSON.parse(status) as { job_events: number }).job_events);
     console.log(

@@ -13,7 +13,6 @@
  * Without Kafka the suite is skipped loudly, or FAILS under CI=true.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { eventsTopic, type EventLog } from '../../log/eventLog.js';
 import { createKafkaLog, type KafkaLogLevel } from '../../log/kafka.js';
 import { Projector, type BatchProjected } from '../../projector/consume.js';
@@ -103,7 +102,7 @@ function member(name: string): Member {
             ac.abort();
             return Promise.reject(new Killed(`${name} killed mid-batch`));
           }
-          return target.exec(args as Parameters<ClickHouseClient['exec']>[0]);
+          return target.exec(args);
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;
