@@ -14,6 +14,7 @@ import type { Batch, EventLog, LogMessage, StartPosition } from '../../log/event
 import { retry } from '../../log/retry.js';
 import { LogError } from '../../schemas/errors.js';
 import { eventLogContract } from '../contracts/eventLog.js';
+import { skipLoudly } from '../support/prereq.js';
 import { ensureKafkaRunning, kafkaBrokers, kafkaSh, ownBroker, requireKafka, uniqueGroup, uniqueName, uniqueTopic } from '../support/kafka.js';
 
 const debug = process.env.JOBSCRIBE_TEST_KAFKA_DEBUG === '1';
@@ -256,7 +257,7 @@ describe('kafka: beyond the contract', () => {
   //     the broker is back, and it then delivers what is published after the restart (the group's
   //     committed offsets went with the wiped data, so it reads the recreated topic from offset 0).
   it('survives a broker outage: retriable errors while down, publishing again once it is back', { timeout: 240_000 }, async ({ skip }) => {
-    if (!ownBroker()) skip();
+    if (!ownBroker()) skipLoudly(skip, 'the broker outage test', 'JOBSCRIBE_TEST_KAFKA names a broker this test does not own (it stops and restarts it)');
     const outage = openLog({ retries: 2, connectionTimeoutMs: 1000, requestTimeoutMs: 5000 });
     try {
       const t = uniqueTopic('outage');

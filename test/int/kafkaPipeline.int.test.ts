@@ -34,6 +34,7 @@ import { openTestClickHouse, queryRows } from '../support/chdb.js';
 import { waitUntil } from '../support/cli.js';
 import { uniqueGroup, uniqueName } from '../support/kafka.js';
 import { requireTestBroker, type TestBroker } from '../support/privateKafka.js';
+import { skipLoudly } from '../support/prereq.js';
 
 const EPOCH = 1_795_305_600;
 const PREFIX = uniqueName('kp');
@@ -280,10 +281,7 @@ describe('simulator scribes → Kafka → projector → chDB', () => {
   });
 
   it('loses nothing when the broker is stopped and restarted while the scribe publishes', { timeout: 180_000 }, async ({ skip }) => {
-    if (!broker!.restartable) {
-      process.stderr.write('\n!!!!!!!!!! SKIPPING the broker restart test: JOBSCRIBE_TEST_KAFKA names a broker this test does not own !!!!!!!!!!\n\n');
-      skip();
-    }
+    if (!broker!.restartable) skipLoudly(skip, 'the broker restart test', 'JOBSCRIBE_TEST_KAFKA names a broker this test does not own');
     const S = { seed: 36, cluster: 'c3', nodes: 8, maxJobs: 150, epoch: EPOCH };
     const truth = groundTruth(S);
     const topic = eventsTopic(PREFIX, S.cluster);

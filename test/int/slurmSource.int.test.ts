@@ -22,7 +22,7 @@ import { parseSacctParsable, parseSacctTime, type SacctJob } from '../../schemas
 import { unifiedSlurmResult } from '../../schemas/slurm/events.js';
 import type { SourceEvent } from '../../scribe/source.js';
 import type { JobRow } from '../../projector/tables/jobs.js';
-import { prerequisite } from '../support/prereq.js';
+import { prerequisite, skipLoudly } from '../support/prereq.js';
 import { collector, expectationFromSacct, foldSlurm, namesByJob, releaseSlurm, requireSlurm, rowExpectation, seqProblems } from '../support/slurm.js';
 
 let env: Record<string, string> | undefined;
@@ -232,7 +232,8 @@ describe('Slurm source on a real Slurm', () => {
   }, 300_000);
 
   it('a fresh source rebuilds the same jobs from sacct alone when squeue no longer lists them', async ({ skip }) => {
-    if (!env || !W.ok) skip();
+    if (!env) skip();
+    if (!W.ok) skipLoudly(skip, 'a Slurm test that reads the first test\'s jobs', 'the first test submitted none (it failed)');
     const real = spawnRunner({ env });
     // squeue that has forgotten every job (as after MinJobAge), sacct as it is
     const forgetful: CommandRunner = (argv, opts) =>
@@ -245,13 +246,14 @@ describe('Slurm source on a real Slurm', () => {
     expect(seqProblems(events)).toEqual([]);
     const names = namesByJob(events);
     for (const id of ids) expect(names[id]?.[0], `job ${id}`).toBe('submit');
-    expect(names[W.ok!]).toEqual(['submit', 'eligible', 'start', 'end']);
+    expect(names[W.ok]).toEqual(['submit', 'eligible', 'start', 'end']);
     expect(names[W.cancelPending!]).toEqual(['submit', 'end']);
     compareWithSacct(foldSlurm(events), await sacctOf(ids), ids);
   }, 60_000);
 
   it('without accounting, the job completion log gives every job the end sacct reports', async ({ skip }) => {
-    if (!env || !W.ok) skip();
+    if (!env) skip();
+    if (!W.ok) skipLoudly(skip, 'a Slurm test that reads the first test\'s jobs', 'the first test submitted none (it failed)');
     const jobcompFile = env!.SLURM_CI_JOBCOMP_FILE;
     expect(jobcompFile, 'start-slurm.sh exports SLURM_CI_JOBCOMP_FILE').toBeTruthy();
     const real = spawnRunner({ env });

@@ -20,3 +20,15 @@ export async function prerequisite(name: string, check: () => Promise<string | u
   process.stderr.write(`\n\n!!!!!!!!!! SKIPPING ${name} suite: ${msg} !!!!!!!!!!\n\n`);
   return false;
 }
+
+/**
+ * One test whose prerequisite is missing (e.g. it must restart a broker it does not own): skipped
+ * LOUDLY locally, and under CI=true it FAILS instead.
+ */
+export function skipLoudly(skip: () => void, name: string, problem: string): never {
+  const msg = `${name}: ${problem}`;
+  if (inCI()) throw new Error(`${msg} (CI=true: failing instead of skipping)`);
+  process.stderr.write(`\n\n!!!!!!!!!! SKIPPING ${msg} !!!!!!!!!!\n\n`);
+  skip();
+  throw new Error('unreachable: skip() returns only outside a test');
+}
