@@ -159,6 +159,21 @@ export function installClients(): void {
 
 type Any = any;
 
+/** Runs a kafkajs-shaped consumer (kafkajs, and Confluent's KafkaJS-compatible API) until `done()`. */
+function consumeUntilDone(consumer: Any, onRecord: (value: string) => void, done: () => boolean): Promise<void> {
+  return new Promise<void>((resolveDone, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }: Any) => {
+          for (const m of batch.messages) onRecord(m.value.toString());
+          if (done()) resolveDone();
+        },
+      })
+      .catch(reject);
+  });
+}
+
+
 async function eventlogDriver(brokers: string[]): Promise<Driver> {
   const log = createKafkaLog({ brokers, clientId: 'jobscribe-bench-clients', maxBatchRecords: 5000 });
   const version = (createRequire(import.meta.url)('kafkajs/package.json') as { version: string }).version;
@@ -205,16 +220,7 @@ async function kafkajsDriver(brokers: string[]): Promise<Driver> {
       consumer = kafka.consumer({ groupId: group });
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      await new Promise<void>((resolveDone, reject) => {
-        consumer
-          .run({
-            eachBatch: async ({ batch }: Any) => {
-              for (const m of batch.messages) onRecord(m.value.toString());
-              if (done()) resolveDone();
-            },
-          })
-          .catch(reject);
-      });
+      await consumeUntilDone(consumer, onRecord, done);
     },
     close: async () => {
       await consumer?.disconnect();
@@ -290,16 +296,7 @@ async function confluentDriver(brokers: string[]): Promise<Driver> {
       consumer = kafka.consumer({ kafkaJS: { groupId: group, fromBeginning: true }, 'js.consumer.max.batch.size': 5000 });
       await consumer.connect();
       await consumer.subscribe({ topics: [topic] });
-      await new Promise<void>((resolveDone, reject) => {
-        consumer
-          .run({
-            eachBatch: async ({ batch }: Any) => {
-              for (const m of batch.messages) onRecord(m.value.toString());
-              if (done()) resolveDone();
-            },
-          })
-          .catch(reject);
-      });
+      await consumeUntilDone(consumer, onRecord, done);
     },
     close: async () => {
       await consumer?.disconnect();
