@@ -158,3 +158,7 @@ export const ENDED_IN_WINDOW_SQL = `${ENDED_STATES_SQL} AND coalesce(t_end, t_in
 /** SQL: the start and end (µs) of bucket `g_bucket`, clipped to the window. */
 export const BUCKET_LO_SQL = 'greatest({origin_us:Int64} + g_bucket * {width_us:Int64}, {since_us:Int64})';
 export const BUCKET_HI_SQL = 'least({origin_us:Int64} + (g_bucket + 1) * {width_us:Int64}, {until_us:Int64})';
+
+/** SQL: the indexes of the window's buckets that the interval [start, end) (µs columns) spans; ARRAY JOIN over it. */
+export const bucketsSpannedSql = (start: string, end: string) =>
+  `range(intDiv(greatest(${start}, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}), intDiv(least(${end}, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1)`;

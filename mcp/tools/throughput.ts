@@ -26,6 +26,7 @@ import {
   windowParams,
   BUCKET_HI_SQL,
   BUCKET_LO_SQL,
+  bucketsSpannedSql,
 } from '../analytics.js';
 import { runTool, toolResult } from '../results.js';
 import { isoFromMicros } from '../rows.js';
@@ -82,9 +83,7 @@ export function backlogSql(where: string[]): string {
        FROM {db:Identifier}.jobs FINAL
        WHERE ${['p_start < {until_us:Int64}', 'p_end > {since_us:Int64}', 'p_end > p_start', ...where].join(' AND ')}
      )
-     ARRAY JOIN range(
-       intDiv(greatest(p_start, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
-       intDiv(least(p_end, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+     ARRAY JOIN ${bucketsSpannedSql('p_start', 'p_end')} AS g_bucket
      GROUP BY g_cluster, g_bucket
      ORDER BY g_cluster, g_bucket
      LIMIT {max_rows:UInt32}`;

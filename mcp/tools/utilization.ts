@@ -39,6 +39,7 @@ import {
   type Window,
   BUCKET_HI_SQL,
   BUCKET_LO_SQL,
+  bucketsSpannedSql,
 } from '../analytics.js';
 import { runTool, toolResult } from '../results.js';
 import { isoFromMicros } from '../rows.js';
@@ -84,9 +85,7 @@ export function usageSql(where: string[]): string {
          FROM {db:Identifier}.jobs FINAL
          WHERE ${[RAN_IN_WINDOW_SQL, ...where].join(' AND ')}
        )
-       ARRAY JOIN range(
-         intDiv(greatest(run_start_us, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
-         intDiv(least(run_end_us, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+       ARRAY JOIN ${bucketsSpannedSql('run_start_us', 'run_end_us')} AS g_bucket
      )
      GROUP BY g_cluster, g_bucket
      ORDER BY g_cluster, g_bucket
@@ -110,9 +109,7 @@ export function nodeUsageSql(where: string[]): string {
            WHERE ${[RAN_IN_WINDOW_SQL, 'notEmpty(nodes)', ...where].join(' AND ')}
          )
          ARRAY JOIN arrayDistinct(nodes) AS g_node
-         ARRAY JOIN range(
-           intDiv(greatest(run_start_us, {since_us:Int64}) - {origin_us:Int64}, {width_us:Int64}),
-           intDiv(least(run_end_us, {until_us:Int64}) - 1 - {origin_us:Int64}, {width_us:Int64}) + 1) AS g_bucket
+         ARRAY JOIN ${bucketsSpannedSql('run_start_us', 'run_end_us')} AS g_bucket
        )
        WHERE hi_us > lo_us
        GROUP BY g_cluster, g_bucket, g_node
